@@ -1,0 +1,216 @@
+//! Where propagators read and write: the [`Extractor`] and [`Injector`] traits, implemented for
+//! `http::HeaderMap` and for `HashMap<String, String>`.
+
+use std::collections::HashMap;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::diag;
+
+/// Reads fields from a carrier. Keys are lowercase; HTTP carriers match them case-insensitively.
+pub trait Extractor {
+    /// The first value of `key`.
+    fn get(&self, key: &str) -> Option<&[u8]>;
+
+    /// Every value of `key`, in carrier order (repeated HTTP header fields stay separate).
+    fn get_all(&self, key: &str) -> Values<'_>;
+
+    /// Every key in the carrier (used by propagators with prefixed keys, like Jaeger's `uberctx-`).
+    fn keys(&self) -> Vec<&str>;
+}
+
+/// Writes fields into a carrier.
+pub trait Injector {
+    /// Sets `key` to `value`, replacing what was there. A carrier that cannot hold the value (an
+    /// HTTP header value must be visible ASCII) skips it and counts it in [`diag::counts`].
+    fn set(&mut self, key: &str, value: &str);
+
+    /// Removes `key`, so that a stale value is not sent on.
+    fn remove(&mut self, key: &str);
+}
+
+/// The values of one key, in order. See [`Extractor::get_all`].
+#[derive(Debug)]
+pub struct Values<'a>(ValuesInner<'a>);
+
+#[derive(Debug)]
+enum ValuesInner<'a> {
+    Header(http::header::ValueIter<'a, HeaderValue>),
+    One(Option<&'a [u8]>),
+    Slice(std::slice::Iter<'a, &'a [u8]>),
+}
+
+impl<'a> Values<'a> {
+    /// At most one value.
+    pub const fn one(value: Option<&'a [u8]>) -> Self {
+        Self(ValuesInner::One(value))
+    }
+
+    /// The values in `slice`.
+    pub fn slice(slice: &'a [&'a [u8]]) -> Self {
+        Self(ValuesInner::Slice(slice.iter()))
+    }
+
+    /// The values of a header map entry.
+    pub fn header(iter: http::header::ValueIter<'a, HeaderValue>) -> Self {
+        Self(ValuesInner::Header(iter))
+    }
+}
+
+impl<'a> Iterator for Values<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match &mut self.0 {
+            ValuesInner::Header(iter) => iter.next().map(HeaderValue::as_bytes),
+            ValuesInner::One(value) => value.take(),
+            ValuesInner::Slice(iter) => iter.next().copied(),
+        }
+    }
+}
+
+/// Header names the propagators use, built once, so that neither lookups nor inserts parse or
+/// allocate a name.
+static KNOWN: [HeaderName; 10] = [
+    HeaderName::from_static("traceparent"),
+    HeaderName::from_static("tracestate"),
+    HeaderName::from_static("baggage"),
+    HeaderName::from_static("b3"),
+    HeaderName::from_static("x-b3-traceid"),
+    HeaderName::from_static("x-b3-spanid"),
+    HeaderName::from_static("x-b3-sampled"),
+    HeaderName::from_static("x-b3-flags"),
+    HeaderName::from_static("x-b3-parentspanid"),
+    HeaderName::from_static("uber-trace-id"),
+];
+
+fn known(key: &str) -> Option<&'static HeaderName> {
+    KNOWN.iter().find(|name| name.as_str() == key)
+}
+
+impl Extractor for HeaderMap {
+    fn get(&self, key: &str) -> Option<&[u8]> {
+        match known(key) {
+            Some(name) => Self::get(self, name),
+            None => Self::get(self, key),
+        }
+        .map(HeaderValue::as_bytes)
+    }
+
+    fn get_all(&self, key: &str) -> Values<'_> {
+        match known(key) {
+            Some(name) => Values::header(Self::get_all(self, name).iter()),
+            None => Values::header(Self::get_all(self, key).iter()),
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        Self::keys(self).map(HeaderName::as_str).collect()
+    }
+}
+
+impl Injector for HeaderMap {
+    fn set(&mut self, key: &str, value: &str) {
+        let Ok(value) = HeaderValue::from_str(value) else {
+            diag::add(&diag::HEADER_VALUES_SKIPPED, 1);
+            return;
+        };
+        match known(key) {
+            Some(name) => {
+                self.insert(name.clone(), value);
+            }
+            None => match HeaderName::from_bytes(key.as_bytes()) {
+                Ok(name) => {
+                    self.insert(name, value);
+                }
+                Err(_) => diag::add(&diag::HEADER_VALUES_SKIPPED, 1),
+            },
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        match known(key) {
+            Some(name) => Self::remove(self, name),
+            None => Self::remove(self, key),
+        };
+    }
+}
+
+impl Extractor for HashMap<String, String> {
+    fn get(&self, key: &str) -> Option<&[u8]> {
+        Self::get(self, key)
+            .or_else(|| {
+                self.iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(key))
+                    .map(|(_, v)| v)
+            })
+            .map(String::as_bytes)
+    }
+
+    fn get_all(&self, key: &str) -> Values<'_> {
+        Values::one(Extractor::get(self, key))
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        Self::keys(self).map(String::as_str).collect()
+    }
+}
+
+impl Injector for HashMap<String, String> {
+    fn set(&mut self, key: &str, value: &str) {
+        self.insert(key.to_owned(), value.to_owned());
+    }
+
+    fn remove(&mut self, key: &str) {
+        Self::remove(self, key);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_map_is_case_insensitive_and_keeps_repeated_fields() {
+        let mut headers = HeaderMap::new();
+        headers.append("TraceState", HeaderValue::from_static("a=1"));
+        headers.append("tracestate", HeaderValue::from_static("b=2"));
+        headers.append("X-Custom", HeaderValue::from_static("x"));
+        let all: Vec<_> = Extractor::get_all(&headers, "tracestate").collect();
+        assert_eq!(all, [b"a=1".as_slice(), b"b=2"]);
+        assert_eq!(Extractor::get(&headers, "x-custom"), Some(b"x".as_slice()));
+        assert_eq!(Extractor::get(&headers, "missing"), None);
+        assert_eq!(Extractor::get_all(&headers, "missing").count(), 0);
+    }
+
+    #[test]
+    fn header_map_injection_replaces_and_skips_invalid_values() {
+        let mut headers = HeaderMap::new();
+        headers.append("traceparent", HeaderValue::from_static("old-1"));
+        headers.append("traceparent", HeaderValue::from_static("old-2"));
+        Injector::set(&mut headers, "traceparent", "new");
+        assert_eq!(headers.get_all("traceparent").iter().count(), 1);
+        assert_eq!(headers["traceparent"], "new");
+
+        let before = diag::counts().header_values_skipped;
+        Injector::set(&mut headers, "uberctx-k", "line\nbreak");
+        Injector::set(&mut headers, "bad name", "v");
+        assert!(!headers.contains_key("uberctx-k"));
+        assert_eq!(diag::counts().header_values_skipped, before + 2);
+
+        Injector::set(&mut headers, "uberctx-k", "ok");
+        assert_eq!(headers["uberctx-k"], "ok");
+        Injector::remove(&mut headers, "traceparent");
+        assert!(!headers.contains_key("traceparent"));
+    }
+
+    #[test]
+    fn hash_map_carrier() {
+        let mut map = HashMap::new();
+        Injector::set(&mut map, "traceparent", "v");
+        assert_eq!(Extractor::get(&map, "traceparent"), Some(b"v".as_slice()));
+        map.insert("TraceState".to_owned(), "a=1".to_owned());
+        assert_eq!(Extractor::get(&map, "tracestate"), Some(b"a=1".as_slice()));
+        assert_eq!(Extractor::keys(&map).len(), 2);
+    }
+}

@@ -49,6 +49,21 @@ impl TraceState {
     where
         I: IntoIterator<Item = &'a [u8]>,
     {
+        let mut values = values.into_iter();
+        let Some(first) = values.next() else {
+            return Ok(Self(None));
+        };
+        let second = values.next();
+        // The common case, one field already in normal form, is kept as it came: one allocation.
+        if second.is_none() && is_normal(first) {
+            return Ok(std::str::from_utf8(first)
+                .map(|s| Self(Some(Arc::from(s))))
+                .unwrap_or_default());
+        }
+        Self::parse_fields(std::iter::once(first).chain(second).chain(values))
+    }
+
+    fn parse_fields<'a>(values: impl Iterator<Item = &'a [u8]>) -> Result<Self, TraceStateError> {
         let mut members: [&[u8]; MAX_MEMBERS] = [&[]; MAX_MEMBERS];
         let mut keys: [usize; MAX_MEMBERS] = [0; MAX_MEMBERS];
         let mut count = 0;
@@ -208,17 +223,149 @@ fn trim_ows(mut s: &[u8]) -> &[u8] {
     s
 }
 
+const KEY_FIRST: u8 = 1;
+const KEY_CHAR: u8 = 2;
+
+/// Byte classes of the Level 2 key grammar.
+static CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            t[b] = KEY_FIRST | KEY_CHAR;
+        } else if matches!(c, b'_' | b'-' | b'*' | b'/' | b'@') {
+            t[b] = KEY_CHAR;
+        }
+        b += 1;
+    }
+    t
+};
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+
+/// The high bit of every byte of `x` that equals `c`, exactly (no false positives).
+#[inline]
+fn byte_eq_mask(x: u64, c: u8) -> u64 {
+    let y = x ^ (ONES * u64::from(c));
+    !((((y & LOW7) + LOW7) | y) | LOW7)
+}
+
+/// Whether `field` is a valid list already in normal form: no OWS, no empty member, no repeated
+/// key, at most 32 members and `MAX_LEN` characters. Anything else takes the general path, which
+/// also gives the precise error.
+///
+/// After one vectorizable printable-ASCII check, only the `,` and `=` bytes matter: they are found
+/// eight bytes at a time, and each member must be `key=value` with exactly one `=`.
+fn is_normal(field: &[u8]) -> bool {
+    let n = field.len();
+    if n == 0 || n > TraceState::MAX_LEN {
+        return false;
+    }
+    if field
+        .iter()
+        .fold(false, |bad, &b| bad | !(0x20..=0x7e).contains(&b))
+    {
+        return false;
+    }
+    let mut scan = NormalScan {
+        field,
+        keys: [(0, 0); MAX_MEMBERS],
+        count: 0,
+        member_start: 0,
+        eq: None,
+    };
+    let mut words = field.chunks_exact(8);
+    for (word, chunk) in (&mut words).enumerate() {
+        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+        if !scan.separators(word * 8, x) {
+            return false;
+        }
+    }
+    let rest = words.remainder();
+    if !rest.is_empty() {
+        let mut bytes = [0u8; 8];
+        bytes[..rest.len()].copy_from_slice(rest);
+        if !scan.separators(n - rest.len(), u64::from_le_bytes(bytes)) {
+            return false;
+        }
+    }
+    match scan.eq {
+        Some(e) => scan.member(e, n),
+        None => false,
+    }
+}
+
+fn is_key(key: &[u8]) -> bool {
+    matches!(key, [first, rest @ ..]
+        if rest.len() <= 255
+            && CLASS[*first as usize] & KEY_FIRST != 0
+            && rest.iter().all(|&b| CLASS[b as usize] & KEY_CHAR != 0))
+}
+
+/// State of [`is_normal`]'s walk from separator to separator.
+struct NormalScan<'a> {
+    field: &'a [u8],
+    /// `(start, end)` of each key so far, to spot a repeated key.
+    keys: [(u16, u16); MAX_MEMBERS],
+    count: usize,
+    member_start: usize,
+    eq: Option<usize>,
+}
+
+impl NormalScan<'_> {
+    /// Handles the `,` and `=` bytes among the 8 bytes at `offset` (packed in `x`).
+    fn separators(&mut self, offset: usize, x: u64) -> bool {
+        let mut mask = byte_eq_mask(x, b',') | byte_eq_mask(x, b'=');
+        while mask != 0 {
+            let pos = offset + (mask.trailing_zeros() / 8) as usize;
+            mask &= mask - 1;
+            let ok = match (self.field[pos], self.eq) {
+                (b'=', None) => {
+                    self.eq = Some(pos);
+                    is_key(&self.field[self.member_start..pos])
+                }
+                (b',', Some(e)) => {
+                    let ok = self.member(e, pos);
+                    self.member_start = pos + 1;
+                    self.eq = None;
+                    ok
+                }
+                // A second `=`, a member without `=`, an empty member.
+                _ => false,
+            };
+            if !ok {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// The member ending at `end` with its `=` at `eq`: a value of 1–256 characters not ending
+    /// in a space (its characters were checked already), room for it, and a new key.
+    fn member(&mut self, eq: usize, end: usize) -> bool {
+        let value = &self.field[eq + 1..end];
+        if !matches!(value, [.., last] if value.len() <= 256 && *last != b' ')
+            || self.count == MAX_MEMBERS
+        {
+            return false;
+        }
+        let key = &self.field[self.member_start..eq];
+        let field = self.field;
+        let repeated = self.keys[..self.count]
+            .iter()
+            .any(|&(s, e)| &field[usize::from(s)..usize::from(e)] == key);
+        // Offsets fit: the field is at most MAX_LEN (512) bytes.
+        self.keys[self.count] = (self.member_start as u16, eq as u16);
+        self.count += 1;
+        !repeated
+    }
+}
+
 /// `key = (lcalpha / DIGIT) 0*255(lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@")` (Level 2).
 fn validate_key(key: &[u8]) -> Result<(), TraceStateError> {
-    let valid =
-        match key {
-            [first, rest @ ..] if rest.len() <= 255 => matches!(first, b'a'..=b'z' | b'0'..=b'9')
-                && rest.iter().all(
-                    |b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'*' | b'/' | b'@'),
-                ),
-            _ => false,
-        };
-    if valid {
+    if is_key(key) {
         Ok(())
     } else {
         Err(TraceStateError::new(ErrorKind::InvalidKey))
@@ -480,6 +627,32 @@ mod tests {
         assert!(added.as_str().len() <= TraceState::MAX_LEN);
         assert_eq!(added.len(), 2, "one large entry from the right went");
         assert!(added.get("a").is_some());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fast_path_agrees_with_the_general_path(s in "[a-z0-9=, @*_/-]{0,80}|[ -~]{0,40}") {
+            let general = TraceState::parse_fields(std::iter::once(s.as_bytes()));
+            if is_normal(s.as_bytes()) {
+                proptest::prop_assert_eq!(general.map(|t| t.to_string()), Ok(s.clone()));
+            }
+            proptest::prop_assert_eq!(
+                TraceState::from_header_values([s.as_bytes()]),
+                TraceState::parse_fields(std::iter::once(s.as_bytes()))
+            );
+        }
+    }
+
+    #[test]
+    fn fast_path_accepts_normal_and_rejects_the_rest() {
+        assert!(is_normal(b"rojo=00f067aa0ba902b7,congo=t61rcWkgMzE"));
+        assert!(is_normal(b"a=1"));
+        assert!(is_normal(b"k=  leading spaces"));
+        for s in [
+            "", "a=1,", ",a=1", "a=1,,b=2", "a=1, b=2", "a=b=c", "a", "a=1,a=2", "A=1", "a= ", "a=",
+        ] {
+            assert!(!is_normal(s.as_bytes()), "{s:?}");
+        }
     }
 
     #[test]

@@ -71,21 +71,31 @@ impl<'a> Iterator for Values<'a> {
 
 /// Header names the propagators use, built once, so that neither lookups nor inserts parse or
 /// allocate a name.
-static KNOWN: [HeaderName; 10] = [
-    HeaderName::from_static("traceparent"),
-    HeaderName::from_static("tracestate"),
-    HeaderName::from_static("baggage"),
-    HeaderName::from_static("b3"),
-    HeaderName::from_static("x-b3-traceid"),
-    HeaderName::from_static("x-b3-spanid"),
-    HeaderName::from_static("x-b3-sampled"),
-    HeaderName::from_static("x-b3-flags"),
-    HeaderName::from_static("x-b3-parentspanid"),
-    HeaderName::from_static("uber-trace-id"),
-];
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
+static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
+static B3: HeaderName = HeaderName::from_static("b3");
+static X_B3_TRACEID: HeaderName = HeaderName::from_static("x-b3-traceid");
+static X_B3_SPANID: HeaderName = HeaderName::from_static("x-b3-spanid");
+static X_B3_SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
+static X_B3_FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
+static X_B3_PARENTSPANID: HeaderName = HeaderName::from_static("x-b3-parentspanid");
+static UBER_TRACE_ID: HeaderName = HeaderName::from_static("uber-trace-id");
 
 fn known(key: &str) -> Option<&'static HeaderName> {
-    KNOWN.iter().find(|name| name.as_str() == key)
+    Some(match key {
+        "traceparent" => &TRACEPARENT,
+        "tracestate" => &TRACESTATE,
+        "baggage" => &BAGGAGE,
+        "b3" => &B3,
+        "x-b3-traceid" => &X_B3_TRACEID,
+        "x-b3-spanid" => &X_B3_SPANID,
+        "x-b3-sampled" => &X_B3_SAMPLED,
+        "x-b3-flags" => &X_B3_FLAGS,
+        "x-b3-parentspanid" => &X_B3_PARENTSPANID,
+        "uber-trace-id" => &UBER_TRACE_ID,
+        _ => return None,
+    })
 }
 
 impl Extractor for HeaderMap {

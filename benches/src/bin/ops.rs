@@ -1,0 +1,44 @@
+//! Runs one operation many times, for instruction counts that do not depend on machine noise:
+//!
+//! ```sh
+//! cargo build --release --bin ops
+//! valgrind --tool=callgrind target/release/ops extract   # and `none`, to subtract the loop
+//! ```
+//!
+//! Operations: `none`, `extract`, `inject`, `parse` (traceparent), `tracestate`.
+
+use std::hint::black_box;
+
+use tracecore::propagation::Propagator;
+use tracecore_benches::propagation::{TRACEPARENT, TRACESTATE, Tracecore, incoming_headers};
+
+fn main() {
+    let op = std::env::args().nth(1).unwrap_or_else(|| "none".into());
+    let n: u64 = std::env::args()
+        .nth(2)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000);
+    let headers = incoming_headers();
+    let ours = Tracecore::new();
+    let mut out = http::HeaderMap::with_capacity(8);
+    for _ in 0..n {
+        match op.as_str() {
+            "none" => {}
+            "extract" => drop(black_box(ours.propagator.extract(black_box(&headers)))),
+            "inject" => {
+                out.clear();
+                ours.inject(black_box(&mut out));
+            }
+            "parse" => drop(black_box(tracecore::SpanContext::from_traceparent(
+                black_box(TRACEPARENT.as_bytes()),
+            ))),
+            "tracestate" => drop(black_box(tracecore::TraceState::from_header_values([
+                black_box(TRACESTATE.as_bytes()),
+            ]))),
+            other => {
+                eprintln!("unknown operation {other:?}: none, extract, inject, parse, tracestate");
+                std::process::exit(2);
+            }
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! Prints the benchmark table: time from criterion's last run (`cargo bench`), allocations per
+//! operation counted here with a counting global allocator, tracecore and its anchor side by side.
+//!
+//! Run `./run.sh` (in this folder) to measure and print in one go.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::HeaderMap;
+use tracecore_benches::propagation::{Otel, TRACEPARENT, Tracecore, incoming_headers, lut_parse};
+
+struct Counting;
+
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations per call of `op`, over many calls.
+fn allocs_per_op(mut op: impl FnMut()) -> f64 {
+    const N: u64 = 10_000;
+    op(); // first-use work (lazy statics, thread-local seeding) is not per-operation
+    let before = ALLOCS.load(Ordering::Relaxed);
+    for _ in 0..N {
+        op();
+    }
+    (ALLOCS.load(Ordering::Relaxed) - before) as f64 / N as f64
+}
+
+/// Criterion's median for `group/function`, in nanoseconds.
+fn median_ns(group: &str, function: &str) -> Option<f64> {
+    let dir = std::env::var("CRITERION_HOME").unwrap_or_else(|_| "target/criterion".into());
+    let path = Path::new(&dir)
+        .join(group)
+        .join(function)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let json: serde_json::Value = serde_json::from_str(&text).ok()?;
+    json["median"]["point_estimate"].as_f64()
+}
+
+struct Row {
+    name: &'static str,
+    group: &'static str,
+    anchor: &'static str,
+    ours_allocs: f64,
+    anchor_allocs: f64,
+    target: &'static str,
+}
+
+fn main() {
+    let headers = incoming_headers();
+    let (ours, theirs) = (Tracecore::new(), Otel::new());
+    let mut out = HeaderMap::with_capacity(8);
+
+    let rows = [
+        Row {
+            name: "extract traceparent + 2-member tracestate",
+            group: "extract",
+            anchor: "opentelemetry",
+            ours_allocs: allocs_per_op(|| drop(black_box(ours.extract(&headers)))),
+            anchor_allocs: allocs_per_op(|| drop(black_box(theirs.extract(&headers)))),
+            target: "≤ 60 ns, ≤ 1 alloc",
+        },
+        Row {
+            name: "inject into a HeaderMap",
+            group: "inject",
+            anchor: "opentelemetry",
+            ours_allocs: allocs_per_op(|| {
+                out.clear();
+                ours.inject(&mut out);
+            }),
+            anchor_allocs: allocs_per_op(|| {
+                out.clear();
+                theirs.inject(&mut out);
+            }),
+            target: "≤ 100 ns, ≤ 3 allocs",
+        },
+        Row {
+            name: "parse traceparent",
+            group: "traceparent_parse",
+            anchor: "lookup_table_baseline",
+            ours_allocs: allocs_per_op(|| {
+                let _ = black_box(tracecore::SpanContext::from_traceparent(
+                    TRACEPARENT.as_bytes(),
+                ));
+            }),
+            anchor_allocs: allocs_per_op(|| {
+                black_box(lut_parse(TRACEPARENT.as_bytes()));
+            }),
+            target: "≤ 1.5× the baseline",
+        },
+    ];
+
+    println!(
+        "| benchmark | tracecore | anchor | anchor time | ratio (anchor / tracecore) | allocs tracecore | allocs anchor | target |"
+    );
+    println!("|---|---:|---|---:|---:|---:|---:|---|");
+    for row in &rows {
+        let ours = median_ns(row.group, "tracecore");
+        let theirs = median_ns(row.group, row.anchor);
+        let fmt = |v: Option<f64>| v.map_or("not run".to_owned(), |ns| format!("{ns:.1} ns"));
+        let ratio = match (ours, theirs) {
+            (Some(a), Some(b)) => format!("{:.2}×", b / a),
+            _ => "–".to_owned(),
+        };
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            row.name,
+            fmt(ours),
+            row.anchor,
+            fmt(theirs),
+            ratio,
+            row.ours_allocs,
+            row.anchor_allocs,
+            row.target
+        );
+    }
+}

@@ -1,0 +1,4 @@
+//! The operations the benchmarks measure, shared by the criterion benches (time) and the
+//! `report` binary (allocations), so both measure exactly the same code.
+
+pub mod propagation;

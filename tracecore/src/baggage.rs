@@ -23,8 +23,8 @@
 use std::fmt;
 use std::sync::Arc;
 
-use crate::diag;
-use crate::hex;
+use crate::text::trim_ows;
+use crate::{diag, hex, text};
 
 /// An immutable-by-default set of baggage members. Cloning is a reference-count increment.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -257,16 +257,6 @@ impl<'a> IntoIterator for &'a Baggage {
     }
 }
 
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
-}
-
 /// `tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|" / "~" / DIGIT / ALPHA`
 fn is_tchar(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
@@ -334,26 +324,9 @@ fn parse_properties(raw: &[u8]) -> Option<Option<Box<str>>> {
     Some((!out.is_empty()).then(|| out.into()))
 }
 
-/// RFC 3986 §2.1 decoding; a `%` not followed by two hex digits is malformed. Invalid UTF-8
-/// becomes U+FFFD.
+/// Percent-decodes a value; invalid UTF-8 becomes U+FFFD.
 fn percent_decode(src: &[u8]) -> Option<String> {
-    if !src.contains(&b'%') {
-        return Some(String::from_utf8_lossy(src).into_owned());
-    }
-    let mut bytes = Vec::with_capacity(src.len());
-    let mut i = 0;
-    while i < src.len() {
-        if src[i] == b'%' {
-            let hi = hex::digit_any_case(*src.get(i + 1)?)?;
-            let lo = hex::digit_any_case(*src.get(i + 2)?)?;
-            bytes.push((hi << 4) | lo);
-            i += 3;
-        } else {
-            bytes.push(src[i]);
-            i += 1;
-        }
-    }
-    Some(String::from_utf8_lossy(&bytes).into_owned())
+    Some(String::from_utf8_lossy(&text::percent_decode(src)?).into_owned())
 }
 
 fn needs_encoding(b: u8) -> bool {

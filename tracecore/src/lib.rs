@@ -45,6 +45,7 @@ mod id;
 mod id_gen;
 pub mod propagation;
 mod span_context;
+mod text;
 mod trace_state;
 
 pub use baggage::{Baggage, BaggageEntry, BaggageError};

@@ -29,6 +29,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
+use crate::text::trim_ows;
+
 /// An immutable, validated `tracestate` list. Cloning is a reference-count increment.
 ///
 /// An empty trace state formats to `""` and is never sent as a header.
@@ -211,16 +213,6 @@ impl TraceState {
 /// The key of a normalized member.
 fn member_key(member: &str) -> &str {
     member.split_once('=').map_or(member, |(k, _)| k)
-}
-
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 const KEY_FIRST: u8 = 1;

@@ -1,7 +1,9 @@
 //! Jaeger propagation: `uber-trace-id` and `uberctx-` baggage.
 
 use super::{Extractor, Injector, Propagator};
-use crate::{Baggage, Context, SpanContext, SpanId, TraceFlags, TraceId, TraceState, diag, hex};
+use crate::{
+    Baggage, Context, SpanContext, SpanId, TraceFlags, TraceId, TraceState, diag, hex, text,
+};
 
 const UBER_TRACE_ID: &str = "uber-trace-id";
 const BAGGAGE_PREFIX: &str = "uberctx-";
@@ -110,7 +112,8 @@ fn parse_uber_trace_id(value: &[u8]) -> Option<(SpanContext, bool)> {
     let decoded;
     let value = value.trim_ascii();
     let value = if value.contains(&b'%') {
-        decoded = decode_colons(value)?;
+        // Clients that URL-encode the value turn `:` into `%3A`.
+        decoded = text::percent_decode(value)?;
         decoded.as_slice()
     } else {
         value
@@ -149,24 +152,6 @@ fn parse_uber_trace_id(value: &[u8]) -> Option<(SpanContext, bool)> {
         TraceState::default(),
     );
     Some((span, debug))
-}
-
-/// Undoes URL-encoding of the value (clients that encode it turn `:` into `%3A`).
-fn decode_colons(value: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(value.len());
-    let mut i = 0;
-    while i < value.len() {
-        if value[i] == b'%' {
-            let hi = hex::digit_any_case(*value.get(i + 1)?)?;
-            let lo = hex::digit_any_case(*value.get(i + 2)?)?;
-            out.push((hi << 4) | lo);
-            i += 3;
-        } else {
-            out.push(value[i]);
-            i += 1;
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@
 use std::fmt;
 
 use super::{Extractor, Injector, Propagator};
+use crate::text::trim_ows;
 use crate::{Context, SpanContext, SpanId, TraceFlags, TraceId, TraceState, diag, hex};
 
 const TRACEPARENT: &str = "traceparent";
@@ -158,16 +159,6 @@ impl SpanContext {
             TraceState::default(),
         ))
     }
-}
-
-fn trim_ows(mut s: &[u8]) -> &[u8] {
-    while let [b' ' | b'\t', rest @ ..] = s {
-        s = rest;
-    }
-    while let [rest @ .., b' ' | b'\t'] = s {
-        s = rest;
-    }
-    s
 }
 
 /// Why a `traceparent` value was rejected. Its `Display` names the rule.

@@ -469,6 +469,15 @@ mod tests {
     }
 
     #[test]
+    fn tracestate_without_traceparent_is_discarded() {
+        let cx = TraceContextPropagator::new().extract(&headers(&[("tracestate", "a=1")]));
+        assert!(cx.span_context().is_none());
+        let mut out = HeaderMap::new();
+        TraceContextPropagator::new().inject_context(&cx, &mut out);
+        assert!(out.is_empty(), "nothing of it is sent on");
+    }
+
+    #[test]
     fn inject_without_span_writes_nothing() {
         let mut out = HeaderMap::new();
         TraceContextPropagator::new().inject_context(&Context::new(), &mut out);

@@ -33,16 +33,33 @@ use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::Poll;
 
+use crate::trace::{RecordingSpan, SpanRef};
 use crate::{Baggage, SpanContext};
 
 /// An immutable bundle of what a unit of work runs under. Cloning is cheap (reference counts).
-#[derive(Clone, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct Context {
     span_context: Option<SpanContext>,
+    /// The active span when it is a local recording one (its context is `span_context`).
+    recording: Option<Arc<RecordingSpan>>,
     baggage: Baggage,
     debug: bool,
+}
+
+impl PartialEq for Context {
+    fn eq(&self, other: &Self) -> bool {
+        self.span_context == other.span_context
+            && self.baggage == other.baggage
+            && self.debug == other.debug
+            && match (&self.recording, &other.recording) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+    }
 }
 
 thread_local! {
@@ -54,6 +71,7 @@ impl Context {
     pub const fn new() -> Self {
         Self {
             span_context: None,
+            recording: None,
             baggage: Baggage::new(),
             debug: false,
         }
@@ -71,11 +89,27 @@ impl Context {
         self.span_context.as_ref()
     }
 
-    /// This context with `span_context` as the active span.
+    /// The active span, to update it (attributes, events, status) from anywhere the context
+    /// reaches. Updates are ignored when the span is not recording or there is none.
+    pub fn span(&self) -> SpanRef<'_> {
+        SpanRef::new(self.span_context.as_ref(), self.recording.as_ref())
+    }
+
+    /// This context with `span_context` (not recorded here, such as a remote parent) active.
     #[must_use]
     pub fn with_span_context(&self, span_context: SpanContext) -> Self {
         Self {
             span_context: Some(span_context),
+            recording: None,
+            baggage: self.baggage.clone(),
+            debug: self.debug,
+        }
+    }
+
+    pub(crate) fn with_recording_span(&self, span: Arc<RecordingSpan>) -> Self {
+        Self {
+            span_context: Some(span.span_context.clone()),
+            recording: Some(span),
             baggage: self.baggage.clone(),
             debug: self.debug,
         }
@@ -86,6 +120,7 @@ impl Context {
     pub fn without_span_context(&self) -> Self {
         Self {
             span_context: None,
+            recording: None,
             baggage: self.baggage.clone(),
             debug: false,
         }
@@ -101,6 +136,7 @@ impl Context {
     pub fn with_baggage(&self, baggage: Baggage) -> Self {
         Self {
             span_context: self.span_context.clone(),
+            recording: self.recording.clone(),
             baggage,
             debug: self.debug,
         }
@@ -117,6 +153,7 @@ impl Context {
     pub fn with_debug(&self, debug: bool) -> Self {
         Self {
             span_context: self.span_context.clone(),
+            recording: self.recording.clone(),
             baggage: self.baggage.clone(),
             debug,
         }

@@ -32,12 +32,15 @@ pub struct Counts {
     pub baggage_members_dropped: u64,
     /// Header values an injector could not encode, so did not send.
     pub header_values_skipped: u64,
+    /// Span, event and link attributes dropped by the span limits.
+    pub attributes_dropped: u64,
 }
 
 pub(crate) static INVALID_TRACEPARENT: AtomicU64 = AtomicU64::new(0);
 pub(crate) static INVALID_TRACESTATE: AtomicU64 = AtomicU64::new(0);
 pub(crate) static BAGGAGE_MEMBERS_DROPPED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static HEADER_VALUES_SKIPPED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static ATTRIBUTES_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Adds `n` to a counter.
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -53,6 +56,7 @@ pub fn counts() -> Counts {
         invalid_tracestate: INVALID_TRACESTATE.load(Ordering::Relaxed),
         baggage_members_dropped: BAGGAGE_MEMBERS_DROPPED.load(Ordering::Relaxed),
         header_values_skipped: HEADER_VALUES_SKIPPED.load(Ordering::Relaxed),
+        attributes_dropped: ATTRIBUTES_DROPPED.load(Ordering::Relaxed),
     }
 }
 

@@ -17,3 +17,46 @@ pub(crate) fn var(name: &str) -> Option<String> {
         }
     }
 }
+
+/// A non-negative integer variable; a malformed value is warned about once and ignored.
+pub(crate) fn usize_var(name: &str) -> Option<usize> {
+    let raw = var(name)?;
+    match raw.trim().parse::<usize>() {
+        Ok(v) => Some(v),
+        Err(_) => {
+            diag::warn_once(&format!(
+                "{name}: value {raw:?} is not a non-negative integer; using the default"
+            ));
+            None
+        }
+    }
+}
+
+/// A duration in milliseconds; a malformed or negative value is warned about once and ignored.
+pub(crate) fn millis_var(name: &str) -> Option<std::time::Duration> {
+    let raw = var(name)?;
+    match raw.trim().parse::<u64>() {
+        Ok(ms) => Some(std::time::Duration::from_millis(ms)),
+        Err(_) => {
+            diag::warn_once(&format!(
+                "{name}: value {raw:?} is not a whole number of milliseconds; using the default"
+            ));
+            None
+        }
+    }
+}
+
+/// A boolean: only case-insensitive `true` is true; anything else but `false` is warned about.
+pub(crate) fn bool_var(name: &str) -> bool {
+    match var(name) {
+        None => false,
+        Some(v) if v.trim().eq_ignore_ascii_case("true") => true,
+        Some(v) if v.trim().eq_ignore_ascii_case("false") => false,
+        Some(v) => {
+            diag::warn_once(&format!(
+                "{name}: value {v:?} is not true or false; using false"
+            ));
+            false
+        }
+    }
+}

@@ -35,19 +35,24 @@
 //! assert!(!sent.contains("00f067aa0ba902b7"));
 //! ```
 
+mod attribute;
 mod baggage;
 mod context;
 pub mod diag;
 mod env;
+pub mod export;
 mod flags;
 mod hex;
 mod id;
 mod id_gen;
 pub mod propagation;
+pub mod semconv;
 mod span_context;
 mod text;
+pub mod trace;
 mod trace_state;
 
+pub use attribute::{Array, Key, KeyValue, Value};
 pub use baggage::{Baggage, BaggageEntry, BaggageError};
 pub use context::{Context, ContextGuard, FutureExt, WithContext};
 pub use flags::TraceFlags;

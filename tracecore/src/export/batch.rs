@@ -1,0 +1,368 @@
+//! The batch processor: a bounded queue drained by one dedicated export thread.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{FlushError, SpanExporter, SpanProcessor};
+use crate::trace::SpanData;
+use crate::{diag, env};
+
+/// Batch processor settings, with the OpenTelemetry defaults.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BatchConfig {
+    /// Spans queued at most; past it new spans are dropped and counted (`OTEL_BSP_MAX_QUEUE_SIZE`, 2048).
+    pub max_queue_size: usize,
+    /// The longest a span waits before export (`OTEL_BSP_SCHEDULE_DELAY`, 5000 ms).
+    pub scheduled_delay: Duration,
+    /// Spans per export; a full batch is exported at once (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE`, 512).
+    pub max_export_batch_size: usize,
+    /// The time one export may take (`OTEL_BSP_EXPORT_TIMEOUT`, 30000 ms).
+    pub export_timeout: Duration,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            max_queue_size: 2048,
+            scheduled_delay: Duration::from_millis(5000),
+            max_export_batch_size: 512,
+            export_timeout: Duration::from_millis(30_000),
+        }
+    }
+}
+
+impl BatchConfig {
+    /// The settings the `OTEL_BSP_*` variables give, defaults for the rest. A bad value is warned
+    /// about once, naming the variable, and the default is used.
+    pub fn from_env() -> Self {
+        let d = Self::default();
+        let positive = |name: &str, default: usize| match env::usize_var(name) {
+            Some(0) => {
+                diag::warn_once(&format!("{name}: value 0 is not positive; using {default}"));
+                default
+            }
+            Some(v) => v,
+            None => default,
+        };
+        Self {
+            max_queue_size: positive("OTEL_BSP_MAX_QUEUE_SIZE", d.max_queue_size),
+            scheduled_delay: env::millis_var("OTEL_BSP_SCHEDULE_DELAY")
+                .unwrap_or(d.scheduled_delay),
+            max_export_batch_size: positive(
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+                d.max_export_batch_size,
+            ),
+            export_timeout: env::millis_var("OTEL_BSP_EXPORT_TIMEOUT").unwrap_or(d.export_timeout),
+        }
+        .validated()
+    }
+
+    /// Sizes at least 1, and a batch no larger than the queue.
+    fn validated(mut self) -> Self {
+        self.max_queue_size = self.max_queue_size.max(1);
+        self.max_export_batch_size = self.max_export_batch_size.max(1);
+        if self.max_export_batch_size > self.max_queue_size {
+            diag::warn_once(&format!(
+                "OTEL_BSP_MAX_EXPORT_BATCH_SIZE: {} is larger than the queue ({}); using {}",
+                self.max_export_batch_size, self.max_queue_size, self.max_queue_size
+            ));
+            self.max_export_batch_size = self.max_queue_size;
+        }
+        self
+    }
+}
+
+/// Queues sampled spans (bounded) for one export thread; the caller never waits for the exporter.
+///
+/// The thread exports when a batch is full, when the scheduled delay has passed, on
+/// [`force_flush`](SpanProcessor::force_flush), and on shutdown (which drains the queue first).
+/// A full queue drops the newest span and counts it; so does an export that fails.
+pub struct BatchProcessor {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the export thread.
+    wake: Condvar,
+    /// Wakes callers waiting for a flush or shutdown.
+    done: Condvar,
+    config: BatchConfig,
+    dropped: AtomicU64,
+    exported: AtomicU64,
+}
+
+struct State {
+    queue: VecDeque<SpanData>,
+    flush_requested: u64,
+    flush_done: u64,
+    shutdown: bool,
+    stopped: bool,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Builds a [`BatchProcessor`].
+#[derive(Debug)]
+pub struct BatchProcessorBuilder {
+    exporter: Box<dyn SpanExporter>,
+    config: BatchConfig,
+}
+
+impl BatchProcessorBuilder {
+    /// Uses `config` as a whole.
+    #[must_use]
+    pub fn with_config(mut self, config: BatchConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Queue capacity.
+    #[must_use]
+    pub fn with_max_queue_size(mut self, size: usize) -> Self {
+        self.config.max_queue_size = size;
+        self
+    }
+
+    /// Scheduled delay.
+    #[must_use]
+    pub fn with_scheduled_delay(mut self, delay: Duration) -> Self {
+        self.config.scheduled_delay = delay;
+        self
+    }
+
+    /// Spans per export.
+    #[must_use]
+    pub fn with_max_export_batch_size(mut self, size: usize) -> Self {
+        self.config.max_export_batch_size = size;
+        self
+    }
+
+    /// Time one export may take.
+    #[must_use]
+    pub fn with_export_timeout(mut self, timeout: Duration) -> Self {
+        self.config.export_timeout = timeout;
+        self
+    }
+
+    /// Starts the export thread.
+    pub fn build(self) -> BatchProcessor {
+        let config = self.config.validated();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::with_capacity(config.max_queue_size),
+                flush_requested: 0,
+                flush_done: 0,
+                shutdown: false,
+                stopped: false,
+            }),
+            wake: Condvar::new(),
+            done: Condvar::new(),
+            config,
+            dropped: AtomicU64::new(0),
+            exported: AtomicU64::new(0),
+        });
+        let worker = shared.clone();
+        let exporter = self.exporter;
+        let thread = std::thread::Builder::new()
+            .name("tracecore-export".into())
+            .spawn(move || run(&worker, exporter));
+        let thread = match thread {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                diag::warn_once(&format!(
+                    "could not start the export thread ({e}); spans will be dropped and counted"
+                ));
+                let mut state = shared.lock();
+                state.shutdown = true;
+                state.stopped = true;
+                None
+            }
+        };
+        BatchProcessor {
+            shared,
+            thread: Mutex::new(thread),
+        }
+    }
+}
+
+impl BatchProcessor {
+    /// A builder with settings from `OTEL_BSP_*` (or the defaults).
+    pub fn builder(exporter: impl SpanExporter + 'static) -> BatchProcessorBuilder {
+        BatchProcessorBuilder {
+            exporter: Box::new(exporter),
+            config: BatchConfig::from_env(),
+        }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &BatchConfig {
+        &self.shared.config
+    }
+
+    /// Spans exported successfully so far.
+    pub fn exported_spans(&self) -> u64 {
+        self.shared.exported.load(Ordering::Relaxed)
+    }
+
+    /// Spans waiting in the queue now.
+    pub fn queued_spans(&self) -> usize {
+        self.shared.lock().queue.len()
+    }
+}
+
+/// The export thread: wait for a reason to export, take a batch under the lock, export it
+/// without the lock.
+fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
+    let config = shared.config;
+    let mut batch: Vec<SpanData> = Vec::with_capacity(config.max_export_batch_size);
+    let mut deadline = Instant::now() + config.scheduled_delay;
+    loop {
+        let (flush_gen, shutdown) = {
+            let mut state = shared.lock();
+            loop {
+                let now = Instant::now();
+                if state.shutdown
+                    || state.flush_requested > state.flush_done
+                    || state.queue.len() >= config.max_export_batch_size
+                    || now >= deadline
+                {
+                    break;
+                }
+                state = shared
+                    .wake
+                    .wait_timeout(state, deadline - now)
+                    .map_or_else(|e| e.into_inner().0, |(s, _)| s);
+            }
+            let n = state.queue.len().min(config.max_export_batch_size);
+            batch.extend(state.queue.drain(..n));
+            (state.flush_requested, state.shutdown)
+        };
+        if !batch.is_empty() {
+            let n = batch.len() as u64;
+            match exporter.export(&batch, config.export_timeout) {
+                Ok(()) => shared.exported.fetch_add(n, Ordering::Relaxed),
+                Err(_) => shared.dropped.fetch_add(n, Ordering::Relaxed),
+            };
+            batch.clear();
+        }
+        deadline = Instant::now() + config.scheduled_delay;
+        let drained = shared.lock().queue.is_empty();
+        if !drained {
+            continue;
+        }
+        if flush_gen > shared.lock().flush_done {
+            let _ = exporter.force_flush();
+            shared.lock().flush_done = flush_gen;
+            shared.done.notify_all();
+        }
+        if shutdown {
+            let _ = exporter.shutdown();
+            shared.lock().stopped = true;
+            shared.done.notify_all();
+            return;
+        }
+    }
+}
+
+impl SpanProcessor for BatchProcessor {
+    fn on_end(&self, span: SpanData) {
+        if !span.span_context.is_sampled() {
+            return;
+        }
+        let mut state = self.shared.lock();
+        if state.shutdown || state.queue.len() >= self.shared.config.max_queue_size {
+            drop(state);
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        state.queue.push_back(span);
+        let full_batch = state.queue.len() == self.shared.config.max_export_batch_size;
+        drop(state);
+        if full_batch {
+            self.shared.wake.notify_one();
+        }
+    }
+
+    fn force_flush(&self, timeout: Duration) -> Result<(), FlushError> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        if state.stopped || state.shutdown {
+            return Err(FlushError::shut_down());
+        }
+        state.flush_requested += 1;
+        let generation = state.flush_requested;
+        self.shared.wake.notify_one();
+        while state.flush_done < generation && !state.stopped {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(FlushError::timeout(timeout));
+            }
+            state = self
+                .shared
+                .done
+                .wait_timeout(state, left)
+                .map_or_else(|e| e.into_inner().0, |(s, _)| s);
+        }
+        Ok(())
+    }
+
+    fn shutdown(&self, timeout: Duration) -> Result<(), FlushError> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.shared.lock();
+        if state.shutdown {
+            return Err(FlushError::shut_down());
+        }
+        state.shutdown = true;
+        self.shared.wake.notify_one();
+        while !state.stopped {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                // The thread finishes on its own; whatever it cannot export is counted then.
+                return Err(FlushError::timeout(timeout));
+            }
+            state = self
+                .shared
+                .done
+                .wait_timeout(state, left)
+                .map_or_else(|e| e.into_inner().0, |(s, _)| s);
+        }
+        drop(state);
+        if let Some(handle) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = handle.join();
+        }
+        Ok(())
+    }
+
+    fn dropped_spans(&self) -> u64 {
+        self.shared.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for BatchProcessor {
+    fn drop(&mut self) {
+        // Let the thread drain and exit on its own; do not wait here.
+        self.shared.lock().shutdown = true;
+        self.shared.wake.notify_one();
+    }
+}
+
+impl fmt::Debug for BatchProcessor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BatchProcessor")
+            .field("config", &self.shared.config)
+            .field("exported", &self.exported_spans())
+            .field("dropped", &self.dropped_spans())
+            .finish()
+    }
+}

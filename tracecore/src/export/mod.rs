@@ -1,0 +1,166 @@
+//! Getting finished spans out of the process: processors decide when, exporters decide where.
+//!
+//! Ending a span hands it to the provider's processors. The [`SimpleProcessor`] exports it on
+//! the spot (tests, development); the [`BatchProcessor`] queues it for a dedicated export thread,
+//! so a slow or unreachable backend never slows a request: a full queue drops the span and
+//! counts it. Exporters are synchronous and run on that thread, needing no async runtime.
+//!
+//! Exporters here: [`InMemoryExporter`] for tests, with a small kit to find spans and check
+//! parents, and [`ConsoleExporter`], which prints each trace as a waterfall. OTLP lives in
+//! `tracecore-otlp`.
+//!
+//! ```
+//! use std::time::Duration;
+//! use tracecore::export::{BatchProcessor, InMemoryExporter};
+//! use tracecore::trace::TracerProvider;
+//!
+//! let exporter = InMemoryExporter::new();
+//! let provider = TracerProvider::builder()
+//!     .with_span_processor(BatchProcessor::builder(exporter.clone()).with_max_queue_size(4096).build())
+//!     .build();
+//! provider.tracer("demo").start("queued").end();
+//! provider.force_flush(Duration::from_secs(5)).unwrap();
+//! assert_eq!(exporter.finished_spans().len(), 1);
+//! ```
+
+mod batch;
+mod console;
+mod in_memory;
+mod simple;
+mod waterfall;
+
+pub use batch::{BatchConfig, BatchProcessor, BatchProcessorBuilder};
+pub use console::{ColorMode, ConsoleExporter, ConsoleMode};
+pub use in_memory::{FinishedSpans, InMemoryExporter};
+pub use simple::SimpleProcessor;
+pub use waterfall::{WaterfallOptions, render_waterfall};
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use crate::Context;
+use crate::trace::{SpanData, SpanRef};
+
+/// Sends finished spans somewhere. Runs on one thread at a time (never concurrently).
+pub trait SpanExporter: Send + fmt::Debug {
+    /// Exports `batch`, giving up after `timeout`. Only sampled spans arrive here.
+    fn export(&mut self, batch: &[SpanData], timeout: Duration) -> Result<(), ExportError>;
+
+    /// Sends anything the exporter buffers.
+    fn force_flush(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
+
+    /// Releases resources; nothing is exported afterwards.
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        Ok(())
+    }
+}
+
+impl<E: SpanExporter + ?Sized> SpanExporter for Box<E> {
+    fn export(&mut self, batch: &[SpanData], timeout: Duration) -> Result<(), ExportError> {
+        (**self).export(batch, timeout)
+    }
+    fn force_flush(&mut self) -> Result<(), ExportError> {
+        (**self).force_flush()
+    }
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        (**self).shutdown()
+    }
+}
+
+/// Receives spans as they start and end, and hands them to exporters.
+pub trait SpanProcessor: Send + Sync + fmt::Debug {
+    /// A recording span started.
+    fn on_start(&self, _span: SpanRef<'_>, _parent: &Context) {}
+
+    /// A recording span ended (sampled or record-only). Must not block.
+    fn on_end(&self, span: SpanData);
+
+    /// Exports everything ended so far, waiting at most `timeout`.
+    fn force_flush(&self, timeout: Duration) -> Result<(), FlushError>;
+
+    /// Flushes and stops, waiting at most `timeout`.
+    fn shutdown(&self, timeout: Duration) -> Result<(), FlushError>;
+
+    /// Spans dropped so far (queue full, export failed, after shutdown).
+    fn dropped_spans(&self) -> u64 {
+        0
+    }
+}
+
+/// The error an exporter returns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportError {
+    message: Cow<'static, str>,
+}
+
+impl ExportError {
+    /// An export failure described by `message`.
+    pub fn new(message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ExportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ExportError {}
+
+/// Why a flush or shutdown did not complete.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlushError {
+    kind: FlushErrorKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum FlushErrorKind {
+    Timeout(Duration),
+    ShutDown,
+    Export(ExportError),
+}
+
+impl FlushError {
+    pub(crate) fn timeout(after: Duration) -> Self {
+        Self {
+            kind: FlushErrorKind::Timeout(after),
+        }
+    }
+
+    pub(crate) fn shut_down() -> Self {
+        Self {
+            kind: FlushErrorKind::ShutDown,
+        }
+    }
+
+    pub(crate) fn export(error: ExportError) -> Self {
+        Self {
+            kind: FlushErrorKind::Export(error),
+        }
+    }
+
+    /// Whether the wait ran out of time.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.kind, FlushErrorKind::Timeout(_))
+    }
+}
+
+impl fmt::Display for FlushError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            FlushErrorKind::Timeout(d) => {
+                write!(f, "timed out after {d:?} waiting for the exporter")
+            }
+            FlushErrorKind::ShutDown => f.write_str("the pipeline is already shut down"),
+            FlushErrorKind::Export(e) => write!(f, "export failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FlushError {}

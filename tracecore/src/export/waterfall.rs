@@ -1,0 +1,396 @@
+//! Rendering traces as a waterfall: an indented tree with a timing bar per span.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime};
+
+use crate::trace::{SpanData, Status};
+use crate::{SpanId, TraceId, semconv};
+
+/// How a waterfall looks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WaterfallOptions {
+    /// Width of the timing bar, in characters.
+    pub bar_width: usize,
+    /// ANSI colours (errors red, kinds and bars coloured). Off, it reads the same.
+    pub color: bool,
+}
+
+impl Default for WaterfallOptions {
+    fn default() -> Self {
+        Self {
+            bar_width: 40,
+            color: false,
+        }
+    }
+}
+
+impl WaterfallOptions {
+    /// Options with colour on or off.
+    pub fn with_color(mut self, color: bool) -> Self {
+        self.color = color;
+        self
+    }
+
+    /// Options with a bar `width` characters wide (at least 10).
+    pub fn with_bar_width(mut self, width: usize) -> Self {
+        self.bar_width = width.max(10);
+        self
+    }
+}
+
+const RED: &str = "\x1b[31m";
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+const BLUE: &str = "\x1b[34m";
+const MAGENTA: &str = "\x1b[35m";
+const DIM: &str = "\x1b[2m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+/// Renders `spans` as one waterfall per trace, traces in order of their first start.
+///
+/// Each line shows the service, the kind, the name indented under its parent, the HTTP status
+/// code with the span status, the duration, and a bar placed by start time and sized by
+/// duration on the trace's timeline. Spans whose parent is not among `spans` start a tree of
+/// their own.
+///
+/// ```
+/// use tracecore::export::{InMemoryExporter, WaterfallOptions, render_waterfall};
+/// use tracecore::trace::{SpanKind, TracerProvider};
+/// use tracecore::Context;
+///
+/// let exporter = InMemoryExporter::new();
+/// let provider = TracerProvider::builder().with_service_name("shop").with_simple_exporter(exporter.clone()).build();
+/// let tracer = provider.tracer("doc");
+/// let root = tracer.span_builder("GET /cart").with_kind(SpanKind::Server).start_with_context(&Context::new());
+/// tracer.span_builder("load cart").start_with_context(&root.context(&Context::new())).end();
+/// root.end();
+///
+/// let text = render_waterfall(&exporter.finished_spans().0, &WaterfallOptions::default());
+/// assert!(text.contains("shop  SERVER    GET /cart"));
+/// assert!(text.contains("└─ load cart"));
+/// ```
+pub fn render_waterfall(spans: &[SpanData], options: &WaterfallOptions) -> String {
+    let mut traces: Vec<(TraceId, Vec<&SpanData>)> = Vec::new();
+    let mut sorted: Vec<&SpanData> = spans.iter().collect();
+    sorted.sort_by_key(|s| s.start_time);
+    for span in sorted {
+        let id = span.span_context.trace_id();
+        match traces.iter_mut().find(|(t, _)| *t == id) {
+            Some((_, list)) => list.push(span),
+            None => traces.push((id, vec![span])),
+        }
+    }
+    let mut out = String::new();
+    for (id, list) in &traces {
+        render_trace(&mut out, *id, list, options);
+    }
+    out
+}
+
+struct Row<'a> {
+    span: &'a SpanData,
+    prefix: String,
+}
+
+fn render_trace(out: &mut String, id: TraceId, spans: &[&SpanData], o: &WaterfallOptions) {
+    let present: HashMap<SpanId, &SpanData> = spans
+        .iter()
+        .map(|s| (s.span_context.span_id(), *s))
+        .collect();
+    let mut children: HashMap<SpanId, Vec<&SpanData>> = HashMap::new();
+    let mut roots = Vec::new();
+    for span in spans {
+        match span.parent_span_id.filter(|p| present.contains_key(p)) {
+            Some(parent) => children.entry(parent).or_default().push(span),
+            None => roots.push(*span),
+        }
+    }
+    let mut rows = Vec::new();
+    for root in &roots {
+        walk(root, String::new(), String::new(), &children, &mut rows);
+    }
+
+    let t0 = spans
+        .iter()
+        .map(|s| s.start_time)
+        .min()
+        .unwrap_or(SystemTime::UNIX_EPOCH);
+    let t1 = spans.iter().map(|s| s.end_time).max().unwrap_or(t0);
+    let total = t1.duration_since(t0).unwrap_or_default();
+
+    let service_w = rows
+        .iter()
+        .map(|r| r.span.resource.service_name().chars().count())
+        .max()
+        .unwrap_or(0);
+    let name_w = rows
+        .iter()
+        .map(|r| r.prefix.chars().count() + r.span.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let status_w = rows
+        .iter()
+        .map(|r| status_text(r.span).len())
+        .max()
+        .unwrap_or(0);
+
+    let (bold, dim, reset) = if o.color {
+        (BOLD, DIM, RESET)
+    } else {
+        ("", "", "")
+    };
+    let _ = writeln!(
+        out,
+        "{bold}trace {id}{reset}  {} span{}  {}",
+        spans.len(),
+        if spans.len() == 1 { "" } else { "s" },
+        format_duration(total)
+    );
+    for row in &rows {
+        let span = row.span;
+        let kind = span.kind.as_str();
+        let (kind_color, status_color) = if o.color {
+            (
+                kind_color(kind),
+                if span.status.is_error() { RED } else { GREEN },
+            )
+        } else {
+            ("", "")
+        };
+        let name = format!("{}{}", row.prefix, span.name);
+        let _ = write!(
+            out,
+            "{:<service_w$}  {kind_color}{:<8}{reset}  {:<name_w$}  {status_color}{:<status_w$}{reset}  {:>9}  {dim}│{reset}{}{dim}│{reset}",
+            span.resource.service_name(),
+            kind,
+            name,
+            status_text(span),
+            format_duration(span.duration()),
+            bar(span, t0, total, o, status_color, reset),
+        );
+        if let Status::Error { description } = &span.status
+            && !description.is_empty()
+        {
+            let _ = write!(out, " {status_color}{description}{reset}");
+        }
+        out.push('\n');
+    }
+}
+
+fn walk<'a>(
+    span: &'a SpanData,
+    prefix: String,
+    indent: String,
+    children: &HashMap<SpanId, Vec<&'a SpanData>>,
+    rows: &mut Vec<Row<'a>>,
+) {
+    rows.push(Row { span, prefix });
+    let Some(kids) = children.get(&span.span_context.span_id()) else {
+        return;
+    };
+    for (i, kid) in kids.iter().enumerate() {
+        let last = i + 1 == kids.len();
+        let branch = if last { "└─ " } else { "├─ " };
+        let carry = if last { "   " } else { "│  " };
+        walk(
+            kid,
+            format!("{indent}{branch}"),
+            format!("{indent}{carry}"),
+            children,
+            rows,
+        );
+    }
+}
+
+fn kind_color(kind: &str) -> &'static str {
+    match kind {
+        "SERVER" => MAGENTA,
+        "CLIENT" => BLUE,
+        _ => YELLOW,
+    }
+}
+
+/// `404 Error`, `200 Unset`, or just the status without an HTTP status code.
+fn status_text(span: &SpanData) -> String {
+    let status = match span.status {
+        Status::Unset => "Unset",
+        Status::Ok => "Ok",
+        Status::Error { .. } => "Error",
+    };
+    match span
+        .attribute(semconv::HTTP_RESPONSE_STATUS_CODE.as_str())
+        .and_then(|v| v.as_i64())
+    {
+        Some(code) => format!("{code} {status}"),
+        None => status.to_owned(),
+    }
+}
+
+/// The span's cells on the trace timeline: `█` where it ran, spaces elsewhere.
+fn bar(
+    span: &SpanData,
+    t0: SystemTime,
+    total: Duration,
+    o: &WaterfallOptions,
+    color: &str,
+    reset: &str,
+) -> String {
+    let width = o.bar_width;
+    let (start, end) = if total.is_zero() {
+        (0, width)
+    } else {
+        // Integer nanoseconds: floating point would push an end exactly on a cell boundary
+        // into the next cell.
+        let total = total.as_nanos();
+        let offset = span
+            .start_time
+            .duration_since(t0)
+            .unwrap_or_default()
+            .as_nanos();
+        let finish = offset + span.duration().as_nanos();
+        let w = width as u128;
+        let start = ((offset * w / total) as usize).min(width - 1);
+        let end = (finish * w).div_ceil(total) as usize;
+        (start, end.clamp(start + 1, width))
+    };
+    format!(
+        "{}{color}{}{reset}{}",
+        " ".repeat(start),
+        "█".repeat(end - start),
+        " ".repeat(width - end)
+    )
+}
+
+/// `850 µs`, `12.40 ms`, `1.25 s`.
+pub(crate) fn format_duration(d: Duration) -> String {
+    let micros = d.as_secs_f64() * 1e6;
+    if micros < 1000.0 {
+        format!("{micros:.0} µs")
+    } else if micros < 1e6 {
+        format!("{:.2} ms", micros / 1e3)
+    } else {
+        format!("{:.2} s", micros / 1e6)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{InstrumentationScope, Resource, SpanKind};
+    use crate::{KeyValue, SpanContext, TraceFlags, TraceState};
+
+    fn span(
+        service: &str,
+        kind: SpanKind,
+        name: &'static str,
+        ids: (u64, Option<u64>),
+        at_ms: (u64, u64),
+        status: Status,
+        code: Option<i64>,
+    ) -> SpanData {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        SpanData {
+            span_context: SpanContext::new(
+                TraceId::from_u128(0xabc).unwrap(),
+                SpanId::from_u64(ids.0).unwrap(),
+                TraceFlags::SAMPLED,
+                false,
+                TraceState::default(),
+            ),
+            parent_span_id: ids.1.and_then(SpanId::from_u64),
+            parent_is_remote: false,
+            kind,
+            name: name.into(),
+            start_time: t0 + Duration::from_millis(at_ms.0),
+            end_time: t0 + Duration::from_millis(at_ms.1),
+            attributes: code
+                .map(|c| vec![KeyValue::new("http.response.status_code", c)])
+                .unwrap_or_default(),
+            dropped_attributes_count: 0,
+            events: vec![],
+            dropped_events_count: 0,
+            links: vec![],
+            dropped_links_count: 0,
+            status,
+            resource: Resource::builder()
+                .without_env()
+                .with_service_name(service.to_owned())
+                .build(),
+            scope: InstrumentationScope::new("test", None::<&str>),
+        }
+    }
+
+    #[test]
+    fn renders_a_known_tree() {
+        let spans = vec![
+            span(
+                "inventory",
+                SpanKind::Server,
+                "GET /items/{id}",
+                (4, Some(3)),
+                (4, 8),
+                Status::error("storage failed"),
+                Some(500),
+            ),
+            span(
+                "gateway",
+                SpanKind::Client,
+                "GET",
+                (3, Some(2)),
+                (3, 9),
+                Status::error(""),
+                Some(500),
+            ),
+            span(
+                "gateway",
+                SpanKind::Internal,
+                "render",
+                (5, Some(2)),
+                (9, 10),
+                Status::Unset,
+                None,
+            ),
+            span(
+                "gateway",
+                SpanKind::Server,
+                "GET /orders/{id}",
+                (2, Some(1)),
+                (2, 10),
+                Status::error(""),
+                Some(502),
+            ),
+            span(
+                "client",
+                SpanKind::Client,
+                "GET",
+                (1, None),
+                (0, 10),
+                Status::error(""),
+                Some(502),
+            ),
+        ];
+        let text = render_waterfall(&spans, &WaterfallOptions::default().with_bar_width(10));
+        let expected = "\
+trace 00000000000000000000000000000abc  5 spans  10.00 ms
+client     CLIENT    GET                       502 Error   10.00 ms  │██████████│
+gateway    SERVER    └─ GET /orders/{id}       502 Error    8.00 ms  │  ████████│
+gateway    CLIENT       ├─ GET                 500 Error    6.00 ms  │   ██████ │
+inventory  SERVER       │  └─ GET /items/{id}  500 Error    4.00 ms  │    ████  │ storage failed
+gateway    INTERNAL     └─ render              Unset        1.00 ms  │         █│
+";
+        assert_eq!(text, expected);
+        assert!(!text.contains('\x1b'), "no escape codes without colour");
+        let colored = render_waterfall(&spans, &WaterfallOptions::default().with_color(true));
+        assert!(colored.contains(RED) && colored.contains(RESET));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(format_duration(Duration::from_micros(850)), "850 µs");
+        assert_eq!(format_duration(Duration::from_micros(12_400)), "12.40 ms");
+        assert_eq!(format_duration(Duration::from_millis(1250)), "1.25 s");
+    }
+}

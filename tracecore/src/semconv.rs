@@ -1,0 +1,73 @@
+//! OpenTelemetry semantic-convention attribute keys used by tracecore (HTTP spans are stable).
+//!
+//! ```
+//! use tracecore::{semconv, KeyValue};
+//!
+//! let kv = KeyValue::new(semconv::HTTP_REQUEST_METHOD, "GET");
+//! assert_eq!(kv.key.as_str(), "http.request.method");
+//! ```
+
+use crate::Key;
+
+macro_rules! keys {
+    ($($(#[$doc:meta])* $name:ident = $value:literal;)*) => {
+        $($(#[$doc])* pub const $name: Key = Key::from_static($value);)*
+    };
+}
+
+keys! {
+    /// HTTP request method, or `_OTHER`.
+    HTTP_REQUEST_METHOD = "http.request.method";
+    /// The method as sent, when it differs from `http.request.method`.
+    HTTP_REQUEST_METHOD_ORIGINAL = "http.request.method_original";
+    /// HTTP response status code.
+    HTTP_RESPONSE_STATUS_CODE = "http.response.status_code";
+    /// The matched route template.
+    HTTP_ROUTE = "http.route";
+    /// The ordinal of a resent request.
+    HTTP_REQUEST_RESEND_COUNT = "http.request.resend_count";
+    /// The class of error the operation ended with.
+    ERROR_TYPE = "error.type";
+    /// URL scheme.
+    URL_SCHEME = "url.scheme";
+    /// URL path.
+    URL_PATH = "url.path";
+    /// URL query string (sensitive values redacted).
+    URL_QUERY = "url.query";
+    /// Absolute URL (credentials and sensitive values redacted).
+    URL_FULL = "url.full";
+    /// URL template of a client request.
+    URL_TEMPLATE = "url.template";
+    /// Server host name or address.
+    SERVER_ADDRESS = "server.address";
+    /// Server port.
+    SERVER_PORT = "server.port";
+    /// Client address.
+    CLIENT_ADDRESS = "client.address";
+    /// Client port.
+    CLIENT_PORT = "client.port";
+    /// Peer address of the socket.
+    NETWORK_PEER_ADDRESS = "network.peer.address";
+    /// Peer port of the socket.
+    NETWORK_PEER_PORT = "network.peer.port";
+    /// Protocol name, when not `http`.
+    NETWORK_PROTOCOL_NAME = "network.protocol.name";
+    /// Negotiated protocol version: `1.0`, `1.1`, `2`, `3`.
+    NETWORK_PROTOCOL_VERSION = "network.protocol.version";
+    /// The `User-Agent` header.
+    USER_AGENT_ORIGINAL = "user_agent.original";
+    /// Exception type.
+    EXCEPTION_TYPE = "exception.type";
+    /// Exception message.
+    EXCEPTION_MESSAGE = "exception.message";
+    /// Exception stack trace.
+    EXCEPTION_STACKTRACE = "exception.stacktrace";
+    /// Logical service name.
+    SERVICE_NAME = "service.name";
+    /// Telemetry SDK name.
+    TELEMETRY_SDK_NAME = "telemetry.sdk.name";
+    /// Telemetry SDK language.
+    TELEMETRY_SDK_LANGUAGE = "telemetry.sdk.language";
+    /// Telemetry SDK version.
+    TELEMETRY_SDK_VERSION = "telemetry.sdk.version";
+}

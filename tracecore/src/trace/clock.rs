@@ -1,0 +1,49 @@
+//! Span timestamps: wall-clock start plus a monotonic duration, so `end >= start` always holds
+//! and a span costs two monotonic clock reads.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant, SystemTime};
+
+/// How long a thread's (monotonic, wall) anchor is trusted before it is read again, so that
+/// wall-clock adjustments reach span timestamps within this long.
+const REANCHOR: Duration = Duration::from_secs(1);
+
+thread_local! {
+    static ANCHOR: Cell<Option<(Instant, SystemTime)>> = const { Cell::new(None) };
+}
+
+/// The wall-clock time of `at`, from this thread's anchor.
+pub(crate) fn wall_time(at: Instant) -> SystemTime {
+    let fresh = || {
+        let anchor = (Instant::now(), SystemTime::now());
+        let _ = ANCHOR.try_with(|a| a.set(Some(anchor)));
+        anchor
+    };
+    let (mono, wall) = match ANCHOR.try_with(Cell::get).ok().flatten() {
+        Some(anchor) if at.saturating_duration_since(anchor.0) < REANCHOR => anchor,
+        _ => fresh(),
+    };
+    match at.checked_duration_since(mono) {
+        Some(after) => wall + after,
+        None => wall - (mono - at),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wall_time_tracks_the_system_clock() {
+        let now = Instant::now();
+        let wall = wall_time(now);
+        let sys = SystemTime::now();
+        let diff = sys.duration_since(wall).unwrap_or_else(|e| e.duration());
+        assert!(diff < Duration::from_secs(1), "{diff:?}");
+        let later = wall_time(now + Duration::from_millis(5));
+        assert_eq!(
+            later.duration_since(wall).unwrap(),
+            Duration::from_millis(5)
+        );
+    }
+}

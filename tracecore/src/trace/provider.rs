@@ -1,0 +1,294 @@
+//! The tracer provider: resource, sampler, id generator, limits and processors of one service.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use super::{InstrumentationScope, Resource, Sampler, Span, SpanData, SpanLimits, Tracer};
+use crate::export::{BatchProcessor, FlushError, SimpleProcessor, SpanExporter, SpanProcessor};
+use crate::{Context, IdGenerator, RandomIdGenerator, env};
+
+/// How long dropping the last handle on a provider waits for its processors to flush.
+const DROP_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Owns the pipeline of one service: tracers it hands out share its resource, sampler and
+/// processors. Cloning is cheap. Several providers live side by side in one process.
+///
+/// ```
+/// use std::time::Duration;
+/// use tracecore::export::InMemoryExporter;
+/// use tracecore::trace::TracerProvider;
+///
+/// let exporter = InMemoryExporter::new();
+/// let provider = TracerProvider::builder()
+///     .with_service_name("checkout")
+///     .with_simple_exporter(exporter.clone())
+///     .build();
+/// provider.tracer("example").start("work").end();
+/// provider.force_flush(Duration::from_secs(1)).unwrap();
+/// let spans = exporter.finished_spans();
+/// assert_eq!(spans.named("work").resource.service_name(), "checkout");
+/// ```
+#[derive(Clone)]
+pub struct TracerProvider {
+    inner: Arc<ProviderInner>,
+}
+
+pub(crate) struct ProviderInner {
+    resource: Resource,
+    sampler: Arc<dyn Sampler>,
+    id_generator: Arc<dyn IdGenerator>,
+    processors: Vec<Box<dyn SpanProcessor>>,
+    limits: SpanLimits,
+    disabled: bool,
+    shut_down: AtomicBool,
+}
+
+impl ProviderInner {
+    pub(crate) fn resource(&self) -> &Resource {
+        &self.resource
+    }
+
+    pub(crate) fn sampler(&self) -> &dyn Sampler {
+        &*self.sampler
+    }
+
+    pub(crate) fn id_generator(&self) -> &dyn IdGenerator {
+        &*self.id_generator
+    }
+
+    pub(crate) fn limits(&self) -> &SpanLimits {
+        &self.limits
+    }
+
+    pub(crate) fn is_disabled(&self) -> bool {
+        self.disabled
+    }
+
+    pub(crate) fn on_start(&self, span: &Span, parent: &Context) {
+        for processor in &self.processors {
+            processor.on_start(span.as_ref(), parent);
+        }
+    }
+
+    pub(crate) fn on_end(&self, data: SpanData) {
+        match self.processors.split_last() {
+            None => {}
+            Some((last, rest)) => {
+                for processor in rest {
+                    processor.on_end(data.clone());
+                }
+                last.on_end(data);
+            }
+        }
+    }
+
+    fn shutdown(&self, timeout: Duration) -> Result<(), FlushError> {
+        if self.shut_down.swap(true, Ordering::AcqRel) {
+            return Err(FlushError::shut_down());
+        }
+        let deadline = std::time::Instant::now() + timeout;
+        let mut result = Ok(());
+        for processor in &self.processors {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if let Err(e) = processor.shutdown(left) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+}
+
+impl Drop for ProviderInner {
+    fn drop(&mut self) {
+        if !self.shut_down.load(Ordering::Acquire) {
+            let _ = self.shutdown(DROP_SHUTDOWN_TIMEOUT);
+        }
+    }
+}
+
+impl TracerProvider {
+    /// A builder reading the `OTEL_*` variables for what code does not set.
+    pub fn builder() -> TracerProviderBuilder {
+        TracerProviderBuilder::default()
+    }
+
+    /// A tracer for the instrumentation scope `name`.
+    pub fn tracer(&self, name: impl Into<Cow<'static, str>>) -> Tracer {
+        self.tracer_with_scope(InstrumentationScope::new(name, None::<&'static str>))
+    }
+
+    /// A tracer for `scope`.
+    pub fn tracer_with_scope(&self, scope: InstrumentationScope) -> Tracer {
+        Tracer::new(self.inner.clone(), scope)
+    }
+
+    /// The resource.
+    pub fn resource(&self) -> &Resource {
+        &self.inner.resource
+    }
+
+    /// The sampler's description.
+    pub fn sampler_description(&self) -> String {
+        self.inner.sampler.description()
+    }
+
+    /// Whether `OTEL_SDK_DISABLED` (or the builder) turned recording off.
+    pub fn is_disabled(&self) -> bool {
+        self.inner.disabled
+    }
+
+    /// Spans the processors had to drop (queue full, export failed, after shutdown).
+    pub fn dropped_spans(&self) -> u64 {
+        self.inner
+            .processors
+            .iter()
+            .map(|p| p.dropped_spans())
+            .sum()
+    }
+
+    /// Exports everything ended so far, waiting at most `timeout`.
+    pub fn force_flush(&self, timeout: Duration) -> Result<(), FlushError> {
+        let deadline = std::time::Instant::now() + timeout;
+        let mut result = Ok(());
+        for processor in &self.inner.processors {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if let Err(e) = processor.force_flush(left) {
+                result = Err(e);
+            }
+        }
+        result
+    }
+
+    /// Flushes and stops the processors, waiting at most `timeout`; spans ending afterwards are
+    /// dropped and counted. A second call is an error.
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), FlushError> {
+        self.inner.shutdown(timeout)
+    }
+}
+
+impl fmt::Debug for TracerProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracerProvider")
+            .field("service", &self.inner.resource.service_name())
+            .field("sampler", &self.inner.sampler.description())
+            .field("processors", &self.inner.processors)
+            .field("disabled", &self.inner.disabled)
+            .finish()
+    }
+}
+
+/// Builds a [`TracerProvider`]. What code sets wins over the environment.
+#[derive(Default)]
+pub struct TracerProviderBuilder {
+    service_name: Option<Cow<'static, str>>,
+    resource: Option<Resource>,
+    sampler: Option<Arc<dyn Sampler>>,
+    id_generator: Option<Arc<dyn IdGenerator>>,
+    processors: Vec<Box<dyn SpanProcessor>>,
+    limits: Option<SpanLimits>,
+    disabled: Option<bool>,
+}
+
+impl TracerProviderBuilder {
+    /// Sets `service.name` (wins over `OTEL_SERVICE_NAME`).
+    #[must_use]
+    pub fn with_service_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// Uses `resource` (its `service.name` is still overridden by [`with_service_name`](Self::with_service_name)).
+    #[must_use]
+    pub fn with_resource(mut self, resource: Resource) -> Self {
+        self.resource = Some(resource);
+        self
+    }
+
+    /// Uses `sampler` instead of `OTEL_TRACES_SAMPLER`.
+    #[must_use]
+    pub fn with_sampler(mut self, sampler: impl Sampler + 'static) -> Self {
+        self.sampler = Some(Arc::new(sampler));
+        self
+    }
+
+    /// Uses `generator` for ids (for example a [`crate::SeededIdGenerator`] in tests).
+    #[must_use]
+    pub fn with_id_generator(mut self, generator: impl IdGenerator + 'static) -> Self {
+        self.id_generator = Some(Arc::new(generator));
+        self
+    }
+
+    /// Adds a processor; processors see spans in the order they were added.
+    #[must_use]
+    pub fn with_span_processor(mut self, processor: impl SpanProcessor + 'static) -> Self {
+        self.processors.push(Box::new(processor));
+        self
+    }
+
+    /// Exports each span as it ends, on the thread that ends it (tests, development).
+    #[must_use]
+    pub fn with_simple_exporter(self, exporter: impl SpanExporter + 'static) -> Self {
+        self.with_span_processor(SimpleProcessor::new(exporter))
+    }
+
+    /// Exports in batches from a dedicated thread, configured by `OTEL_BSP_*`.
+    #[must_use]
+    pub fn with_batch_exporter(self, exporter: impl SpanExporter + 'static) -> Self {
+        self.with_span_processor(BatchProcessor::builder(exporter).build())
+    }
+
+    /// Uses `limits` instead of the `OTEL_*_LIMIT` variables.
+    #[must_use]
+    pub fn with_span_limits(mut self, limits: SpanLimits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+
+    /// Turns recording off (or on) regardless of `OTEL_SDK_DISABLED`. Propagation keeps working.
+    #[must_use]
+    pub fn with_disabled(mut self, disabled: bool) -> Self {
+        self.disabled = Some(disabled);
+        self
+    }
+
+    /// The provider.
+    pub fn build(self) -> TracerProvider {
+        let resource = match (self.resource, self.service_name) {
+            (Some(r), None) => r,
+            (Some(r), Some(name)) => {
+                let mut b = Resource::builder().without_env();
+                for kv in r.attributes() {
+                    b = b.with_attribute(kv.clone());
+                }
+                b.with_service_name(name).build()
+            }
+            (None, Some(name)) => Resource::builder().with_service_name(name).build(),
+            (None, None) => Resource::builder().build(),
+        };
+        TracerProvider {
+            inner: Arc::new(ProviderInner {
+                resource,
+                sampler: self.sampler.unwrap_or_else(super::sampler_from_env),
+                id_generator: self
+                    .id_generator
+                    .unwrap_or_else(|| Arc::new(RandomIdGenerator::new())),
+                processors: self.processors,
+                limits: self.limits.unwrap_or_else(SpanLimits::from_env),
+                disabled: self
+                    .disabled
+                    .unwrap_or_else(|| env::bool_var("OTEL_SDK_DISABLED")),
+                shut_down: AtomicBool::new(false),
+            }),
+        }
+    }
+}
+
+impl fmt::Debug for TracerProviderBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TracerProviderBuilder")
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,248 @@
+//! The entity producing spans (`service.name` and friends), and the instrumentation scope.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::{KeyValue, Value, diag, env, semconv, text};
+
+/// What produces the spans: a service, described by attributes. Cloning is cheap.
+///
+/// ```
+/// use tracecore::trace::Resource;
+///
+/// let r = Resource::builder().with_service_name("inventory").build();
+/// assert_eq!(r.service_name(), "inventory");
+/// assert_eq!(r.get("telemetry.sdk.name").unwrap().as_str(), Some("tracecore"));
+/// ```
+#[derive(Clone, PartialEq)]
+pub struct Resource(Arc<Vec<KeyValue>>);
+
+impl Resource {
+    /// Builds a resource: defaults, then the environment, then what code sets (code wins).
+    pub fn builder() -> ResourceBuilder {
+        ResourceBuilder::default()
+    }
+
+    /// The attributes.
+    pub fn attributes(&self) -> &[KeyValue] {
+        &self.0
+    }
+
+    /// The value of `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.0
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| &kv.value)
+    }
+
+    /// `service.name`.
+    pub fn service_name(&self) -> &str {
+        self.get(semconv::SERVICE_NAME.as_str())
+            .and_then(Value::as_str)
+            .unwrap_or("unknown_service")
+    }
+}
+
+impl Default for Resource {
+    fn default() -> Self {
+        Self::builder().build()
+    }
+}
+
+impl fmt::Debug for Resource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|kv| (&kv.key, &kv.value)))
+            .finish()
+    }
+}
+
+/// Builds a [`Resource`].
+#[derive(Debug, Default)]
+pub struct ResourceBuilder {
+    service_name: Option<Cow<'static, str>>,
+    attributes: Vec<KeyValue>,
+    ignore_env: bool,
+}
+
+impl ResourceBuilder {
+    /// Sets `service.name` (wins over `OTEL_SERVICE_NAME`).
+    #[must_use]
+    pub fn with_service_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// Adds an attribute (wins over `OTEL_RESOURCE_ATTRIBUTES`).
+    #[must_use]
+    pub fn with_attribute(mut self, attribute: KeyValue) -> Self {
+        self.attributes.push(attribute);
+        self
+    }
+
+    /// Does not read `OTEL_SERVICE_NAME` or `OTEL_RESOURCE_ATTRIBUTES`.
+    #[must_use]
+    pub fn without_env(mut self) -> Self {
+        self.ignore_env = true;
+        self
+    }
+
+    /// The resource: SDK attributes and `unknown_service:<executable>`, overridden by
+    /// `OTEL_RESOURCE_ATTRIBUTES`, then `OTEL_SERVICE_NAME`, then code.
+    pub fn build(self) -> Resource {
+        let mut out: Vec<KeyValue> = vec![
+            KeyValue::new(semconv::SERVICE_NAME, default_service_name()),
+            KeyValue::new(semconv::TELEMETRY_SDK_NAME, "tracecore"),
+            KeyValue::new(semconv::TELEMETRY_SDK_LANGUAGE, "rust"),
+            KeyValue::new(semconv::TELEMETRY_SDK_VERSION, env!("CARGO_PKG_VERSION")),
+        ];
+        let mut set = |kv: KeyValue| match out.iter_mut().find(|o| o.key == kv.key) {
+            Some(existing) => existing.value = kv.value,
+            None => out.push(kv),
+        };
+        if !self.ignore_env {
+            if let Some(raw) = env::var("OTEL_RESOURCE_ATTRIBUTES") {
+                match parse_resource_attributes(&raw) {
+                    Ok(attrs) => attrs.into_iter().for_each(&mut set),
+                    Err(why) => diag::warn_once(&format!(
+                        "OTEL_RESOURCE_ATTRIBUTES: {why}; the whole variable is ignored"
+                    )),
+                }
+            }
+            if let Some(name) = env::var("OTEL_SERVICE_NAME") {
+                set(KeyValue::new(semconv::SERVICE_NAME, name));
+            }
+        }
+        self.attributes.into_iter().for_each(&mut set);
+        if let Some(name) = self.service_name {
+            set(KeyValue::new(semconv::SERVICE_NAME, name));
+        }
+        Resource(Arc::new(out))
+    }
+}
+
+fn default_service_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .map_or_else(
+            || "unknown_service".into(),
+            |exe| format!("unknown_service:{exe}"),
+        )
+}
+
+/// `k1=v1,k2=v2` with percent-encoded keys and values; any error rejects the whole value.
+pub(crate) fn parse_resource_attributes(raw: &str) -> Result<Vec<KeyValue>, String> {
+    let mut out = Vec::new();
+    for member in raw.split(',') {
+        let member = member.trim();
+        if member.is_empty() {
+            continue;
+        }
+        let (k, v) = member
+            .split_once('=')
+            .ok_or_else(|| format!("member {member:?} has no `=`"))?;
+        let decode = |s: &str| {
+            text::percent_decode(s.trim().as_bytes())
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| format!("member {member:?} is not valid percent-encoded UTF-8"))
+        };
+        let key = decode(k)?;
+        if key.is_empty() {
+            return Err(format!("member {member:?} has an empty key"));
+        }
+        out.push(KeyValue::new(key, decode(v)?));
+    }
+    Ok(out)
+}
+
+/// The library that produced the spans (name, version). Cloning is cheap.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InstrumentationScope(Arc<ScopeInner>);
+
+#[derive(PartialEq, Eq)]
+struct ScopeInner {
+    name: Cow<'static, str>,
+    version: Option<Cow<'static, str>>,
+}
+
+impl InstrumentationScope {
+    /// A scope named `name`, with an optional version.
+    pub fn new(
+        name: impl Into<Cow<'static, str>>,
+        version: Option<impl Into<Cow<'static, str>>>,
+    ) -> Self {
+        Self(Arc::new(ScopeInner {
+            name: name.into(),
+            version: version.map(Into::into),
+        }))
+    }
+
+    /// The name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The version.
+    pub fn version(&self) -> Option<&str> {
+        self.0.version.as_deref()
+    }
+}
+
+impl fmt::Debug for InstrumentationScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.name())?;
+        if let Some(v) = self.version() {
+            write!(f, "@{v}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_attributes_parse_and_reject_whole() {
+        let attrs = parse_resource_attributes("a=1, b = two%20words ,c%2Ck=x%3Dy").unwrap();
+        let pairs: Vec<_> = attrs
+            .iter()
+            .map(|kv| (kv.key.as_str().to_owned(), kv.value.to_string()))
+            .collect();
+        assert_eq!(
+            pairs,
+            [("a", "1"), ("b", "two words"), ("c,k", "x=y")]
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        );
+        assert!(parse_resource_attributes("a=1,broken").is_err());
+        assert!(parse_resource_attributes("a=%zz").is_err());
+        assert!(parse_resource_attributes("=1").is_err());
+    }
+
+    #[test]
+    fn code_wins_and_defaults_exist() {
+        let r = Resource::builder()
+            .without_env()
+            .with_attribute(KeyValue::new("deployment.environment.name", "test"))
+            .with_service_name("svc")
+            .build();
+        assert_eq!(r.service_name(), "svc");
+        assert_eq!(
+            r.get("deployment.environment.name").unwrap().as_str(),
+            Some("test")
+        );
+        assert_eq!(
+            r.get("telemetry.sdk.language").unwrap().as_str(),
+            Some("rust")
+        );
+        let unnamed = Resource::builder().without_env().build();
+        assert!(
+            unnamed.service_name().starts_with("unknown_service:"),
+            "{}",
+            unnamed.service_name()
+        );
+    }
+}

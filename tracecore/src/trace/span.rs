@@ -1,0 +1,497 @@
+//! Spans: what one operation did, from start to end.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Instant, SystemTime};
+
+use super::{SpanData, Tracer, clock};
+use crate::{Context, KeyValue, SpanContext, SpanId, Value, semconv};
+
+/// What kind of operation a span describes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum SpanKind {
+    /// Work inside one process.
+    #[default]
+    Internal,
+    /// The server side of a remote call.
+    Server,
+    /// The client side of a remote call.
+    Client,
+    /// The sender of an asynchronous message.
+    Producer,
+    /// The receiver of an asynchronous message.
+    Consumer,
+}
+
+impl SpanKind {
+    /// The name, upper case, as the waterfall shows it.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Internal => "INTERNAL",
+            Self::Server => "SERVER",
+            Self::Client => "CLIENT",
+            Self::Producer => "PRODUCER",
+            Self::Consumer => "CONSUMER",
+        }
+    }
+}
+
+/// The outcome of a span. `Ok` is final; `Error` replaces `Unset`; setting `Unset` does nothing.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub enum Status {
+    /// No outcome set (the default, and what instrumentation leaves on success).
+    #[default]
+    Unset,
+    /// Marked successful by the application.
+    Ok,
+    /// Failed.
+    Error {
+        /// What went wrong.
+        description: Cow<'static, str>,
+    },
+}
+
+impl Status {
+    /// An error with a description.
+    pub fn error(description: impl Into<Cow<'static, str>>) -> Self {
+        Self::Error {
+            description: description.into(),
+        }
+    }
+
+    /// Whether this is an error.
+    pub fn is_error(&self) -> bool {
+        matches!(self, Self::Error { .. })
+    }
+
+    /// Whether `new` may replace `self`: `Ok` is final, `Unset` never replaces.
+    fn accepts(&self, new: &Self) -> bool {
+        !matches!(self, Self::Ok) && !matches!(new, Self::Unset)
+    }
+}
+
+/// Something that happened at a point in a span's life.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    /// The event name.
+    pub name: Cow<'static, str>,
+    /// When it happened.
+    pub time: SystemTime,
+    /// Its attributes.
+    pub attributes: Vec<KeyValue>,
+    /// Attributes dropped by the limits.
+    pub dropped_attributes_count: u32,
+}
+
+/// A reference from a span to another span, in this trace or another.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Link {
+    /// The linked span.
+    pub span_context: SpanContext,
+    /// Its attributes.
+    pub attributes: Vec<KeyValue>,
+    /// Attributes dropped by the limits.
+    pub dropped_attributes_count: u32,
+}
+
+impl Link {
+    /// A link to `span_context` with attributes.
+    pub fn new(span_context: SpanContext, attributes: Vec<KeyValue>) -> Self {
+        Self {
+            span_context,
+            attributes,
+            dropped_attributes_count: 0,
+        }
+    }
+}
+
+/// The changing part of a recording span.
+#[derive(Debug)]
+pub(crate) struct SpanState {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) attributes: Vec<KeyValue>,
+    pub(crate) dropped_attributes: u32,
+    pub(crate) events: Vec<Event>,
+    pub(crate) dropped_events: u32,
+    pub(crate) links: Vec<Link>,
+    pub(crate) dropped_links: u32,
+    pub(crate) status: Status,
+}
+
+/// A recording span, shared by its owner [`Span`] and the contexts it is active in.
+pub(crate) struct RecordingSpan {
+    pub(crate) span_context: SpanContext,
+    pub(crate) parent_span_id: Option<SpanId>,
+    pub(crate) parent_is_remote: bool,
+    pub(crate) kind: SpanKind,
+    pub(crate) start: Instant,
+    pub(crate) start_time: SystemTime,
+    pub(crate) tracer: Tracer,
+    /// `None` once ended: ending takes it, so a span ends exactly once.
+    pub(crate) state: Mutex<Option<SpanState>>,
+}
+
+impl RecordingSpan {
+    fn lock(&self) -> MutexGuard<'_, Option<SpanState>> {
+        // A panic while holding the lock cannot leave the state half-updated in a way that
+        // matters more than losing the span: keep going.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Ends the span (once) and hands its data to the processors.
+    fn end(&self, end_time: Option<SystemTime>) {
+        let Some(state) = self.lock().take() else {
+            return;
+        };
+        let end_time = end_time
+            .unwrap_or_else(|| self.start_time + Instant::now().duration_since(self.start))
+            .max(self.start_time);
+        let data = SpanData {
+            span_context: self.span_context.clone(),
+            parent_span_id: self.parent_span_id,
+            parent_is_remote: self.parent_is_remote,
+            kind: self.kind,
+            name: state.name,
+            start_time: self.start_time,
+            end_time,
+            attributes: state.attributes,
+            dropped_attributes_count: state.dropped_attributes,
+            events: state.events,
+            dropped_events_count: state.dropped_events,
+            links: state.links,
+            dropped_links_count: state.dropped_links,
+            status: state.status,
+            resource: self.tracer.provider().resource().clone(),
+            scope: self.tracer.scope().clone(),
+        };
+        self.tracer.provider().on_end(data);
+    }
+}
+
+impl fmt::Debug for RecordingSpan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordingSpan")
+            .field("span_context", &self.span_context)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A span being recorded, or a non-recording one (sampled out) that only carries its context.
+///
+/// The span ends when [`end`](Self::end) is called or when it is dropped, whichever comes first,
+/// exactly once. A non-recording span allocates nothing and ignores every update.
+#[must_use = "a span ends when dropped; keep it for as long as the operation runs"]
+pub struct Span {
+    inner: Inner,
+}
+
+enum Inner {
+    NonRecording(SpanContext),
+    Recording(Arc<RecordingSpan>),
+}
+
+impl Span {
+    pub(crate) fn non_recording(span_context: SpanContext) -> Self {
+        Self {
+            inner: Inner::NonRecording(span_context),
+        }
+    }
+
+    pub(crate) fn recording(span: Arc<RecordingSpan>) -> Self {
+        Self {
+            inner: Inner::Recording(span),
+        }
+    }
+
+    /// A handle for updating the span through a shared reference.
+    pub fn as_ref(&self) -> SpanRef<'_> {
+        match &self.inner {
+            Inner::NonRecording(cx) => SpanRef::new(Some(cx), None),
+            Inner::Recording(span) => SpanRef::new(Some(&span.span_context), Some(span)),
+        }
+    }
+
+    /// The span's context: what children and outgoing requests carry.
+    pub fn span_context(&self) -> &SpanContext {
+        match &self.inner {
+            Inner::NonRecording(cx) => cx,
+            Inner::Recording(span) => &span.span_context,
+        }
+    }
+
+    /// Whether updates are recorded.
+    pub fn is_recording(&self) -> bool {
+        self.as_ref().is_recording()
+    }
+
+    /// A context like `parent` with this span active: pass it on, or make it current.
+    pub fn context(&self, parent: &Context) -> Context {
+        match &self.inner {
+            Inner::NonRecording(cx) => parent.with_span_context(cx.clone()),
+            Inner::Recording(span) => parent.with_recording_span(span.clone()),
+        }
+    }
+
+    /// Sets an attribute (a repeated key replaces the value).
+    pub fn set_attribute(&self, attribute: KeyValue) {
+        self.as_ref().set_attribute(attribute);
+    }
+
+    /// Sets several attributes under one lock.
+    pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
+        self.as_ref().set_attributes(attributes);
+    }
+
+    /// Adds an event now.
+    pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        self.as_ref().add_event(name, attributes);
+    }
+
+    /// Adds a link to another span.
+    pub fn add_link(&self, span_context: SpanContext, attributes: Vec<KeyValue>) {
+        self.as_ref().add_link(span_context, attributes);
+    }
+
+    /// Sets the status (`Ok` is final; `Unset` is ignored).
+    pub fn set_status(&self, status: Status) {
+        self.as_ref().set_status(status);
+    }
+
+    /// Renames the span.
+    pub fn update_name(&self, name: impl Into<Cow<'static, str>>) {
+        self.as_ref().update_name(name);
+    }
+
+    /// Records an error as an `exception` event (see [`SpanRef::record_error`]).
+    pub fn record_error<E: std::error::Error + ?Sized>(&self, error: &E) {
+        self.as_ref().record_error(error);
+    }
+
+    /// Ends the span now.
+    pub fn end(self) {
+        self.end_at(None);
+    }
+
+    /// Ends the span at `end_time` (never before its start).
+    pub fn end_with_timestamp(self, end_time: SystemTime) {
+        self.end_at(Some(end_time));
+    }
+
+    fn end_at(&self, end_time: Option<SystemTime>) {
+        if let Inner::Recording(span) = &self.inner {
+            span.end(end_time);
+        }
+    }
+}
+
+impl Drop for Span {
+    fn drop(&mut self) {
+        self.end_at(None);
+    }
+}
+
+impl fmt::Debug for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Span")
+            .field("span_context", self.span_context())
+            .field("recording", &self.is_recording())
+            .finish()
+    }
+}
+
+/// A borrowed handle on a span: the active span of a [`Context`] or a [`Span`]'s own.
+///
+/// It updates a recording span and ignores updates otherwise (no span, sampled out, or already
+/// ended). It cannot end the span; only the [`Span`] that owns it does.
+///
+/// ```
+/// use tracecore::Context;
+/// use tracecore::trace::Status;
+///
+/// // Deep inside a handler, without being handed anything:
+/// let cx = Context::current();
+/// cx.span().set_attribute(tracecore::KeyValue::new("cache.hit", true));
+/// cx.span().set_status(Status::error("upstream timed out"));
+/// ```
+#[derive(Clone, Copy)]
+pub struct SpanRef<'a> {
+    span_context: Option<&'a SpanContext>,
+    recording: Option<&'a Arc<RecordingSpan>>,
+}
+
+impl<'a> SpanRef<'a> {
+    pub(crate) fn new(
+        span_context: Option<&'a SpanContext>,
+        recording: Option<&'a Arc<RecordingSpan>>,
+    ) -> Self {
+        Self {
+            span_context,
+            recording,
+        }
+    }
+
+    /// The span's context, if there is a span.
+    pub fn span_context(&self) -> Option<&'a SpanContext> {
+        self.span_context
+    }
+
+    /// Whether updates are recorded (a recording span that has not ended).
+    pub fn is_recording(&self) -> bool {
+        self.recording.is_some_and(|s| s.lock().is_some())
+    }
+
+    fn update(&self, f: impl FnOnce(&mut SpanState, &super::SpanLimits)) {
+        if let Some(span) = self.recording {
+            let limits = span.tracer.provider().limits();
+            if let Some(state) = span.lock().as_mut() {
+                f(state, limits);
+            }
+        }
+    }
+
+    /// Sets an attribute (a repeated key replaces the value; past the limit it is dropped and
+    /// counted).
+    pub fn set_attribute(&self, attribute: KeyValue) {
+        self.update(|state, limits| {
+            super::limits::push_attribute(
+                &mut state.attributes,
+                &mut state.dropped_attributes,
+                attribute,
+                limits.max_attributes_per_span,
+                limits.max_attribute_value_length,
+            );
+        });
+    }
+
+    /// Sets several attributes under one lock.
+    pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
+        self.update(|state, limits| {
+            for attribute in attributes {
+                super::limits::push_attribute(
+                    &mut state.attributes,
+                    &mut state.dropped_attributes,
+                    attribute,
+                    limits.max_attributes_per_span,
+                    limits.max_attribute_value_length,
+                );
+            }
+        });
+    }
+
+    /// Adds an event now.
+    pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        self.add_event_with_timestamp(name, SystemTime::now(), attributes);
+    }
+
+    /// Adds an event that happened at `time`.
+    pub fn add_event_with_timestamp(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        time: SystemTime,
+        attributes: Vec<KeyValue>,
+    ) {
+        self.update(|state, limits| {
+            if state.events.len() >= limits.max_events_per_span {
+                state.dropped_events += 1;
+                return;
+            }
+            let (attributes, dropped) = super::limits::limit_attributes(
+                attributes,
+                limits.max_attributes_per_event,
+                limits.max_attribute_value_length,
+            );
+            state.events.push(Event {
+                name: name.into(),
+                time,
+                attributes,
+                dropped_attributes_count: dropped,
+            });
+        });
+    }
+
+    /// Adds a link to another span.
+    pub fn add_link(&self, span_context: SpanContext, attributes: Vec<KeyValue>) {
+        self.update(|state, limits| {
+            if state.links.len() >= limits.max_links_per_span {
+                state.dropped_links += 1;
+                return;
+            }
+            let (attributes, dropped) = super::limits::limit_attributes(
+                attributes,
+                limits.max_attributes_per_link,
+                limits.max_attribute_value_length,
+            );
+            state.links.push(Link {
+                span_context,
+                attributes,
+                dropped_attributes_count: dropped,
+            });
+        });
+    }
+
+    /// Sets the status: `Ok` is final, `Error` replaces `Unset` or an earlier error, `Unset` is
+    /// ignored.
+    pub fn set_status(&self, status: Status) {
+        self.update(|state, _| {
+            if state.status.accepts(&status) {
+                state.status = status;
+            }
+        });
+    }
+
+    /// Renames the span.
+    pub fn update_name(&self, name: impl Into<Cow<'static, str>>) {
+        self.update(|state, _| state.name = name.into());
+    }
+
+    /// Records `error` as an `exception` event: `exception.type` is the error's Rust type,
+    /// `exception.message` its message followed by its source chain (`outer: inner: root`).
+    /// The status is not changed: set it when the error decides the outcome.
+    pub fn record_error<E: std::error::Error + ?Sized>(&self, error: &E) {
+        if self.recording.is_none() {
+            return;
+        }
+        let mut message = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            message.push_str(": ");
+            message.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        self.add_event(
+            "exception",
+            vec![
+                KeyValue::new(semconv::EXCEPTION_TYPE, std::any::type_name::<E>()),
+                KeyValue::new(semconv::EXCEPTION_MESSAGE, message),
+            ],
+        );
+    }
+
+    /// The value of an attribute set so far (for tests and decisions late in a request).
+    pub fn attribute(&self, key: &str) -> Option<Value> {
+        let span = self.recording?;
+        let state = span.lock();
+        state
+            .as_ref()?
+            .attributes
+            .iter()
+            .find(|kv| kv.key.as_str() == key)
+            .map(|kv| kv.value.clone())
+    }
+}
+
+impl fmt::Debug for SpanRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanRef")
+            .field("span_context", &self.span_context)
+            .field("recording", &self.is_recording())
+            .finish()
+    }
+}
+
+pub(crate) fn now() -> (Instant, SystemTime) {
+    let start = Instant::now();
+    (start, clock::wall_time(start))
+}

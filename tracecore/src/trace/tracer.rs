@@ -1,0 +1,243 @@
+//! Tracers start spans.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use super::provider::ProviderInner;
+use super::span::{RecordingSpan, SpanState, now};
+use super::{InstrumentationScope, Link, SamplingDecision, Span, SpanKind, Status, limits};
+use crate::{Context, KeyValue, SpanContext, TraceFlags};
+
+/// Starts spans for one instrumentation scope of one provider. Cloning is cheap; hand it to
+/// layers and middleware.
+#[derive(Clone)]
+pub struct Tracer {
+    inner: Arc<TracerInner>,
+}
+
+struct TracerInner {
+    provider: Arc<ProviderInner>,
+    scope: InstrumentationScope,
+}
+
+impl Tracer {
+    pub(crate) fn new(provider: Arc<ProviderInner>, scope: InstrumentationScope) -> Self {
+        Self {
+            inner: Arc::new(TracerInner { provider, scope }),
+        }
+    }
+
+    pub(crate) fn provider(&self) -> &ProviderInner {
+        &self.inner.provider
+    }
+
+    /// The instrumentation scope.
+    pub fn scope(&self) -> &InstrumentationScope {
+        &self.inner.scope
+    }
+
+    /// A builder for a span named `name`.
+    pub fn span_builder(&self, name: impl Into<Cow<'static, str>>) -> SpanBuilder<'_> {
+        SpanBuilder {
+            tracer: self,
+            name: name.into(),
+            kind: SpanKind::Internal,
+            links: Vec::new(),
+            start_time: None,
+        }
+    }
+
+    /// Starts an internal span, child of the current context's span.
+    pub fn start(&self, name: impl Into<Cow<'static, str>>) -> Span {
+        self.span_builder(name).start()
+    }
+
+    /// Runs `f` inside a new internal span made current, and ends the span after.
+    pub fn in_span<T>(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        f: impl FnOnce(&Context) -> T,
+    ) -> T {
+        let span = self.start(name);
+        let cx = span.context(&Context::current());
+        let _guard = cx.clone().attach();
+        f(&cx)
+    }
+}
+
+impl fmt::Debug for Tracer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Tracer")
+            .field("scope", &self.inner.scope)
+            .field("service", &self.provider().resource().service_name())
+            .finish()
+    }
+}
+
+/// Describes a span before it starts: what the sampler sees.
+///
+/// ```
+/// use tracecore::trace::{SpanKind, TracerProvider};
+/// use tracecore::{Context, KeyValue};
+///
+/// let provider = TracerProvider::builder().build();
+/// let tracer = provider.tracer("example");
+/// let span = tracer
+///     .span_builder("GET /items/{id}")
+///     .with_kind(SpanKind::Server)
+///     .start_with_attributes(&Context::new(), [KeyValue::new("http.request.method", "GET")]);
+/// assert!(span.is_recording());
+/// ```
+#[must_use = "a builder does nothing until a start method is called"]
+pub struct SpanBuilder<'a> {
+    tracer: &'a Tracer,
+    name: Cow<'static, str>,
+    kind: SpanKind,
+    links: Vec<Link>,
+    start_time: Option<SystemTime>,
+}
+
+impl SpanBuilder<'_> {
+    /// The span kind (default internal).
+    pub fn with_kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// A link, known at start (samplers see it).
+    pub fn with_link(mut self, link: Link) -> Self {
+        self.links.push(link);
+        self
+    }
+
+    /// An explicit start time (default: now).
+    pub fn with_start_time(mut self, time: SystemTime) -> Self {
+        self.start_time = Some(time);
+        self
+    }
+
+    /// Starts the span as a child of the current context's span.
+    pub fn start(self) -> Span {
+        self.start_with_attributes(&Context::current(), [])
+    }
+
+    /// Starts the span as a child of `parent`'s span (a new trace when it has none).
+    pub fn start_with_context(self, parent: &Context) -> Span {
+        self.start_with_attributes(parent, [])
+    }
+
+    /// Starts the span with attributes known at start (samplers see them). Pass an array to
+    /// allocate only when the span records.
+    pub fn start_with_attributes<A>(self, parent: &Context, attributes: A) -> Span
+    where
+        A: AsRef<[KeyValue]> + IntoIterator<Item = KeyValue>,
+    {
+        let tracer = self.tracer;
+        let provider = tracer.provider();
+        let ids = provider.id_generator();
+        let parent_span = parent.span_context();
+        let trace_id = match parent_span {
+            Some(p) => p.trace_id(),
+            None => ids.new_trace_id(),
+        };
+        let span_id = ids.new_span_id();
+        let inherited = match parent_span {
+            Some(p) => p.flags().with_sampled(false),
+            None => TraceFlags::NONE.with_random(ids.trace_ids_are_random()),
+        };
+        if provider.is_disabled() {
+            // No recording, but propagation goes on: a new span id, the parent's flags as they came.
+            let flags = parent_span.map_or(inherited, SpanContext::flags);
+            let state = parent_span
+                .map(|p| p.trace_state().clone())
+                .unwrap_or_default();
+            return Span::non_recording(SpanContext::new(trace_id, span_id, flags, false, state));
+        }
+        let result = provider.sampler().should_sample(
+            parent_span,
+            trace_id,
+            &self.name,
+            self.kind,
+            attributes.as_ref(),
+            &self.links,
+        );
+        let sampled = result.decision == SamplingDecision::RecordAndSample;
+        let trace_state = result
+            .trace_state
+            .or_else(|| parent_span.map(|p| p.trace_state().clone()))
+            .unwrap_or_default();
+        let span_context = SpanContext::new(
+            trace_id,
+            span_id,
+            inherited.with_sampled(sampled),
+            false,
+            trace_state,
+        );
+        if result.decision == SamplingDecision::Drop {
+            return Span::non_recording(span_context);
+        }
+
+        let limits = provider.limits();
+        let max = limits.max_attributes_per_span;
+        let max_len = limits.max_attribute_value_length;
+        let mut kept: Vec<KeyValue> = Vec::new();
+        let mut dropped = 0;
+        for attribute in attributes.into_iter().chain(result.attributes) {
+            if kept.capacity() == 0 {
+                kept.reserve(8);
+            }
+            limits::push_attribute(&mut kept, &mut dropped, attribute, max, max_len);
+        }
+        let mut links = Vec::new();
+        let mut dropped_links = 0;
+        for mut link in self.links {
+            if links.len() == limits.max_links_per_span {
+                dropped_links += 1;
+                continue;
+            }
+            let (attrs, d) = limits::limit_attributes(
+                std::mem::take(&mut link.attributes),
+                limits.max_attributes_per_link,
+                max_len,
+            );
+            link.attributes = attrs;
+            link.dropped_attributes_count += d;
+            links.push(link);
+        }
+        let (start, wall) = now();
+        let start_time = self.start_time.unwrap_or(wall);
+        let recording = Arc::new(RecordingSpan {
+            span_context,
+            parent_span_id: parent_span.map(SpanContext::span_id),
+            parent_is_remote: parent_span.is_some_and(SpanContext::is_remote),
+            kind: self.kind,
+            start,
+            start_time,
+            tracer: tracer.clone(),
+            state: Mutex::new(Some(SpanState {
+                name: self.name,
+                attributes: kept,
+                dropped_attributes: dropped,
+                events: Vec::new(),
+                dropped_events: 0,
+                links,
+                dropped_links,
+                status: Status::Unset,
+            })),
+        });
+        let span = Span::recording(recording);
+        provider.on_start(&span, parent);
+        span
+    }
+}
+
+impl fmt::Debug for SpanBuilder<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpanBuilder")
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .finish_non_exhaustive()
+    }
+}

@@ -2,3 +2,4 @@
 //! `report` binary (allocations), so both measure exactly the same code.
 
 pub mod propagation;
+pub mod spans;

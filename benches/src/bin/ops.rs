@@ -5,7 +5,8 @@
 //! valgrind --tool=callgrind target/release/ops extract   # and `none`, to subtract the loop
 //! ```
 //!
-//! Operations: `none`, `extract`, `inject`, `parse` (traceparent), `tracestate`.
+//! Operations: `none`, `extract`, `inject`, `parse` (traceparent), `tracestate`, `span`,
+//! `span-otel`, `span-unsampled`.
 
 use std::hint::black_box;
 
@@ -21,7 +22,14 @@ fn main() {
     let headers = incoming_headers();
     let ours = Tracecore::new();
     let mut out = http::HeaderMap::with_capacity(8);
-    for _ in 0..n {
+    let sampled = tracecore_benches::spans::Tracecore::new(true);
+    let sampled_otel = tracecore_benches::spans::Otel::new(true);
+    let unsampled = tracecore_benches::spans::Tracecore::new(false);
+    for i in 0..n {
+        if i % 1024 == 0 {
+            sampled.flush();
+            sampled_otel.flush();
+        }
         match op.as_str() {
             "none" => {}
             "extract" => drop(black_box(ours.propagator.extract(black_box(&headers)))),
@@ -35,8 +43,11 @@ fn main() {
             "tracestate" => drop(black_box(tracecore::TraceState::from_header_values([
                 black_box(TRACESTATE.as_bytes()),
             ]))),
+            "span" => sampled.span(),
+            "span-otel" => sampled_otel.span(),
+            "span-unsampled" => unsampled.span(),
             other => {
-                eprintln!("unknown operation {other:?}: none, extract, inject, parse, tracestate");
+                eprintln!("unknown operation {other:?}: see the list at the top of ops.rs");
                 std::process::exit(2);
             }
         }

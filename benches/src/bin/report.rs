@@ -4,27 +4,40 @@
 //! Run `./run.sh` (in this folder) to measure and print in one go.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
 use std::hint::black_box;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use http::HeaderMap;
 use tracecore_benches::propagation::{Otel, TRACEPARENT, Tracecore, incoming_headers, lut_parse};
+use tracecore_benches::spans;
 
 struct Counting;
 
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// Allocations made by this thread: background threads (export) are not charged to the caller.
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn count() {
+    let _ = ALLOCS.try_with(|c| c.set(c.get() + 1));
+}
+
+fn allocs() -> u64 {
+    ALLOCS.try_with(Cell::get).unwrap_or(0)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCS.fetch_add(1, Ordering::Relaxed);
+        count();
         unsafe { System.realloc(ptr, layout, new_size) }
     }
 }
@@ -32,15 +45,27 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-/// Allocations per call of `op`, over many calls.
-fn allocs_per_op(mut op: impl FnMut()) -> f64 {
-    const N: u64 = 10_000;
+/// Allocations per call of `op` on this thread, over many calls; `between` runs untimed and
+/// uncounted every 1024 calls (to flush queues).
+fn allocs_per_op_with(mut op: impl FnMut(), between: impl Fn()) -> f64 {
+    const N: u64 = 10_240;
     op(); // first-use work (lazy statics, thread-local seeding) is not per-operation
-    let before = ALLOCS.load(Ordering::Relaxed);
-    for _ in 0..N {
-        op();
+    between();
+    let mut counted = 0;
+    for chunk in 0..N / 1024 {
+        let before = allocs();
+        for _ in 0..1024 {
+            op();
+        }
+        counted += allocs() - before;
+        let _ = chunk;
+        between();
     }
-    (ALLOCS.load(Ordering::Relaxed) - before) as f64 / N as f64
+    counted as f64 / N as f64
+}
+
+fn allocs_per_op(op: impl FnMut()) -> f64 {
+    allocs_per_op_with(op, || {})
 }
 
 /// Criterion's median for `group/function`, in nanoseconds.
@@ -68,6 +93,8 @@ fn main() {
     let headers = incoming_headers();
     let (ours, theirs) = (Tracecore::new(), Otel::new());
     let mut out = HeaderMap::with_capacity(8);
+    let (sampled, sampled_otel) = (spans::Tracecore::new(true), spans::Otel::new(true));
+    let (unsampled, unsampled_otel) = (spans::Tracecore::new(false), spans::Otel::new(false));
 
     let rows = [
         Row {
@@ -106,6 +133,22 @@ fn main() {
             }),
             target: "≤ 1.5× the baseline",
         },
+        Row {
+            name: "sampled span: start, 6 attributes, end into the batch queue",
+            group: "span_sampled",
+            anchor: "opentelemetry",
+            ours_allocs: allocs_per_op_with(|| sampled.span(), || sampled.flush()),
+            anchor_allocs: allocs_per_op_with(|| sampled_otel.span(), || sampled_otel.flush()),
+            target: "≤ 150 ns, ≤ 2 allocs",
+        },
+        Row {
+            name: "unsampled span, same code",
+            group: "span_unsampled",
+            anchor: "opentelemetry",
+            ours_allocs: allocs_per_op(|| unsampled.span()),
+            anchor_allocs: allocs_per_op(|| unsampled_otel.span()),
+            target: "≤ 25 ns, 0 allocs",
+        },
     ];
 
     println!(
@@ -132,4 +175,11 @@ fn main() {
             row.target
         );
     }
+
+    let (offered, dropped) = spans::offer_at_rate(1_000_000, Duration::from_secs(1));
+    println!();
+    println!(
+        "batch processor at 1 M spans/s offered for 1 s: {offered} offered, {} exported, {dropped} dropped (and counted)",
+        offered - dropped
+    );
 }

@@ -100,6 +100,8 @@ struct Shared {
 
 struct State {
     queue: VecDeque<SpanData>,
+    /// Spans taken by the export thread and not yet exported: they count against the bound.
+    in_flight: usize,
     flush_requested: u64,
     flush_done: u64,
     shutdown: bool,
@@ -161,6 +163,7 @@ impl BatchProcessorBuilder {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(config.max_queue_size),
+                in_flight: 0,
                 flush_requested: 0,
                 flush_done: 0,
                 shutdown: false,
@@ -215,17 +218,18 @@ impl BatchProcessor {
         self.shared.exported.load(Ordering::Relaxed)
     }
 
-    /// Spans waiting in the queue now.
+    /// Spans waiting in the queue or being exported now.
     pub fn queued_spans(&self) -> usize {
-        self.shared.lock().queue.len()
+        let state = self.shared.lock();
+        state.queue.len() + state.in_flight
     }
 }
 
-/// The export thread: wait for a reason to export, take a batch under the lock, export it
-/// without the lock.
+/// The export thread: wait for a reason to export, swap the queue for an empty one under the
+/// lock (no copying while callers wait), export it in batches without the lock.
 fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
     let config = shared.config;
-    let mut batch: Vec<SpanData> = Vec::with_capacity(config.max_export_batch_size);
+    let mut taken: VecDeque<SpanData> = VecDeque::with_capacity(config.max_queue_size);
     let mut deadline = Instant::now() + config.scheduled_delay;
     loop {
         let (flush_gen, shutdown) = {
@@ -244,29 +248,34 @@ fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
                     .wait_timeout(state, deadline - now)
                     .map_or_else(|e| e.into_inner().0, |(s, _)| s);
             }
-            let n = state.queue.len().min(config.max_export_batch_size);
-            batch.extend(state.queue.drain(..n));
+            std::mem::swap(&mut state.queue, &mut taken);
+            state.in_flight = taken.len();
             (state.flush_requested, state.shutdown)
         };
-        if !batch.is_empty() {
+        for batch in taken.make_contiguous().chunks(config.max_export_batch_size) {
             let n = batch.len() as u64;
-            match exporter.export(&batch, config.export_timeout) {
+            match exporter.export(batch, config.export_timeout) {
                 Ok(()) => shared.exported.fetch_add(n, Ordering::Relaxed),
                 Err(_) => shared.dropped.fetch_add(n, Ordering::Relaxed),
             };
-            batch.clear();
+            shared.lock().in_flight -= batch.len();
         }
+        // Dropping the spans frees their memory here, off the request path.
+        taken.clear();
         deadline = Instant::now() + config.scheduled_delay;
-        let drained = shared.lock().queue.is_empty();
-        if !drained {
+        let mut state = shared.lock();
+        if !state.queue.is_empty() {
             continue;
         }
-        if flush_gen > shared.lock().flush_done {
+        if flush_gen > state.flush_done {
+            drop(state);
             let _ = exporter.force_flush();
-            shared.lock().flush_done = flush_gen;
+            state = shared.lock();
+            state.flush_done = flush_gen;
             shared.done.notify_all();
         }
         if shutdown {
+            drop(state);
             let _ = exporter.shutdown();
             shared.lock().stopped = true;
             shared.done.notify_all();
@@ -281,7 +290,9 @@ impl SpanProcessor for BatchProcessor {
             return;
         }
         let mut state = self.shared.lock();
-        if state.shutdown || state.queue.len() >= self.shared.config.max_queue_size {
+        if state.shutdown
+            || state.queue.len() + state.in_flight >= self.shared.config.max_queue_size
+        {
             drop(state);
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             return;

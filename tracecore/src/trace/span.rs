@@ -190,6 +190,8 @@ pub struct Span {
 enum Inner {
     NonRecording(SpanContext),
     Recording(Arc<RecordingSpan>),
+    /// After `end`: only `Drop` sees this, and has nothing left to do.
+    Ended,
 }
 
 impl Span {
@@ -210,6 +212,7 @@ impl Span {
         match &self.inner {
             Inner::NonRecording(cx) => SpanRef::new(Some(cx), None),
             Inner::Recording(span) => SpanRef::new(Some(&span.span_context), Some(span)),
+            Inner::Ended => SpanRef::new(None, None),
         }
     }
 
@@ -218,6 +221,8 @@ impl Span {
         match &self.inner {
             Inner::NonRecording(cx) => cx,
             Inner::Recording(span) => &span.span_context,
+            // `end` consumes the span, so no caller can observe this state.
+            Inner::Ended => unreachable!("a span is not used after end"),
         }
     }
 
@@ -231,6 +236,7 @@ impl Span {
         match &self.inner {
             Inner::NonRecording(cx) => parent.with_span_context(cx.clone()),
             Inner::Recording(span) => parent.with_recording_span(span.clone()),
+            Inner::Ended => parent.clone(),
         }
     }
 
@@ -270,17 +276,17 @@ impl Span {
     }
 
     /// Ends the span now.
-    pub fn end(self) {
+    pub fn end(mut self) {
         self.end_at(None);
     }
 
     /// Ends the span at `end_time` (never before its start).
-    pub fn end_with_timestamp(self, end_time: SystemTime) {
+    pub fn end_with_timestamp(mut self, end_time: SystemTime) {
         self.end_at(Some(end_time));
     }
 
-    fn end_at(&self, end_time: Option<SystemTime>) {
-        if let Inner::Recording(span) = &self.inner {
+    fn end_at(&mut self, end_time: Option<SystemTime>) {
+        if let Inner::Recording(span) = std::mem::replace(&mut self.inner, Inner::Ended) {
             span.end(end_time);
         }
     }
@@ -295,7 +301,7 @@ impl Drop for Span {
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Span")
-            .field("span_context", self.span_context())
+            .field("span_context", &self.as_ref().span_context())
             .field("recording", &self.is_recording())
             .finish()
     }

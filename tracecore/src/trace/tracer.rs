@@ -182,13 +182,18 @@ impl SpanBuilder<'_> {
         let limits = provider.limits();
         let max = limits.max_attributes_per_span;
         let max_len = limits.max_attribute_value_length;
-        let mut kept: Vec<KeyValue> = Vec::new();
+        let mut kept: Vec<KeyValue> =
+            Vec::with_capacity((attributes.as_ref().len() + result.attributes.len()).max(8));
+        kept.extend(attributes);
+        kept.extend(result.attributes);
         let mut dropped = 0;
-        for attribute in attributes.into_iter().chain(result.attributes) {
-            if kept.capacity() == 0 {
-                kept.reserve(8);
+        // The common case (unique keys within the limits) keeps the list as given; otherwise it
+        // is rebuilt under the limit rules.
+        if kept.len() > max || max_len.is_some() || has_repeated_key(&kept) {
+            let all = std::mem::take(&mut kept);
+            for attribute in all {
+                limits::push_attribute(&mut kept, &mut dropped, attribute, max, max_len);
             }
-            limits::push_attribute(&mut kept, &mut dropped, attribute, max, max_len);
         }
         let mut links = Vec::new();
         let mut dropped_links = 0;
@@ -240,4 +245,10 @@ impl fmt::Debug for SpanBuilder<'_> {
             .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
+}
+
+fn has_repeated_key(list: &[KeyValue]) -> bool {
+    list.iter()
+        .enumerate()
+        .any(|(i, a)| list[..i].iter().any(|b| a.key == b.key))
 }

@@ -1,0 +1,50 @@
+//! Time of a span's life: start with 6 attributes, end into the batch queue; sampled, and the
+//! same code sampled out. The queues are flushed between timed chunks so that no span is
+//! dropped while timing (a drop is cheaper than a real enqueue and would flatter either side).
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tracecore_benches::spans::{Otel, Tracecore};
+
+const CHUNK: u64 = 1024;
+
+fn timed(iters: u64, mut op: impl FnMut(), flush: impl Fn()) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let n = CHUNK.min(iters - done);
+        let start = Instant::now();
+        for _ in 0..n {
+            op();
+        }
+        total += start.elapsed();
+        done += n;
+        flush();
+    }
+    total
+}
+
+fn lifecycle(c: &mut Criterion) {
+    for (group, sampled) in [("span_sampled", true), ("span_unsampled", false)] {
+        let (ours, theirs) = (Tracecore::new(sampled), Otel::new(sampled));
+        let mut g = c.benchmark_group(group);
+        g.bench_function("tracecore", |b| {
+            b.iter_custom(|n| timed(n, || ours.span(), || ours.flush()))
+        });
+        g.bench_function("opentelemetry", |b| {
+            b.iter_custom(|n| timed(n, || theirs.span(), || theirs.flush()))
+        });
+        g.finish();
+        assert_eq!(ours.dropped(), 0, "no span dropped while timing");
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = lifecycle
+}
+criterion_main!(benches);

@@ -1,0 +1,159 @@
+//! Span lifecycle: start with 6 attributes, end into a batch processor's queue. tracecore against
+//! opentelemetry_sdk 0.33 (`SdkTracerProvider`, `BatchSpanProcessor`), both exporting to a
+//! no-op exporter on their own background thread.
+
+use std::time::Duration;
+
+use opentelemetry::trace::{Tracer as _, TracerProvider as _};
+
+/// A server span's attributes at start, the same six on both sides.
+macro_rules! six_attributes {
+    ($kv:path) => {
+        [
+            $kv("http.request.method", "GET"),
+            $kv("url.path", "/items/42"),
+            $kv("url.scheme", "http"),
+            $kv("server.address", "inventory.local"),
+            $kv("server.port", 8080_i64),
+            $kv("network.protocol.version", "1.1"),
+        ]
+    };
+}
+
+#[derive(Debug)]
+struct NoopExporter;
+
+impl tracecore::export::SpanExporter for NoopExporter {
+    fn export(
+        &mut self,
+        batch: &[tracecore::trace::SpanData],
+        _: Duration,
+    ) -> Result<(), tracecore::export::ExportError> {
+        std::hint::black_box(batch);
+        Ok(())
+    }
+}
+
+impl opentelemetry_sdk::trace::SpanExporter for NoopExporter {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        std::hint::black_box(batch);
+        Ok(())
+    }
+}
+
+pub struct Tracecore {
+    pub provider: tracecore::trace::TracerProvider,
+    pub tracer: tracecore::trace::Tracer,
+    parent: tracecore::Context,
+}
+
+impl Tracecore {
+    /// `sampled`: AlwaysOn, or AlwaysOff for the same code on the unsampled path.
+    pub fn new(sampled: bool) -> Self {
+        let builder = tracecore::trace::TracerProvider::builder()
+            .with_service_name("bench")
+            .with_span_processor(
+                tracecore::export::BatchProcessor::builder(NoopExporter)
+                    .with_max_queue_size(4096)
+                    .build(),
+            );
+        let provider = if sampled {
+            builder.with_sampler(tracecore::trace::AlwaysOn).build()
+        } else {
+            builder.with_sampler(tracecore::trace::AlwaysOff).build()
+        };
+        let tracer = provider.tracer("bench");
+        Self {
+            provider,
+            tracer,
+            parent: tracecore::Context::new(),
+        }
+    }
+
+    pub fn span(&self) {
+        use tracecore::KeyValue;
+        let span = self
+            .tracer
+            .span_builder("GET /items/{id}")
+            .with_kind(tracecore::trace::SpanKind::Server)
+            .start_with_attributes(&self.parent, six_attributes!(KeyValue::new));
+        span.end();
+    }
+
+    pub fn flush(&self) {
+        let _ = self.provider.force_flush(Duration::from_secs(10));
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.provider.dropped_spans()
+    }
+}
+
+pub struct Otel {
+    pub provider: opentelemetry_sdk::trace::SdkTracerProvider,
+    pub tracer: opentelemetry_sdk::trace::SdkTracer,
+    parent: opentelemetry::Context,
+}
+
+impl Otel {
+    pub fn new(sampled: bool) -> Self {
+        use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler};
+        let processor = BatchSpanProcessor::builder(NoopExporter)
+            .with_batch_config(
+                BatchConfigBuilder::default()
+                    .with_max_queue_size(4096)
+                    .build(),
+            )
+            .build();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_sampler(if sampled {
+                Sampler::AlwaysOn
+            } else {
+                Sampler::AlwaysOff
+            })
+            .with_span_processor(processor)
+            .build();
+        let tracer = provider.tracer("bench");
+        Self {
+            provider,
+            tracer,
+            parent: opentelemetry::Context::new(),
+        }
+    }
+
+    pub fn span(&self) {
+        use opentelemetry::KeyValue;
+        use opentelemetry::trace::Span as _;
+        let mut span = self
+            .tracer
+            .span_builder("GET /items/{id}")
+            .with_kind(opentelemetry::trace::SpanKind::Server)
+            .with_attributes(six_attributes!(KeyValue::new))
+            .start_with_context(&self.tracer, &self.parent);
+        span.end();
+    }
+
+    pub fn flush(&self) {
+        let _ = self.provider.force_flush();
+    }
+}
+
+/// Offers `rate` spans per second for `duration` from this thread, then flushes; returns
+/// (offered, exported or still counted as dropped).
+pub fn offer_at_rate(rate: u64, duration: Duration) -> (u64, u64) {
+    let t = Tracecore::new(true);
+    let start = std::time::Instant::now();
+    let mut offered = 0u64;
+    while start.elapsed() < duration {
+        let due = (start.elapsed().as_secs_f64() * rate as f64) as u64;
+        while offered < due {
+            t.span();
+            offered += 1;
+        }
+    }
+    t.flush();
+    (offered, t.dropped())
+}

@@ -112,6 +112,26 @@ impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Waits on `done` until `ready` holds, or fails at `deadline`.
+    fn wait_done<'a>(
+        &self,
+        mut state: MutexGuard<'a, State>,
+        deadline: Instant,
+        ready: impl Fn(&State) -> bool,
+    ) -> Option<MutexGuard<'a, State>> {
+        while !ready(&state) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            state = self
+                .done
+                .wait_timeout(state, left)
+                .map_or_else(|e| e.into_inner().0, |(s, _)| s);
+        }
+        Some(state)
+    }
 }
 
 /// Builds a [`BatchProcessor`].
@@ -314,18 +334,10 @@ impl SpanProcessor for BatchProcessor {
         state.flush_requested += 1;
         let generation = state.flush_requested;
         self.shared.wake.notify_one();
-        while state.flush_done < generation && !state.stopped {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(FlushError::timeout(timeout));
-            }
-            state = self
-                .shared
-                .done
-                .wait_timeout(state, left)
-                .map_or_else(|e| e.into_inner().0, |(s, _)| s);
-        }
-        Ok(())
+        self.shared
+            .wait_done(state, deadline, |s| s.flush_done >= generation || s.stopped)
+            .map(drop)
+            .ok_or_else(|| FlushError::timeout(timeout))
     }
 
     fn shutdown(&self, timeout: Duration) -> Result<(), FlushError> {
@@ -336,18 +348,11 @@ impl SpanProcessor for BatchProcessor {
         }
         state.shutdown = true;
         self.shared.wake.notify_one();
-        while !state.stopped {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                // The thread finishes on its own; whatever it cannot export is counted then.
-                return Err(FlushError::timeout(timeout));
-            }
-            state = self
-                .shared
-                .done
-                .wait_timeout(state, left)
-                .map_or_else(|e| e.into_inner().0, |(s, _)| s);
-        }
+        // On timeout the thread finishes on its own; what it cannot export is counted then.
+        let state = self
+            .shared
+            .wait_done(state, deadline, |s| s.stopped)
+            .ok_or_else(|| FlushError::timeout(timeout))?;
         drop(state);
         if let Some(handle) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = handle.join();

@@ -87,23 +87,6 @@ impl<S: Sampler + ?Sized> Sampler for Arc<S> {
     }
 }
 
-impl<S: Sampler + ?Sized> Sampler for Box<S> {
-    fn should_sample(
-        &self,
-        parent: Option<&SpanContext>,
-        trace_id: TraceId,
-        name: &str,
-        kind: SpanKind,
-        attributes: &[KeyValue],
-        links: &[Link],
-    ) -> SamplingResult {
-        (**self).should_sample(parent, trace_id, name, kind, attributes, links)
-    }
-    fn description(&self) -> String {
-        (**self).description()
-    }
-}
-
 /// Records and samples everything.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AlwaysOn;

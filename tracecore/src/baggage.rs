@@ -171,31 +171,26 @@ impl Baggage {
             value: value.into(),
             properties,
         };
-        let entries = self.0.get_or_insert_with(Default::default);
-        let existing = entries.iter().position(|e| e.key == entry.key);
-        let others: usize = entries
+        let existing = self.iter().position(|e| e.key == entry.key);
+        // Bytes of the other members, one separator each.
+        let others: usize = self
             .iter()
             .enumerate()
             .filter(|(i, _)| Some(*i) != existing)
             .map(|(_, e)| e.wire_len() + 1)
             .sum();
-        let count = entries.len() + usize::from(existing.is_none());
-        let result = if count > Self::MAX_MEMBERS {
-            Err(BaggageError::new(ErrorKind::TooManyMembers))
-        } else if others + entry.wire_len() > Self::MAX_BYTES {
-            Err(BaggageError::new(ErrorKind::TooLarge))
-        } else {
-            let entries = Arc::make_mut(entries);
-            match existing {
-                Some(pos) => entries[pos] = entry,
-                None => entries.push(entry),
-            }
-            Ok(())
-        };
-        if self.0.as_ref().is_some_and(|e| e.is_empty()) {
-            self.0 = None;
+        if self.len() + usize::from(existing.is_none()) > Self::MAX_MEMBERS {
+            return Err(BaggageError::new(ErrorKind::TooManyMembers));
         }
-        result
+        if others + entry.wire_len() > Self::MAX_BYTES {
+            return Err(BaggageError::new(ErrorKind::TooLarge));
+        }
+        let entries = Arc::make_mut(self.0.get_or_insert_with(Default::default));
+        match existing {
+            Some(pos) => entries[pos] = entry,
+            None => entries.push(entry),
+        }
+        Ok(())
     }
 
     /// Removes `key`, returning its value.

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{ExportError, FlushError, SpanExporter, SpanProcessor};
+use super::{FlushError, SpanExporter, SpanProcessor};
 use crate::trace::SpanData;
 
 /// How long one inline export may take.
@@ -76,11 +76,5 @@ impl fmt::Debug for SimpleProcessor {
         f.debug_struct("SimpleProcessor")
             .field("dropped", &self.dropped_spans())
             .finish_non_exhaustive()
-    }
-}
-
-impl From<ExportError> for FlushError {
-    fn from(e: ExportError) -> Self {
-        Self::export(e)
     }
 }

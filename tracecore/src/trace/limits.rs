@@ -92,6 +92,25 @@ pub(crate) fn push_attribute(
     }
 }
 
+/// Pushes an item built by `make` (from its attributes limited to `max_attributes`) unless
+/// `list` already holds `max` items, in which case the item is dropped and counted.
+pub(crate) fn push_limited<T>(
+    list: &mut Vec<T>,
+    dropped: &mut u32,
+    max: usize,
+    attributes: Vec<KeyValue>,
+    max_attributes: usize,
+    max_len: Option<usize>,
+    make: impl FnOnce(Vec<KeyValue>, u32) -> T,
+) {
+    if list.len() >= max {
+        *dropped += 1;
+        return;
+    }
+    let (attributes, dropped_attributes) = limit_attributes(attributes, max_attributes, max_len);
+    list.push(make(attributes, dropped_attributes));
+}
+
 /// Applies the limits to a whole list (events, links): de-duplicated, at most `max`.
 pub(crate) fn limit_attributes(
     list: Vec<KeyValue>,

@@ -399,41 +399,39 @@ impl<'a> SpanRef<'a> {
         attributes: Vec<KeyValue>,
     ) {
         self.update(|state, limits| {
-            if state.events.len() >= limits.max_events_per_span {
-                state.dropped_events += 1;
-                return;
-            }
-            let (attributes, dropped) = super::limits::limit_attributes(
+            super::limits::push_limited(
+                &mut state.events,
+                &mut state.dropped_events,
+                limits.max_events_per_span,
                 attributes,
                 limits.max_attributes_per_event,
                 limits.max_attribute_value_length,
+                |attributes, dropped| Event {
+                    name: name.into(),
+                    time,
+                    attributes,
+                    dropped_attributes_count: dropped,
+                },
             );
-            state.events.push(Event {
-                name: name.into(),
-                time,
-                attributes,
-                dropped_attributes_count: dropped,
-            });
         });
     }
 
     /// Adds a link to another span.
     pub fn add_link(&self, span_context: SpanContext, attributes: Vec<KeyValue>) {
         self.update(|state, limits| {
-            if state.links.len() >= limits.max_links_per_span {
-                state.dropped_links += 1;
-                return;
-            }
-            let (attributes, dropped) = super::limits::limit_attributes(
+            super::limits::push_limited(
+                &mut state.links,
+                &mut state.dropped_links,
+                limits.max_links_per_span,
                 attributes,
                 limits.max_attributes_per_link,
                 limits.max_attribute_value_length,
+                |attributes, dropped| Link {
+                    span_context,
+                    attributes,
+                    dropped_attributes_count: dropped,
+                },
             );
-            state.links.push(Link {
-                span_context,
-                attributes,
-                dropped_attributes_count: dropped,
-            });
         });
     }
 

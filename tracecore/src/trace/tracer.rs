@@ -197,19 +197,25 @@ impl SpanBuilder<'_> {
         }
         let mut links = Vec::new();
         let mut dropped_links = 0;
-        for mut link in self.links {
-            if links.len() == limits.max_links_per_span {
-                dropped_links += 1;
-                continue;
-            }
-            let (attrs, d) = limits::limit_attributes(
-                std::mem::take(&mut link.attributes),
+        for link in self.links {
+            let Link {
+                span_context,
+                attributes,
+                dropped_attributes_count,
+            } = link;
+            limits::push_limited(
+                &mut links,
+                &mut dropped_links,
+                limits.max_links_per_span,
+                attributes,
                 limits.max_attributes_per_link,
                 max_len,
+                |attributes, dropped| Link {
+                    span_context,
+                    attributes,
+                    dropped_attributes_count: dropped_attributes_count + dropped,
+                },
             );
-            link.attributes = attrs;
-            link.dropped_attributes_count += d;
-            links.push(link);
         }
         let (start, wall) = now();
         let start_time = self.start_time.unwrap_or(wall);

@@ -43,6 +43,7 @@ mod env;
 pub mod export;
 mod flags;
 mod hex;
+pub mod http_span;
 mod id;
 mod id_gen;
 pub mod propagation;

@@ -1,0 +1,300 @@
+//! The CLIENT span of one outgoing request, shared by every HTTP client integration (the tower
+//! client layer, the reqwest middleware): start, inject, record the response or the failure, end.
+
+use std::error::Error;
+
+use http::{HeaderMap, Method, StatusCode, Version, header};
+
+use super::{
+    FailureKind, HeaderCapture, MethodAttributes, Side, UrlRedaction, mark_cancelled,
+    protocol_version,
+};
+use crate::propagation::{self, CompositePropagator, Propagator};
+use crate::trace::{Span, SpanKind, Tracer};
+use crate::{Context, KeyValue, semconv};
+
+/// What a CLIENT span needs to know about a request before it is sent.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientRequest<'a> {
+    method: &'a Method,
+    url: &'a str,
+    host: Option<&'a str>,
+    port: Option<u16>,
+    template: Option<&'a str>,
+    resend_count: u32,
+}
+
+impl<'a> ClientRequest<'a> {
+    /// A request for the absolute `url`, with its host and explicit port as the client parsed
+    /// them. `server.port` is the explicit port, else the scheme's default (80 for `http`, 443
+    /// for `https`), else absent.
+    pub const fn new(
+        method: &'a Method,
+        url: &'a str,
+        host: Option<&'a str>,
+        port: Option<u16>,
+    ) -> Self {
+        Self {
+            method,
+            url,
+            host,
+            port,
+            template: None,
+            resend_count: 0,
+        }
+    }
+
+    /// A low-cardinality URL template (`/items/{id}`): the span is named `{method} {template}`
+    /// and records `url.template`.
+    pub const fn with_template(mut self, template: Option<&'a str>) -> Self {
+        self.template = template;
+        self
+    }
+
+    /// The ordinal of this attempt's resend: 0 for the first attempt, 1 for the first retry...
+    pub const fn with_resend_count(mut self, resend_count: u32) -> Self {
+        self.resend_count = resend_count;
+        self
+    }
+
+    fn port(&self) -> Option<u16> {
+        self.port.or_else(|| {
+            let scheme = self.url.split_once("://")?.0;
+            if scheme.eq_ignore_ascii_case("https") {
+                Some(443)
+            } else if scheme.eq_ignore_ascii_case("http") {
+                Some(80)
+            } else {
+                None
+            }
+        })
+    }
+}
+
+/// How an HTTP client is traced: the tracer, the propagator, redaction and opt-in captures.
+/// Cheap to clone.
+///
+/// ```
+/// use http::{HeaderMap, Method, StatusCode, Version};
+/// use tracecore::http_span::{ClientRequest, ClientTracing};
+/// use tracecore::trace::TracerProvider;
+/// use tracecore::Context;
+///
+/// let provider = TracerProvider::builder().build();
+/// let tracing = ClientTracing::new(provider.tracer("my-client"));
+/// let mut headers = HeaderMap::new();
+/// let request = ClientRequest::new(&Method::GET, "http://localhost:8080/items/7", Some("localhost"), Some(8080));
+/// let span = tracing.start(&Context::new(), &request, &mut headers);
+/// let sent = headers["traceparent"].to_str().unwrap();
+/// assert!(sent.contains(&span.span().span_context().span_id().to_string()));
+/// span.record_response(StatusCode::NOT_FOUND, Version::HTTP_11, &HeaderMap::new());
+/// span.end();
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientTracing {
+    tracer: Tracer,
+    propagator: CompositePropagator,
+    redaction: UrlRedaction,
+    request_headers: HeaderCapture,
+    response_headers: HeaderCapture,
+    user_agent: bool,
+}
+
+impl ClientTracing {
+    /// Traces with `tracer`, propagating with `OTEL_PROPAGATORS` (default: W3C trace context and
+    /// baggage).
+    pub fn new(tracer: Tracer) -> Self {
+        Self {
+            tracer,
+            propagator: propagation::from_env(),
+            redaction: UrlRedaction::default(),
+            request_headers: HeaderCapture::default(),
+            response_headers: HeaderCapture::default(),
+            user_agent: false,
+        }
+    }
+
+    /// Propagates with `propagator` instead.
+    pub fn with_propagator(mut self, propagator: CompositePropagator) -> Self {
+        self.propagator = propagator;
+        self
+    }
+
+    /// Redacts query parameters by this list instead of the default one.
+    pub fn with_url_redaction(mut self, redaction: UrlRedaction) -> Self {
+        self.redaction = redaction;
+        self
+    }
+
+    /// Records these request headers as `http.request.header.<key>`.
+    pub fn with_request_headers(mut self, capture: HeaderCapture) -> Self {
+        self.request_headers = capture;
+        self
+    }
+
+    /// Records these response headers as `http.response.header.<key>`.
+    pub fn with_response_headers(mut self, capture: HeaderCapture) -> Self {
+        self.response_headers = capture;
+        self
+    }
+
+    /// Records `user_agent.original` (opt-in on the client side).
+    pub fn with_user_agent(mut self, record: bool) -> Self {
+        self.user_agent = record;
+        self
+    }
+
+    /// The tracer.
+    pub fn tracer(&self) -> &Tracer {
+        &self.tracer
+    }
+
+    /// The propagator.
+    pub fn propagator(&self) -> &CompositePropagator {
+        &self.propagator
+    }
+
+    /// Starts the CLIENT span of `request` as a child of `parent`'s span (a new trace when it has
+    /// none) and injects it into `headers`.
+    pub fn start(
+        &self,
+        parent: &Context,
+        request: &ClientRequest<'_>,
+        headers: &mut HeaderMap,
+    ) -> ClientSpan {
+        let span = self.start_span(parent, request, headers);
+        self.propagator
+            .inject_context(&span.span().context(parent), headers);
+        span
+    }
+
+    /// Starts the CLIENT span without injecting anything (per-request opt-out of propagation).
+    pub fn start_span(
+        &self,
+        parent: &Context,
+        request: &ClientRequest<'_>,
+        headers: &HeaderMap,
+    ) -> ClientSpan {
+        let MethodAttributes {
+            known,
+            method,
+            original,
+        } = MethodAttributes::new(request.method);
+        let name = super::span_name(known, request.template);
+        let url = KeyValue::new(
+            semconv::URL_FULL,
+            self.redaction.url(request.url).into_owned(),
+        );
+        let port = request.port();
+        let builder = self.tracer.span_builder(name).with_kind(SpanKind::Client);
+        let span = match (request.host, port) {
+            (Some(host), Some(port)) => builder.start_with_attributes(
+                parent,
+                [
+                    method,
+                    url,
+                    KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()),
+                    KeyValue::new(semconv::SERVER_PORT, i64::from(port)),
+                ],
+            ),
+            (Some(host), None) => builder.start_with_attributes(
+                parent,
+                [
+                    method,
+                    url,
+                    KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()),
+                ],
+            ),
+            (None, _) => builder.start_with_attributes(parent, [method, url]),
+        };
+        if span.is_recording() {
+            let mut extra: Vec<KeyValue> = Vec::new();
+            extra.extend(original);
+            if let Some(template) = request.template {
+                extra.push(KeyValue::new(semconv::URL_TEMPLATE, template.to_owned()));
+            }
+            if request.resend_count > 0 {
+                extra.push(KeyValue::new(
+                    semconv::HTTP_REQUEST_RESEND_COUNT,
+                    i64::from(request.resend_count),
+                ));
+            }
+            if self.user_agent {
+                if let Some(ua) = headers.get(header::USER_AGENT) {
+                    let ua = String::from_utf8_lossy(ua.as_bytes()).into_owned();
+                    extra.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua));
+                }
+            }
+            if !self.request_headers.is_empty() {
+                extra.extend(self.request_headers.attributes(headers));
+            }
+            if !extra.is_empty() {
+                span.set_attributes(extra);
+            }
+        }
+        ClientSpan {
+            span: Some(span),
+            response_headers: (!self.response_headers.is_empty())
+                .then(|| self.response_headers.clone()),
+        }
+    }
+
+    /// Injects `parent` as it is, with no span of its own (per-request opt-out of the span).
+    pub fn inject_only(&self, parent: &Context, headers: &mut HeaderMap) {
+        self.propagator.inject_context(parent, headers);
+    }
+}
+
+/// The CLIENT span of one request in flight. Ends on [`end`](Self::end); dropped before that (the
+/// caller gave up on the request), it ends marked cancelled: no error status, the attribute
+/// `tracecore.cancelled = true`.
+#[derive(Debug)]
+pub struct ClientSpan {
+    span: Option<Span>,
+    response_headers: Option<HeaderCapture>,
+}
+
+impl ClientSpan {
+    /// The span.
+    pub fn span(&self) -> &Span {
+        // Only `end` and `drop` take the span, and both consume `self`.
+        self.span.as_ref().expect("span present until end")
+    }
+
+    /// Records the response: `http.response.status_code`, `network.protocol.version`, captured
+    /// headers, and for 4xx and 5xx status Error with `error.type` = the code.
+    pub fn record_response(&self, status: StatusCode, version: Version, headers: &HeaderMap) {
+        let span = self.span();
+        if !span.is_recording() {
+            return;
+        }
+        if let Some(v) = protocol_version(version) {
+            span.set_attribute(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, v));
+        }
+        if let Some(capture) = &self.response_headers {
+            span.set_attributes(capture.attributes(headers));
+        }
+        Side::Client.record_response(&span.as_ref(), status);
+    }
+
+    /// Records a failure with no response: status Error, `error.type` from `kind`, and an
+    /// `exception` event.
+    pub fn record_failure<E: Error + ?Sized>(&self, kind: FailureKind, error: &E) {
+        kind.record(&self.span().as_ref(), error);
+    }
+
+    /// Ends the span.
+    pub fn end(mut self) {
+        if let Some(span) = self.span.take() {
+            span.end();
+        }
+    }
+}
+
+impl Drop for ClientSpan {
+    fn drop(&mut self) {
+        if let Some(span) = self.span.take() {
+            mark_cancelled(&span);
+        }
+    }
+}

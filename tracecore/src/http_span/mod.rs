@@ -1,0 +1,69 @@
+//! The HTTP rules, in one place: method names, span names, the status of a span from the
+//! response or the failure, URL redaction, header capture, and the CLIENT span every client
+//! integration shares ([OpenTelemetry HTTP span conventions](https://opentelemetry.io/docs/specs/semconv/http/http-spans/)).
+//!
+//! | outcome | SERVER span | CLIENT span |
+//! |---|---|---|
+//! | 1xx, 2xx, 3xx | Unset | Unset |
+//! | 4xx | Unset | Error, `error.type` = the code |
+//! | 5xx | Error, `error.type` = the code | Error, `error.type` = the code |
+//! | no response (connect, timeout, body...) | Error, `error.type` from [`FailureKind`] | same |
+//! | cancelled (the caller went away or gave up) | Unset, `tracecore.cancelled = true` | same |
+//!
+//! Instrumentation never sets Ok: that is the application's to say.
+//!
+//! ```
+//! use http::StatusCode;
+//! use tracecore::http_span::Side;
+//! use tracecore::trace::{Status, TracerProvider};
+//!
+//! let provider = TracerProvider::builder().build();
+//! let span = provider.tracer("t").start("GET /items/{id}");
+//! Side::Server.record_response(&span.as_ref(), StatusCode::NOT_FOUND);
+//! assert_eq!(span.as_ref().attribute("error.type"), None);
+//! Side::Server.record_response(&span.as_ref(), StatusCode::SERVICE_UNAVAILABLE);
+//! assert_eq!(span.as_ref().attribute("error.type").unwrap().as_str(), Some("503"));
+//! ```
+
+mod client;
+mod headers;
+mod method;
+mod status;
+mod url;
+
+pub use client::{ClientRequest, ClientSpan, ClientTracing};
+pub use headers::HeaderCapture;
+pub use method::{MethodAttributes, known_method, span_name};
+pub use status::{FailureKind, Side};
+pub use url::{SENSITIVE_QUERY_PARAMETERS, UrlRedaction};
+
+use http::Version;
+
+use crate::trace::Span;
+use crate::{Key, KeyValue};
+
+/// Set to `true` on a span whose request was abandoned before it completed: the client
+/// disconnected before the server's response was done, or the caller dropped a client request.
+/// Cancellation is not an error, so the status stays as it was.
+pub const CANCELLED: Key = Key::from_static("tracecore.cancelled");
+
+/// Marks `span` cancelled (see [`CANCELLED`]); it ends when dropped.
+pub fn mark_cancelled(span: &Span) {
+    span.set_attribute(KeyValue::new(CANCELLED, true));
+}
+
+/// `network.protocol.version` for a negotiated HTTP version: `1.0`, `1.1`, `2`, `3`.
+///
+/// ```
+/// assert_eq!(tracecore::http_span::protocol_version(http::Version::HTTP_2), Some("2"));
+/// ```
+pub fn protocol_version(version: Version) -> Option<&'static str> {
+    match version {
+        Version::HTTP_09 => Some("0.9"),
+        Version::HTTP_10 => Some("1.0"),
+        Version::HTTP_11 => Some("1.1"),
+        Version::HTTP_2 => Some("2"),
+        Version::HTTP_3 => Some("3"),
+        _ => None,
+    }
+}

@@ -219,11 +219,9 @@ impl ClientTracing {
                     i64::from(request.resend_count),
                 ));
             }
-            if self.user_agent {
-                if let Some(ua) = headers.get(header::USER_AGENT) {
-                    let ua = String::from_utf8_lossy(ua.as_bytes()).into_owned();
-                    extra.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua));
-                }
+            if let Some(ua) = headers.get(header::USER_AGENT).filter(|_| self.user_agent) {
+                let ua = String::from_utf8_lossy(ua.as_bytes()).into_owned();
+                extra.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua));
             }
             if !self.request_headers.is_empty() {
                 extra.extend(self.request_headers.attributes(headers));

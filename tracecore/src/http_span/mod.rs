@@ -42,6 +42,21 @@ use http::Version;
 use crate::trace::Span;
 use crate::{Key, KeyValue};
 
+/// Per-request opt-out, in the request's extensions: no CLIENT span for this request. The
+/// current context is still injected, so the next service continues the trace.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoSpan;
+
+/// Per-request opt-out, in the request's extensions: nothing is injected into this request's
+/// headers (a call to a third party that must not see trace ids or baggage).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoPropagation;
+
+/// Per-request, in the request's extensions: the URL template (`/items/{id}`) that names the
+/// CLIENT span `{method} {template}` and is recorded as `url.template`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UrlTemplate(pub std::borrow::Cow<'static, str>);
+
 /// Set to `true` on a span whose request was abandoned before it completed: the client
 /// disconnected before the server's response was done, or the caller dropped a client request.
 /// Cancellation is not an error, so the status stays as it was.

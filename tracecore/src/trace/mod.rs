@@ -56,4 +56,4 @@ pub use sampler::{
 };
 pub use span::{Event, Link, Span, SpanKind, SpanRef, Status};
 pub use span_data::SpanData;
-pub use tracer::{SpanBuilder, Tracer};
+pub use tracer::{SpanBuilder, StartAttributes, Tracer};

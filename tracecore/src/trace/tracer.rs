@@ -129,11 +129,13 @@ impl SpanBuilder<'_> {
     }
 
     /// Starts the span with attributes known at start (samplers see them). Pass an array to
-    /// allocate only when the span records.
-    pub fn start_with_attributes<A>(self, parent: &Context, attributes: A) -> Span
-    where
-        A: AsRef<[KeyValue]> + IntoIterator<Item = KeyValue>,
-    {
+    /// allocate only when the span records, or a `Vec` with spare capacity to have the span keep
+    /// it as it is.
+    pub fn start_with_attributes<A: StartAttributes>(
+        self,
+        parent: &Context,
+        attributes: A,
+    ) -> Span {
         let tracer = self.tracer;
         let provider = tracer.provider();
         let ids = provider.id_generator();
@@ -182,9 +184,7 @@ impl SpanBuilder<'_> {
         let limits = provider.limits();
         let max = limits.max_attributes_per_span;
         let max_len = limits.max_attribute_value_length;
-        let mut kept: Vec<KeyValue> =
-            Vec::with_capacity((attributes.as_ref().len() + result.attributes.len()).max(8));
-        kept.extend(attributes);
+        let mut kept = attributes.into_vec(result.attributes.len());
         kept.extend(result.attributes);
         let mut dropped = 0;
         // The common case (unique keys within the limits) keeps the list as given; otherwise it
@@ -241,6 +241,28 @@ impl SpanBuilder<'_> {
         let span = Span::recording(recording);
         provider.on_start(&span, parent);
         span
+    }
+}
+
+/// The attributes a span starts with: an array (copied into the span only when it records) or a
+/// `Vec` (kept as the span's own list).
+pub trait StartAttributes: AsRef<[KeyValue]> {
+    /// The list the span keeps, with room for `extra` more.
+    fn into_vec(self, extra: usize) -> Vec<KeyValue>;
+}
+
+impl<const N: usize> StartAttributes for [KeyValue; N] {
+    fn into_vec(self, extra: usize) -> Vec<KeyValue> {
+        let mut kept = Vec::with_capacity((N + extra).max(8));
+        kept.extend(self);
+        kept
+    }
+}
+
+impl StartAttributes for Vec<KeyValue> {
+    fn into_vec(mut self, extra: usize) -> Vec<KeyValue> {
+        self.reserve(extra);
+        self
     }
 }
 

@@ -1,0 +1,43 @@
+//! [`ClientLayer`].
+
+use tower_layer::Layer;
+use tracecore::http_span::ClientTracing;
+use tracecore::trace::Tracer;
+
+use super::Client;
+
+/// The client layer: wrap a tower HTTP client service with it. Cheap to clone.
+///
+/// ```
+/// use tracecore::trace::TracerProvider;
+/// use tracecore_tower::ClientLayer;
+///
+/// let provider = TracerProvider::builder().build();
+/// let layer = ClientLayer::new(provider.tracer("my-client"));
+/// # let _ = layer;
+/// ```
+#[derive(Clone, Debug)]
+pub struct ClientLayer {
+    tracing: ClientTracing,
+}
+
+impl ClientLayer {
+    /// Traces with `tracer`, injecting with `OTEL_PROPAGATORS` (default: W3C trace context and
+    /// baggage).
+    pub fn new(tracer: Tracer) -> Self {
+        Self::from_tracing(ClientTracing::new(tracer))
+    }
+
+    /// Traces as `tracing` says (propagator, redaction, header capture, user agent).
+    pub fn from_tracing(tracing: ClientTracing) -> Self {
+        Self { tracing }
+    }
+}
+
+impl<S> Layer<S> for ClientLayer {
+    type Service = Client<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Client::new(inner, self.tracing.clone())
+    }
+}

@@ -1,0 +1,81 @@
+//! [`Client`]: the service the client layer wraps around an HTTP client.
+
+use std::task::{Context as TaskContext, Poll};
+
+use http::{Request, Response};
+use tower_service::Service;
+use tracecore::Context;
+use tracecore::http_span::{ClientRequest, ClientTracing, NoPropagation, NoSpan, UrlTemplate};
+
+use super::ClientResponseFuture;
+
+/// The client middleware: made by [`ClientLayer`](super::ClientLayer).
+#[derive(Clone, Debug)]
+pub struct Client<S> {
+    inner: S,
+    tracing: ClientTracing,
+}
+
+impl<S> Client<S> {
+    /// Wraps `inner`, tracing as `tracing` says.
+    pub fn new(inner: S, tracing: ClientTracing) -> Self {
+        Self { inner, tracing }
+    }
+
+    /// The wrapped service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The wrapped service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Unwraps the service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, B, R> Service<Request<B>> for Client<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+    S::Error: std::error::Error + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ClientResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let (mut parts, body) = request.into_parts();
+        let parent = parts
+            .extensions
+            .get::<Context>()
+            .cloned()
+            .unwrap_or_else(Context::current);
+        let propagate = parts.extensions.get::<NoPropagation>().is_none();
+        if parts.extensions.get::<NoSpan>().is_some() {
+            if propagate {
+                self.tracing.inject_only(&parent, &mut parts.headers);
+            }
+            let request = Request::from_parts(parts, body);
+            return ClientResponseFuture::new(self.inner.call(request), None);
+        }
+        let url = parts.uri.to_string();
+        let template = parts.extensions.get::<UrlTemplate>().map(|t| &*t.0);
+        let info = ClientRequest::new(&parts.method, &url, parts.uri.host(), parts.uri.port_u16())
+            .with_template(template);
+        let span = if propagate {
+            self.tracing.start(&parent, &info, &mut parts.headers)
+        } else {
+            self.tracing.start_span(&parent, &info, &parts.headers)
+        };
+        let request = Request::from_parts(parts, body);
+        ClientResponseFuture::new(self.inner.call(request), Some(span))
+    }
+}

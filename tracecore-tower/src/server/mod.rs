@@ -1,0 +1,72 @@
+//! The server layer: one SERVER span per request.
+//!
+//! When each thing happens:
+//!
+//! - **`call`**: the request's headers are extracted with the configured propagators (never a
+//!   no-op: `OTEL_PROPAGATORS`, default W3C trace context and baggage). A valid `traceparent`
+//!   makes the caller's span the parent; without one (or with an invalid one) a new trace starts.
+//!   The SERVER span starts with the request attributes (samplers see them), and its context goes
+//!   into the request extensions (`Extension<Context>` in axum, [`RequestContext`](crate) with
+//!   the `axum` feature).
+//! - **every poll of the handler's future**: the request's context is the current context, so a
+//!   client call made in the handler (reqwest with `tracecore-reqwest`, or [`ClientLayer`](crate::ClientLayer))
+//!   is a child of the SERVER span with no code in the handler. `tokio::spawn` does not carry it:
+//!   use `tracecore::FutureExt::in_current_context` on the spawned future.
+//! - **response headers**: `http.response.status_code`; 5xx sets status Error and `error.type`,
+//!   4xx does not (it is the caller's error). An `Err` from the inner service sets Error,
+//!   `error.type` (the error's type name) and an `exception` event, and ends the span.
+//! - **end of the response body**: the span ends. A body error sets Error (`error.type` =
+//!   `body_error`). A body dropped before its end (the client went away mid-stream) or a request
+//!   future dropped before the response (the client went away, or a timeout cancelled it) ends
+//!   the span with `tracecore.cancelled = true` and the status it had.
+
+mod body;
+mod future;
+mod layer;
+mod request;
+mod service;
+
+pub use body::ResponseBody;
+pub use future::ResponseFuture;
+pub use layer::{ResponseHeader, ServerLayer};
+pub use request::PeerAddr;
+pub use service::Server;
+
+use tracecore::trace::Span;
+
+/// Ends a span exactly once: by [`finish`](Self::finish), or when dropped, as cancelled.
+#[derive(Debug)]
+pub(crate) struct SpanGuard(Option<Span>);
+
+impl SpanGuard {
+    pub(crate) const fn new(span: Span) -> Self {
+        Self(Some(span))
+    }
+
+    pub(crate) const fn none() -> Self {
+        Self(None)
+    }
+
+    pub(crate) fn span(&self) -> Option<&Span> {
+        self.0.as_ref()
+    }
+
+    pub(crate) fn take(&mut self) -> Option<Span> {
+        self.0.take()
+    }
+
+    /// Ends the span normally.
+    pub(crate) fn finish(&mut self) {
+        if let Some(span) = self.0.take() {
+            span.end();
+        }
+    }
+}
+
+impl Drop for SpanGuard {
+    fn drop(&mut self) {
+        if let Some(span) = self.0.take() {
+            tracecore::http_span::mark_cancelled(&span);
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! The SERVER span's name and start attributes, read from the request head.
+
+use std::net::SocketAddr;
+
+use http::header::{self, HeaderMap};
+use http::request::Parts;
+use tracecore::http_span::{MethodAttributes, protocol_version, span_name};
+use tracecore::trace::{Link, Span, SpanKind};
+use tracecore::{Context, KeyValue, SpanContext, semconv};
+
+use super::layer::Config;
+
+/// The peer's socket address, for `client.address` and `network.peer.*`. A bare hyper server
+/// inserts it into the request extensions; axum's `ConnectInfo<SocketAddr>` is read too (feature
+/// `axum`, with `into_make_service_with_connect_info`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Starts the SERVER span of a request.
+pub(crate) fn start_span(
+    config: &Config,
+    parts: &Parts,
+    parent: &Context,
+    link: Option<SpanContext>,
+) -> Span {
+    let MethodAttributes {
+        known,
+        method,
+        original,
+    } = MethodAttributes::new(&parts.method);
+    let route = route(config, parts);
+    let name = span_name(known, route.as_deref());
+
+    let mut attributes = Vec::with_capacity(16);
+    attributes.push(method);
+    attributes.extend(original);
+    if let Some(route) = route {
+        attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route));
+    }
+    let uri = &parts.uri;
+    attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_owned()));
+    if let Some(query) = uri.query() {
+        let query = config.redaction.query(query).into_owned();
+        attributes.push(KeyValue::new(semconv::URL_QUERY, query));
+    }
+    let headers = &parts.headers;
+    let forwarded = if config.trusted_proxy {
+        Forwarded::from_headers(headers)
+    } else {
+        Forwarded::default()
+    };
+    let scheme: &'static str = match forwarded.proto.or(uri.scheme_str()) {
+        Some(s) if s.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+    let host = forwarded
+        .host
+        .or_else(|| uri.authority().map(|a| a.as_str()))
+        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()));
+    if let Some((address, port)) = host.and_then(split_host_port) {
+        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.to_owned()));
+        let port = port.or(match scheme {
+            "https" => Some(443),
+            _ => Some(80),
+        });
+        if let Some(port) = port {
+            attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        }
+    }
+    let peer = peer_addr(parts);
+    let client = forwarded
+        .client
+        .map(str::to_owned)
+        .or_else(|| peer.map(|p| p.ip().to_string()));
+    if let Some(client) = client {
+        attributes.push(KeyValue::new(semconv::CLIENT_ADDRESS, client));
+    }
+    if let Some(peer) = peer {
+        attributes.push(KeyValue::new(
+            semconv::NETWORK_PEER_ADDRESS,
+            peer.ip().to_string(),
+        ));
+        attributes.push(KeyValue::new(
+            semconv::NETWORK_PEER_PORT,
+            i64::from(peer.port()),
+        ));
+    }
+    if let Some(version) = protocol_version(parts.version) {
+        attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+    }
+    if let Some(ua) = headers.get(header::USER_AGENT) {
+        let ua = String::from_utf8_lossy(ua.as_bytes()).into_owned();
+        attributes.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua));
+    }
+    if !config.request_headers.is_empty() {
+        attributes.extend(config.request_headers.attributes(headers));
+    }
+
+    let mut builder = config.tracer.span_builder(name).with_kind(SpanKind::Server);
+    if let Some(link) = link {
+        builder = builder.with_link(Link::new(link, Vec::new()));
+    }
+    builder.start_with_attributes(parent, attributes)
+}
+
+fn route(config: &Config, parts: &Parts) -> Option<String> {
+    if let Some(route) = config.route.as_ref().and_then(|f| f(parts)) {
+        return Some(route);
+    }
+    #[cfg(feature = "axum")]
+    if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
+        return Some(matched.as_str().to_owned());
+    }
+    None
+}
+
+fn peer_addr(parts: &Parts) -> Option<SocketAddr> {
+    if let Some(PeerAddr(addr)) = parts.extensions.get::<PeerAddr>() {
+        return Some(*addr);
+    }
+    #[cfg(feature = "axum")]
+    if let Some(info) = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<SocketAddr>>()
+    {
+        return Some(info.0);
+    }
+    None
+}
+
+/// `host`, `host:port`, `[v6]`, `[v6]:port` into the address (brackets removed) and the port.
+/// `None` for an empty host or a port that is not a number.
+fn split_host_port(host: &str) -> Option<(&str, Option<u16>)> {
+    let host = host.trim();
+    // An authority may carry userinfo; it is never an address.
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let (address, port) = if let Some(rest) = host.strip_prefix('[') {
+        let (address, after) = rest.split_once(']')?;
+        match after.strip_prefix(':') {
+            Some(port) => (address, Some(port)),
+            None if after.is_empty() => (address, None),
+            None => return None,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((address, port)) => (address, Some(port)),
+            None => (host, None),
+        }
+    };
+    if address.is_empty() {
+        return None;
+    }
+    let port = match port {
+        Some(p) => Some(p.parse().ok()?),
+        None => None,
+    };
+    Some((address, port))
+}
+
+/// What a trusted proxy says about the original request: the first element of `Forwarded`
+/// (RFC 7239), else the `X-Forwarded-*` headers.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Forwarded<'a> {
+    client: Option<&'a str>,
+    host: Option<&'a str>,
+    proto: Option<&'a str>,
+}
+
+impl<'a> Forwarded<'a> {
+    fn from_headers(headers: &'a HeaderMap) -> Self {
+        let mut out = Self::default();
+        if let Some(first) = headers
+            .get(header::FORWARDED)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').next())
+        {
+            for pair in first.split(';') {
+                let Some((name, value)) = pair.trim().split_once('=') else {
+                    continue;
+                };
+                let value = value.trim().trim_matches('"');
+                if name.eq_ignore_ascii_case("for") {
+                    out.client = client_address(value);
+                } else if name.eq_ignore_ascii_case("host") {
+                    out.host = Some(value).filter(|v| !v.is_empty());
+                } else if name.eq_ignore_ascii_case("proto") {
+                    out.proto = Some(value).filter(|v| !v.is_empty());
+                }
+            }
+        }
+        let first_of = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+        };
+        out.client = out
+            .client
+            .or_else(|| first_of("x-forwarded-for").and_then(client_address));
+        out.host = out.host.or_else(|| first_of("x-forwarded-host"));
+        out.proto = out.proto.or_else(|| first_of("x-forwarded-proto"));
+        out
+    }
+}
+
+/// A node from `Forwarded: for=` or `X-Forwarded-For` without its port and brackets; `None` for
+/// `unknown` and obfuscated identifiers (`_hidden`).
+fn client_address(node: &str) -> Option<&str> {
+    if node.is_empty() || node.eq_ignore_ascii_case("unknown") || node.starts_with('_') {
+        return None;
+    }
+    if node.starts_with('[') {
+        return split_host_port(node).map(|(a, _)| a);
+    }
+    // A bare IPv6 address (X-Forwarded-For) has several colons and no port.
+    if node.matches(':').count() > 1 {
+        return Some(node);
+    }
+    split_host_port(node).map(|(a, _)| a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_and_port() {
+        let rows = [
+            ("example.com", Some(("example.com", None))),
+            ("example.com:8080", Some(("example.com", Some(8080)))),
+            ("[::1]:3000", Some(("::1", Some(3000)))),
+            ("[::1]", Some(("::1", None))),
+            ("u:p@h:1", Some(("h", Some(1)))),
+            // Invalid rows: no address, a port that is not a number, junk after the brackets.
+            ("", None),
+            (":80", None),
+            ("h:http", None),
+            ("[::1]x", None),
+            ("h:99999", None),
+        ];
+        for (input, want) in rows {
+            assert_eq!(split_host_port(input), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn forwarded_first_element_wins_and_x_forwarded_fills_gaps() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::FORWARDED,
+            r#"for="[2001:db8::1]:4711";proto=https;host=shop.example, for=10.0.0.1"#
+                .parse()
+                .unwrap(),
+        );
+        headers.insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+        let f = Forwarded::from_headers(&headers);
+        assert_eq!(f.client, Some("2001:db8::1"));
+        assert_eq!(f.host, Some("shop.example"));
+        assert_eq!(f.proto, Some("https"));
+
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9:1234, 10.0.0.1".parse().unwrap(),
+        );
+        headers.insert("x-forwarded-proto", "https".parse().unwrap());
+        let f = Forwarded::from_headers(&headers);
+        assert_eq!(f.client, Some("203.0.113.9"));
+        assert_eq!(f.proto, Some("https"));
+        assert_eq!(f.host, None);
+
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::FORWARDED,
+            "for=unknown;for=_hidden".parse().unwrap(),
+        );
+        headers.insert("x-forwarded-for", "2001:db8::2".parse().unwrap());
+        assert_eq!(
+            Forwarded::from_headers(&headers).client,
+            Some("2001:db8::2")
+        );
+    }
+}

@@ -1,0 +1,62 @@
+//! Shared by the integration tests: a provider that records spans, servers on loopback, and
+//! bounded waits.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tracecore::export::{FinishedSpans, InMemoryExporter};
+use tracecore::trace::TracerProvider;
+
+/// A provider that hands every ended span to an in-memory exporter.
+pub fn recording_provider(service: &'static str) -> (TracerProvider, InMemoryExporter) {
+    let exporter = InMemoryExporter::new();
+    let provider = TracerProvider::builder()
+        .with_service_name(service)
+        .with_simple_exporter(exporter.clone())
+        .build();
+    (provider, exporter)
+}
+
+/// Serves an axum router on an ephemeral loopback port, with the peer address available.
+pub async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let app = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app).await.unwrap();
+    });
+    addr
+}
+
+/// A reqwest client that never uses a proxy (all traffic stays on loopback).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// Waits until `exporter` holds at least `n` spans; panics after 10 s with what it holds.
+pub async fn wait_for_spans(exporter: &InMemoryExporter, n: usize) -> FinishedSpans {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let spans = exporter.finished_spans();
+        if spans.len() >= n {
+            return spans;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "waited 10 s for {n} spans, have {}: {:?}",
+            spans.len(),
+            spans.names()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Runs `f` with a 20 s limit, so a test that would hang fails instead.
+pub async fn bounded<F: Future>(f: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(20), f)
+        .await
+        .expect("test step took more than 20 s")
+}

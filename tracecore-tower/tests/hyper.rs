@@ -1,6 +1,7 @@
 //! Both layers without axum: a bare hyper 1 server with the server layer, and hyper-util's
 //! client with the client layer, over loopback.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::convert::Infallible;

@@ -1,5 +1,6 @@
 //! The server layer over real sockets: axum on 127.0.0.1, reqwest and raw TCP as the callers.
 
+#[path = "../../tests/support/mod.rs"]
 mod support;
 
 use std::convert::Infallible;
@@ -614,7 +615,10 @@ async fn forwarded_headers_count_only_behind_a_trusted_proxy() {
             assert_eq!(attr("client.address").as_deref(), Some("203.0.113.9"));
             assert_eq!(attr("server.address").as_deref(), Some("shop.example"));
             assert_eq!(attr("url.scheme").as_deref(), Some("https"));
-            assert_eq!(span.attribute("server.port").and_then(Value::as_i64), Some(443));
+            assert_eq!(
+                span.attribute("server.port").and_then(Value::as_i64),
+                Some(443)
+            );
         } else {
             assert_eq!(attr("client.address").as_deref(), Some("127.0.0.1"));
             assert_eq!(attr("server.address").as_deref(), Some("127.0.0.1"));

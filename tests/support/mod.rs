@@ -1,4 +1,4 @@
-//! Shared by the integration tests: a provider that records spans, servers on loopback, and
+//! Shared by the integration tests of every crate (included with `#[path]`): a provider that records spans, servers on loopback, and
 //! bounded waits.
 
 #![allow(dead_code, unreachable_pub)]

@@ -21,7 +21,7 @@ macro_rules! six_attributes {
 }
 
 #[derive(Debug)]
-struct NoopExporter;
+pub(crate) struct NoopExporter;
 
 impl tracecore::export::SpanExporter for NoopExporter {
     fn export(

@@ -14,7 +14,8 @@ use tracecore::trace::TracerProvider;
 use tracecore_tower::{RequestContext, ServerLayer};
 
 async fn item(Path(id): Path<u32>, cx: RequestContext) -> (StatusCode, String) {
-    cx.span().set_attribute(KeyValue::new("app.item.id", i64::from(id)));
+    cx.span()
+        .set_attribute(KeyValue::new("app.item.id", i64::from(id)));
     match id {
         1..=999 => (StatusCode::OK, format!("item {id}\n")),
         _ => (StatusCode::NOT_FOUND, "no such item\n".to_owned()),
@@ -32,7 +33,11 @@ async fn main() -> std::io::Result<()> {
         .layer(ServerLayer::new(provider.tracer("inventory")));
 
     let once = std::env::args().any(|a| a == "--once");
-    let addr = if once { "127.0.0.1:0" } else { "127.0.0.1:3000" };
+    let addr = if once {
+        "127.0.0.1:0"
+    } else {
+        "127.0.0.1:3000"
+    };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     println!("listening on http://{addr}");

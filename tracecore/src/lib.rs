@@ -61,7 +61,3 @@ pub use id::{ParseIdError, SpanId, TraceId};
 pub use id_gen::{IdGenerator, RandomIdGenerator, SeededIdGenerator};
 pub use span_context::{SpanContext, Traceparent};
 pub use trace_state::{TraceState, TraceStateError};
-
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

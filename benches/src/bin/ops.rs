@@ -6,7 +6,8 @@
 //! ```
 //!
 //! Operations: `none`, `extract`, `inject`, `parse` (traceparent), `tracestate`, `span`,
-//! `span-otel`, `span-unsampled`.
+//! `span-otel`, `span-unsampled`, `server-bare`, `server` (the server layer on a hello-world
+//! axum Router, in process).
 
 use std::hint::black_box;
 
@@ -25,10 +26,15 @@ fn main() {
     let sampled = tracecore_benches::spans::Tracecore::new(true);
     let sampled_otel = tracecore_benches::spans::Otel::new(true);
     let unsampled = tracecore_benches::spans::Tracecore::new(false);
+    let server_bare =
+        tracecore_benches::server::Server::new(tracecore_benches::server::Stack::Bare);
+    let server =
+        tracecore_benches::server::Server::new(tracecore_benches::server::Stack::Tracecore);
     for i in 0..n {
         if i % 1024 == 0 {
             sampled.flush();
             sampled_otel.flush();
+            server.flush();
         }
         match op.as_str() {
             "none" => {}
@@ -46,6 +52,8 @@ fn main() {
             "span" => sampled.span(),
             "span-otel" => sampled_otel.span(),
             "span-unsampled" => unsampled.span(),
+            "server-bare" => server_bare.request(),
+            "server" => server.request(),
             other => {
                 eprintln!("unknown operation {other:?}: see the list at the top of ops.rs");
                 std::process::exit(2);

@@ -176,10 +176,67 @@ fn main() {
         );
     }
 
+    overhead_tables();
+
     let (offered, dropped) = spans::offer_at_rate(1_000_000, Duration::from_secs(1));
     println!();
     println!(
         "batch processor at 1 M spans/s offered for 1 s: {offered} offered, {} exported, {dropped} dropped (and counted)",
         offered - dropped
+    );
+}
+
+/// Added time and allocations per request over the bare stack, for the server layer and the
+/// reqwest middleware.
+fn overhead_tables() {
+    use tracecore_benches::{client, server};
+
+    println!();
+    println!("Server layer on a hello-world axum Router, in process (`oneshot`, body collected):");
+    println!();
+    println!("| stack | time per request | added over bare | allocs per request | added allocs |");
+    println!("|---|---:|---:|---:|---:|");
+    let mut bare = (None, 0.0);
+    for stack in server::Stack::ALL {
+        let s = server::Server::new(stack);
+        let allocs = tracing::dispatcher::with_default(&s.dispatch, || {
+            allocs_per_op_with(|| s.request(), || s.flush())
+        });
+        let ns = median_ns("server_layer", stack.name());
+        if stack == server::Stack::Bare {
+            bare = (ns, allocs);
+        }
+        overhead_row(stack.name(), ns, allocs, bare);
+    }
+
+    println!();
+    println!("reqwest middleware, GET to a hello-world axum server on loopback (body read):");
+    println!();
+    println!("| stack | time per request | added over bare | allocs per request | added allocs |");
+    println!("|---|---:|---:|---:|---:|");
+    let addr = client::start_server();
+    let mut bare = (None, 0.0);
+    for stack in client::Stack::ALL {
+        let c = client::Client::new(stack, addr);
+        let allocs = tracing::dispatcher::with_default(&c.dispatch, || {
+            allocs_per_op_with(|| c.request(), || c.flush())
+        });
+        let ns = median_ns("reqwest_middleware", stack.name());
+        if stack == client::Stack::Bare {
+            bare = (ns, allocs);
+        }
+        overhead_row(stack.name(), ns, allocs, bare);
+    }
+}
+
+fn overhead_row(name: &str, ns: Option<f64>, allocs: f64, bare: (Option<f64>, f64)) {
+    let time = ns.map_or("not run".to_owned(), |ns| format!("{ns:.0} ns"));
+    let added = match (ns, bare.0) {
+        (Some(a), Some(b)) => format!("{:+.0} ns", a - b),
+        _ => "–".to_owned(),
+    };
+    println!(
+        "| {name} | {time} | {added} | {allocs:.1} | {:+.1} |",
+        allocs - bare.1
     );
 }

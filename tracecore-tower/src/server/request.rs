@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use http::header::{self, HeaderMap};
 use http::request::Parts;
-use tracecore::http_span::{MethodAttributes, protocol_version, span_name};
+use tracecore::http_span::{MethodAttributes, protocol_version, route_value, span_name};
 use tracecore::trace::{Link, Span, SpanKind};
 use tracecore::{Context, KeyValue, SpanContext, semconv};
 
@@ -29,13 +29,14 @@ pub(crate) fn start_span(
         original,
     } = MethodAttributes::new(&parts.method);
     let route = route(config, parts);
-    let name = span_name(known, route.as_deref());
+    let route = route.as_ref().map(|r| r.as_str());
+    let name = span_name(known, route);
 
     let mut attributes = Vec::with_capacity(16);
     attributes.push(method);
     attributes.extend(original);
     if let Some(route) = route {
-        attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route));
+        attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route_value(route)));
     }
     let uri = &parts.uri;
     attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_owned()));
@@ -104,13 +105,29 @@ pub(crate) fn start_span(
     builder.start_with_attributes(parent, attributes)
 }
 
-fn route(config: &Config, parts: &Parts) -> Option<String> {
+/// The route: from the configured function, else axum's `MatchedPath` (borrowed, no copy).
+enum Route<'a> {
+    Given(String),
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
+    Matched(&'a str),
+}
+
+impl Route<'_> {
+    fn as_str(&self) -> &str {
+        match self {
+            Self::Given(s) => s,
+            Self::Matched(s) => s,
+        }
+    }
+}
+
+fn route<'a>(config: &Config, parts: &'a Parts) -> Option<Route<'a>> {
     if let Some(route) = config.route.as_ref().and_then(|f| f(parts)) {
-        return Some(route);
+        return Some(Route::Given(route));
     }
     #[cfg(feature = "axum")]
     if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
-        return Some(matched.as_str().to_owned());
+        return Some(Route::Matched(matched.as_str()));
     }
     None
 }

@@ -105,13 +105,8 @@ pub fn span_name(known_method: &'static str, target: Option<&str>) -> Cow<'stati
         known_method
     };
     match target {
-        Some(target) if !target.is_empty() => {
-            let mut name = String::with_capacity(method.len() + 1 + target.len());
-            name.push_str(method);
-            name.push(' ');
-            name.push_str(target);
-            Cow::Owned(name)
-        }
+        // Targets are low-cardinality by definition: the name is interned, not allocated.
+        Some(target) if !target.is_empty() => super::intern::interned_pair(method, target),
         _ => Cow::Borrowed(method),
     }
 }

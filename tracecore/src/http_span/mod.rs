@@ -27,6 +27,7 @@
 
 mod client;
 mod headers;
+mod intern;
 mod method;
 mod status;
 mod url;
@@ -61,6 +62,12 @@ pub struct UrlTemplate(pub std::borrow::Cow<'static, str>);
 /// disconnected before the server's response was done, or the caller dropped a client request.
 /// Cancellation is not an error, so the status stays as it was.
 pub const CANCELLED: Key = Key::from_static("tracecore.cancelled");
+
+/// A route template (`/items/{id}`) as an attribute value: interned, so a request does not
+/// allocate it (bounded; see `http_span::intern`).
+pub fn route_value(route: &str) -> crate::Value {
+    crate::Value::String(intern::interned_or_owned(route))
+}
 
 /// Marks `span` cancelled (see [`CANCELLED`]); it ends when dropped.
 pub fn mark_cancelled(span: &Span) {

@@ -1,0 +1,159 @@
+//! The server layer on a hello-world axum Router, driven in process with `oneshot` (request in,
+//! body collected): bare, with tracecore's `ServerLayer`, with tower-http's `TraceLayer` (a
+//! tracing registry, nothing exported), and with axum-tracing-opentelemetry's `OtelAxumLayer`
+//! (tracing-opentelemetry into opentelemetry_sdk 0.33, batch processor, no-op exporter).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use tower::ServiceExt;
+use tracing_subscriber::layer::SubscriberExt;
+
+use crate::spans;
+
+pub const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// Which stack handles the request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stack {
+    Bare,
+    /// A pass-through layer: what any `Router::layer` costs before it does anything.
+    EmptyLayer,
+    Tracecore,
+    TowerHttp,
+    OtelAxum,
+}
+
+impl Stack {
+    pub const ALL: [Self; 5] = [
+        Self::Bare,
+        Self::EmptyLayer,
+        Self::Tracecore,
+        Self::TowerHttp,
+        Self::OtelAxum,
+    ];
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Bare => "bare",
+            Self::EmptyLayer => "empty_layer",
+            Self::Tracecore => "tracecore",
+            Self::TowerHttp => "tower_http_trace",
+            Self::OtelAxum => "otel_axum_layer",
+        }
+    }
+}
+
+pub struct Server {
+    pub stack: Stack,
+    router: Router,
+    runtime: tokio::runtime::Runtime,
+    tracecore: Option<spans::Tracecore>,
+    otel: Option<spans::Otel>,
+    /// The tracing subscriber the anchors record into (set as the default around each run).
+    pub dispatch: tracing::Dispatch,
+}
+
+fn hello() -> Router {
+    // `with_state` readies the routes once, as `axum::serve` does.
+    Router::new()
+        .route("/items/{id}", get(|| async { "an item" }))
+        .with_state(())
+}
+
+impl Server {
+    pub fn new(stack: Stack) -> Self {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut tracecore = None;
+        let mut otel = None;
+        let mut dispatch = tracing::Dispatch::none();
+        let router = match stack {
+            Stack::Bare => hello(),
+            Stack::EmptyLayer => hello().layer(tower::layer::layer_fn(|inner| {
+                tower::util::MapRequest::new(inner, |r: http::Request<Body>| r)
+            })),
+            Stack::Tracecore => {
+                let t = spans::Tracecore::new(true);
+                let layer = tracecore_tower::ServerLayer::new(t.tracer.clone());
+                tracecore = Some(t);
+                hello().layer(layer)
+            }
+            Stack::TowerHttp => {
+                dispatch = tracing::Dispatch::new(tracing_subscriber::registry());
+                hello().layer(tower_http::trace::TraceLayer::new_for_http())
+            }
+            Stack::OtelAxum => {
+                use opentelemetry::trace::TracerProvider as _;
+                opentelemetry::global::set_text_map_propagator(
+                    opentelemetry_sdk::propagation::TraceContextPropagator::new(),
+                );
+                let o = spans::Otel::new(true);
+                let layer = tracing_opentelemetry::layer().with_tracer(o.provider.tracer("bench"));
+                dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
+                otel = Some(o);
+                hello().layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default())
+            }
+        };
+        Self {
+            stack,
+            router,
+            runtime,
+            tracecore,
+            otel,
+            dispatch,
+        }
+    }
+
+    /// One request through the stack, its body collected.
+    pub fn request(&self) {
+        let request = http::Request::get("/items/42")
+            .header("traceparent", TRACEPARENT)
+            .body(Body::empty())
+            .unwrap();
+        self.runtime.block_on(async {
+            let response = self.router.clone().oneshot(request).await.unwrap();
+            let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+                .await
+                .unwrap();
+            black_box(body);
+        });
+    }
+
+    /// Lets the export threads catch up, so that no span is dropped while timing.
+    pub fn flush(&self) {
+        if let Some(t) = &self.tracecore {
+            t.flush();
+        }
+        if let Some(o) = &self.otel {
+            o.flush();
+        }
+    }
+
+    /// Spans dropped by tracecore's queue (none may be while timing).
+    pub fn dropped(&self) -> u64 {
+        self.tracecore.as_ref().map_or(0, spans::Tracecore::dropped)
+    }
+}
+
+/// Runs `op` `iters` times in chunks, flushing between chunks outside the timed part.
+pub fn timed(iters: u64, mut op: impl FnMut(), flush: impl Fn()) -> Duration {
+    const CHUNK: u64 = 1024;
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let n = CHUNK.min(iters - done);
+        let start = std::time::Instant::now();
+        for _ in 0..n {
+            op();
+        }
+        total += start.elapsed();
+        done += n;
+        flush();
+    }
+    total
+}

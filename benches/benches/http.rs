@@ -3,7 +3,7 @@
 //! the bare stacks.
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tracecore_benches::server::timed;
+use tracecore_benches::timed;
 use tracecore_benches::{client, server};
 
 fn server_layer(c: &mut Criterion) {

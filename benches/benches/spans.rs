@@ -2,28 +2,11 @@
 //! same code sampled out. The queues are flushed between timed chunks so that no span is
 //! dropped while timing (a drop is cheaper than a real enqueue and would flatter either side).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use tracecore_benches::spans::{Otel, Tracecore};
-
-const CHUNK: u64 = 1024;
-
-fn timed(iters: u64, mut op: impl FnMut(), flush: impl Fn()) -> Duration {
-    let mut total = Duration::ZERO;
-    let mut done = 0;
-    while done < iters {
-        let n = CHUNK.min(iters - done);
-        let start = Instant::now();
-        for _ in 0..n {
-            op();
-        }
-        total += start.elapsed();
-        done += n;
-        flush();
-    }
-    total
-}
+use tracecore_benches::timed;
 
 fn lifecycle(c: &mut Criterion) {
     for (group, sampled) in [("span_sampled", true), ("span_unsampled", false)] {

@@ -4,7 +4,6 @@
 //! (tracing-opentelemetry into opentelemetry_sdk 0.33, batch processor, no-op exporter).
 
 use std::hint::black_box;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -138,22 +137,4 @@ impl Server {
     pub fn dropped(&self) -> u64 {
         self.tracecore.as_ref().map_or(0, spans::Tracecore::dropped)
     }
-}
-
-/// Runs `op` `iters` times in chunks, flushing between chunks outside the timed part.
-pub fn timed(iters: u64, mut op: impl FnMut(), flush: impl Fn()) -> Duration {
-    const CHUNK: u64 = 1024;
-    let mut total = Duration::ZERO;
-    let mut done = 0;
-    while done < iters {
-        let n = CHUNK.min(iters - done);
-        let start = std::time::Instant::now();
-        for _ in 0..n {
-            op();
-        }
-        total += start.elapsed();
-        done += n;
-        flush();
-    }
-    total
 }

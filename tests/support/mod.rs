@@ -60,3 +60,16 @@ pub async fn bounded<F: Future>(f: F) -> F::Output {
         .await
         .expect("test step took more than 20 s")
 }
+
+/// The span whose `http.response.status_code` is `code`; panics naming the code if none is.
+#[track_caller]
+pub fn with_status_code(spans: &FinishedSpans, code: i64) -> &tracecore::trace::SpanData {
+    spans
+        .iter()
+        .find(|s| {
+            s.attribute("http.response.status_code")
+                .and_then(tracecore::Value::as_i64)
+                == Some(code)
+        })
+        .unwrap_or_else(|| panic!("no span with status code {code}: {:?}", spans.names()))
+}

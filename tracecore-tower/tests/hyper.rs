@@ -178,16 +178,7 @@ async fn the_client_status_matrix() {
         assert_eq!(status.as_u16(), code);
     }
     let spans = wait_for_spans(&exporter, 3).await;
-    let by_code = |code: i64| {
-        spans
-            .iter()
-            .find(|s| {
-                s.attribute("http.response.status_code")
-                    .and_then(Value::as_i64)
-                    == Some(code)
-            })
-            .unwrap()
-    };
+    let by_code = |code: i64| support::with_status_code(&spans, code);
     assert_eq!(by_code(200).status, Status::Unset);
     assert_eq!(by_code(200).attribute("error.type"), None);
     for code in [404, 500] {

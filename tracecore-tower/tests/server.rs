@@ -197,16 +197,7 @@ async fn status_follows_the_server_rules() {
         response.bytes().await.unwrap();
     }
     let spans = wait_for_spans(&exporter, 3).await;
-    let by_code = |code: i64| {
-        spans
-            .iter()
-            .find(|s| {
-                s.attribute("http.response.status_code")
-                    .and_then(Value::as_i64)
-                    == Some(code)
-            })
-            .unwrap_or_else(|| panic!("no span with status {code}"))
-    };
+    let by_code = |code: i64| support::with_status_code(&spans, code);
     assert_eq!(by_code(200).status, Status::Unset);
     assert_eq!(by_code(200).attribute("error.type"), None);
     assert_eq!(

@@ -28,15 +28,15 @@ pub(crate) fn wrap(response: Response, span: ClientSpan) -> Response {
     if let Ok(with_url) = http::Response::builder().url(url).body(()) {
         parts.extensions.extend(with_url.into_parts().0.extensions);
     }
-    let body = TracedBody {
-        inner: body,
-        span: Some(span),
-    };
-    let body = if body.inner.is_end_stream() {
-        finish(body.span);
-        reqwest::Body::from(Vec::new())
+    let body = if body.is_end_stream() {
+        // Nothing left to download: the span ends now.
+        span.end();
+        body
     } else {
-        reqwest::Body::wrap(body)
+        reqwest::Body::wrap(TracedBody {
+            inner: body,
+            span: Some(span),
+        })
     };
     Response::from(http::Response::from_parts(parts, body))
 }

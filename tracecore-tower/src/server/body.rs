@@ -7,10 +7,7 @@ use std::task::{Context as TaskContext, Poll, ready};
 
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tracecore::http_span::FailureKind;
-
-use super::SpanGuard;
-use super::future::record_error;
+use tracecore::http_span::{FailureKind, InFlight, record_failure};
 
 pin_project! {
     /// The response body of [`Server`](super::Server): the span ends after the last frame, on a
@@ -18,12 +15,12 @@ pin_project! {
     pub struct ResponseBody<B> {
         #[pin]
         inner: B,
-        guard: SpanGuard,
+        guard: InFlight,
     }
 }
 
 impl<B> ResponseBody<B> {
-    pub(crate) fn new(inner: B, guard: SpanGuard) -> Self {
+    pub(crate) fn new(inner: B, guard: InFlight) -> Self {
         Self { inner, guard }
     }
 
@@ -52,7 +49,7 @@ where
             Some(Err(error)) => {
                 if let Some(span) = this.guard.take() {
                     let kind = FailureKind::Body.as_str();
-                    record_error(&span, kind, type_name::<B::Error>(), error);
+                    record_failure(&span.as_ref(), kind, type_name::<B::Error>(), error);
                     span.end();
                 }
             }

@@ -10,19 +10,19 @@ use std::task::{Context as TaskContext, Poll, ready};
 use http::Response;
 use http::header::{HeaderName, HeaderValue};
 use pin_project_lite::pin_project;
-use tracecore::http_span::Side;
-use tracecore::trace::{Span, Status};
-use tracecore::{KeyValue, WithContext, semconv};
+use tracecore::WithContext;
+use tracecore::http_span::{InFlight, Side, record_failure};
+use tracecore::trace::Span;
 
 use super::layer::Config;
-use super::{ResponseBody, ResponseHeader, SpanGuard};
+use super::{ResponseBody, ResponseHeader};
 
 pin_project! {
     /// The response future of [`Server`](super::Server).
     pub struct ResponseFuture<F> {
         #[pin]
         inner: WithContext<F>,
-        guard: SpanGuard,
+        guard: InFlight,
         config: Option<Arc<Config>>,
     }
 }
@@ -31,7 +31,7 @@ impl<F> ResponseFuture<F> {
     pub(crate) fn traced(inner: WithContext<F>, span: Span, config: Arc<Config>) -> Self {
         Self {
             inner,
-            guard: SpanGuard::new(span),
+            guard: InFlight::new(span),
             config: Some(config),
         }
     }
@@ -39,7 +39,7 @@ impl<F> ResponseFuture<F> {
     pub(crate) fn untraced(inner: WithContext<F>) -> Self {
         Self {
             inner,
-            guard: SpanGuard::none(),
+            guard: InFlight::default(),
             config: None,
         }
     }
@@ -57,7 +57,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
-        let mut guard = std::mem::replace(this.guard, SpanGuard::none());
+        let mut guard = std::mem::take(this.guard);
         match result {
             Ok(mut response) => {
                 if let (Some(span), Some(config)) = (guard.span(), this.config.as_deref()) {
@@ -74,7 +74,7 @@ where
             }
             Err(error) => {
                 if let Some(span) = guard.take() {
-                    record_error(&span, type_name::<E>(), type_name::<E>(), &error);
+                    record_failure(&span.as_ref(), type_name::<E>(), type_name::<E>(), &error);
                     span.end();
                 }
                 Poll::Ready(Err(error))
@@ -96,46 +96,21 @@ fn record_response<B>(span: &Span, config: &Config, response: &mut Response<B>) 
         span.set_attributes(config.response_headers.attributes(response.headers()));
     }
     Side::Server.record_response(&span.as_ref(), response.status());
-    let header = match config.response_header {
+    let traceparent = span.span_context().traceparent();
+    let (name, value) = match config.response_header {
         ResponseHeader::None => return,
-        ResponseHeader::Traceparent => None,
-        ResponseHeader::ServerTiming => Some("trace;desc="),
+        ResponseHeader::Traceparent => ("traceparent", traceparent.to_string()),
+        ResponseHeader::ServerTiming => ("server-timing", format!("trace;desc={traceparent}")),
     };
-    let traceparent = span.span_context().traceparent().to_string();
-    let headers = response.headers_mut();
-    match header {
-        None => {
-            if let Ok(value) = HeaderValue::from_str(&traceparent) {
-                headers.insert(HeaderName::from_static("traceparent"), value);
-            }
-        }
-        Some(prefix) => {
-            if let Ok(value) = HeaderValue::from_str(&format!("{prefix}{traceparent}")) {
-                headers.append(HeaderName::from_static("server-timing"), value);
-            }
+    // A traceparent is always a valid header value. One `traceparent` only; a `server-timing`
+    // the handler set is kept.
+    if let Ok(value) = HeaderValue::from_str(&value) {
+        let headers = response.headers_mut();
+        let name = HeaderName::from_static(name);
+        if name == "traceparent" {
+            headers.insert(name, value);
+        } else {
+            headers.append(name, value);
         }
     }
-}
-
-/// Status Error, `error.type` and an `exception` event for an error known only by its type and
-/// message (a tower error need not implement `std::error::Error`).
-pub(crate) fn record_error(
-    span: &Span,
-    error_type: &'static str,
-    exception_type: &'static str,
-    error: &dyn fmt::Display,
-) {
-    if !span.is_recording() {
-        return;
-    }
-    let message = error.to_string();
-    span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type));
-    span.add_event(
-        "exception",
-        vec![
-            KeyValue::new(semconv::EXCEPTION_TYPE, exception_type),
-            KeyValue::new(semconv::EXCEPTION_MESSAGE, message.clone()),
-        ],
-    );
-    span.set_status(Status::error(message));
 }

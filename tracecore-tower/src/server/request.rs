@@ -61,13 +61,8 @@ pub(crate) fn start_span(
         .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()));
     if let Some((address, port)) = host.and_then(split_host_port) {
         attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.to_owned()));
-        let port = port.or(match scheme {
-            "https" => Some(443),
-            _ => Some(80),
-        });
-        if let Some(port) = port {
-            attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
-        }
+        let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
+        attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
     }
     let peer = peer_addr(parts);
     let client = forwarded

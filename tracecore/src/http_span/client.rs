@@ -6,8 +6,7 @@ use std::error::Error;
 use http::{HeaderMap, Method, StatusCode, Version, header};
 
 use super::{
-    FailureKind, HeaderCapture, MethodAttributes, Side, UrlRedaction, mark_cancelled,
-    protocol_version,
+    FailureKind, HeaderCapture, InFlight, MethodAttributes, Side, UrlRedaction, protocol_version,
 };
 use crate::propagation::{self, CompositePropagator, Propagator};
 use crate::trace::{Span, SpanKind, Tracer};
@@ -181,57 +180,42 @@ impl ClientTracing {
             original,
         } = MethodAttributes::new(request.method);
         let name = super::span_name(known, request.template);
-        let url = KeyValue::new(
-            semconv::URL_FULL,
-            self.redaction.url(request.url).into_owned(),
-        );
-        let port = request.port();
-        let builder = self.tracer.span_builder(name).with_kind(SpanKind::Client);
-        let span = match (request.host, port) {
-            (Some(host), Some(port)) => builder.start_with_attributes(
-                parent,
-                [
-                    method,
-                    url,
-                    KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()),
-                    KeyValue::new(semconv::SERVER_PORT, i64::from(port)),
-                ],
-            ),
-            (Some(host), None) => builder.start_with_attributes(
-                parent,
-                [
-                    method,
-                    url,
-                    KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()),
-                ],
-            ),
-            (None, _) => builder.start_with_attributes(parent, [method, url]),
-        };
-        if span.is_recording() {
-            let mut extra: Vec<KeyValue> = Vec::new();
-            extra.extend(original);
-            if let Some(template) = request.template {
-                extra.push(KeyValue::new(semconv::URL_TEMPLATE, template.to_owned()));
-            }
-            if request.resend_count > 0 {
-                extra.push(KeyValue::new(
-                    semconv::HTTP_REQUEST_RESEND_COUNT,
-                    i64::from(request.resend_count),
-                ));
-            }
-            if let Some(ua) = headers.get(header::USER_AGENT).filter(|_| self.user_agent) {
-                let ua = String::from_utf8_lossy(ua.as_bytes()).into_owned();
-                extra.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua));
-            }
-            if !self.request_headers.is_empty() {
-                extra.extend(self.request_headers.attributes(headers));
-            }
-            if !extra.is_empty() {
-                span.set_attributes(extra);
+        // One list, kept by the span as it is: the sampler sees every attribute known at start.
+        let mut attributes = Vec::with_capacity(12);
+        attributes.push(method);
+        attributes.extend(original);
+        let url = self.redaction.url(request.url).into_owned();
+        attributes.push(KeyValue::new(semconv::URL_FULL, url));
+        if let Some(host) = request.host {
+            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
+            if let Some(port) = request.port() {
+                attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
             }
         }
+        if let Some(template) = request.template {
+            attributes.push(KeyValue::new(
+                semconv::URL_TEMPLATE,
+                super::route_value(template),
+            ));
+        }
+        if request.resend_count > 0 {
+            let count = i64::from(request.resend_count);
+            attributes.push(KeyValue::new(semconv::HTTP_REQUEST_RESEND_COUNT, count));
+        }
+        if let Some(ua) = headers.get(header::USER_AGENT).filter(|_| self.user_agent) {
+            let ua = String::from_utf8_lossy(ua.as_bytes()).into_owned();
+            attributes.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua));
+        }
+        if !self.request_headers.is_empty() {
+            attributes.extend(self.request_headers.attributes(headers));
+        }
+        let span = self
+            .tracer
+            .span_builder(name)
+            .with_kind(SpanKind::Client)
+            .start_with_attributes(parent, attributes);
         ClientSpan {
-            span: Some(span),
+            span: InFlight::new(span),
             response_headers: (!self.response_headers.is_empty())
                 .then(|| self.response_headers.clone()),
         }
@@ -248,7 +232,7 @@ impl ClientTracing {
 /// `tracecore.cancelled = true`.
 #[derive(Debug)]
 pub struct ClientSpan {
-    span: Option<Span>,
+    span: InFlight,
     response_headers: Option<HeaderCapture>,
 }
 
@@ -256,7 +240,7 @@ impl ClientSpan {
     /// The span.
     pub fn span(&self) -> &Span {
         // Only `end` and `drop` take the span, and both consume `self`.
-        self.span.as_ref().expect("span present until end")
+        self.span.span().expect("span present until end")
     }
 
     /// Records the response: `http.response.status_code`, `network.protocol.version`, captured
@@ -283,16 +267,6 @@ impl ClientSpan {
 
     /// Ends the span.
     pub fn end(mut self) {
-        if let Some(span) = self.span.take() {
-            span.end();
-        }
-    }
-}
-
-impl Drop for ClientSpan {
-    fn drop(&mut self) {
-        if let Some(span) = self.span.take() {
-            mark_cancelled(&span);
-        }
+        self.span.finish();
     }
 }

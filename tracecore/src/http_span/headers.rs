@@ -55,7 +55,9 @@ impl HeaderCapture {
         for name in names {
             let name = HeaderName::from_bytes(name.as_ref().trim().as_bytes())?;
             if list.iter().all(|(n, _)| *n != name) {
-                let key = Key::from(format!("{prefix}{}", name.as_str()));
+                // Interned: cloning the key per request then costs no allocation.
+                let key = format!("{prefix}{}", name.as_str());
+                let key = super::intern::intern(&key).map_or_else(|| Key::from(key), Key::from);
                 list.push((name, key));
             }
         }

@@ -35,7 +35,7 @@ mod url;
 pub use client::{ClientRequest, ClientSpan, ClientTracing};
 pub use headers::HeaderCapture;
 pub use method::{MethodAttributes, known_method, span_name};
-pub use status::{FailureKind, Side};
+pub use status::{FailureKind, Side, record_failure};
 pub use url::{SENSITIVE_QUERY_PARAMETERS, UrlRedaction};
 
 use http::Version;
@@ -69,9 +69,41 @@ pub fn route_value(route: &str) -> crate::Value {
     crate::Value::String(intern::interned_or_owned(route))
 }
 
-/// Marks `span` cancelled (see [`CANCELLED`]); it ends when dropped.
-pub fn mark_cancelled(span: &Span) {
-    span.set_attribute(KeyValue::new(CANCELLED, true));
+/// The span of a request in flight: it ends exactly once, by [`finish`](Self::finish), or when
+/// dropped first (the request was abandoned) marked [`CANCELLED`].
+#[derive(Debug, Default)]
+pub struct InFlight(Option<Span>);
+
+impl InFlight {
+    /// Holds `span` until the request is done.
+    pub const fn new(span: Span) -> Self {
+        Self(Some(span))
+    }
+
+    /// The span, until it ends.
+    pub fn span(&self) -> Option<&Span> {
+        self.0.as_ref()
+    }
+
+    /// Takes the span out, to end it some other way.
+    pub fn take(&mut self) -> Option<Span> {
+        self.0.take()
+    }
+
+    /// Ends the span normally (nothing if it already ended).
+    pub fn finish(&mut self) {
+        if let Some(span) = self.0.take() {
+            span.end();
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(span) = self.0.take() {
+            span.set_attribute(KeyValue::new(CANCELLED, true));
+        }
+    }
 }
 
 /// `network.protocol.version` for a negotiated HTTP version: `1.0`, `1.1`, `2`, `3`.

@@ -2,6 +2,7 @@
 //! ([semconv, status](https://opentelemetry.io/docs/specs/semconv/http/http-spans/#status)).
 
 use std::error::Error;
+use std::fmt;
 use std::io;
 
 use http::StatusCode;
@@ -163,6 +164,29 @@ impl FailureKind {
         span.record_error(error);
         span.set_status(Status::error(error.to_string()));
     }
+}
+
+/// Records a failure known only by its types and message (a tower error need not implement
+/// `std::error::Error`): status Error with the message, `error.type`, and an `exception` event.
+pub fn record_failure(
+    span: &SpanRef<'_>,
+    error_type: &'static str,
+    exception_type: &'static str,
+    error: &dyn fmt::Display,
+) {
+    if !span.is_recording() {
+        return;
+    }
+    let message = error.to_string();
+    span.set_attribute(KeyValue::new(semconv::ERROR_TYPE, error_type));
+    span.add_event(
+        "exception",
+        vec![
+            KeyValue::new(semconv::EXCEPTION_TYPE, exception_type),
+            KeyValue::new(semconv::EXCEPTION_MESSAGE, message.clone()),
+        ],
+    );
+    span.set_status(Status::error(message));
 }
 
 #[cfg(test)]

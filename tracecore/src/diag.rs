@@ -85,8 +85,10 @@ impl fmt::Display for AlreadySet {
 
 impl std::error::Error for AlreadySet {}
 
-/// Says `message` unless the same message was said before in this process.
-pub(crate) fn warn_once(message: &str) {
+/// Says `message` unless the same message was said before in this process (to the handler set
+/// with [`set_warning_handler`], else standard error). For messages drawn from a small set: each
+/// distinct message is remembered.
+pub fn warn_once(message: &str) {
     {
         let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
         if !said
@@ -96,6 +98,13 @@ pub(crate) fn warn_once(message: &str) {
             return;
         }
     }
+    warn(message);
+}
+
+/// Says `message` now (to the handler set with [`set_warning_handler`], else standard error).
+/// Callers say it on a change of state (an exporter starting to fail, then recovering), not
+/// per event.
+pub fn warn(message: &str) {
     match HANDLER.get() {
         Some(handler) => handler(message),
         None => eprintln!("tracecore: warning: {message}"),

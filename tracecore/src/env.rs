@@ -1,10 +1,17 @@
-//! Reading `OTEL_*` variables: an empty value is the same as unset (OpenTelemetry SDK
-//! configuration, "Parsing empty value"); a value that is not UTF-8 is warned about and ignored.
+//! Reading `OTEL_*` variables as the OpenTelemetry SDK configuration says: an empty value is the
+//! same as unset, a value that is not UTF-8 or does not parse is warned about once, naming the
+//! variable, and ignored. Companion crates (`tracecore-otlp`) read their variables with these.
+//!
+//! ```
+//! // Unset (and empty) variables read as `None`.
+//! assert_eq!(tracecore::env::var("TRACECORE_DOC_SURELY_UNSET"), None);
+//! assert!(!tracecore::env::bool_var("TRACECORE_DOC_SURELY_UNSET"));
+//! ```
 
 use crate::diag;
 
 /// The value of `name`, or `None` when unset, empty, or not UTF-8 (warned once).
-pub(crate) fn var(name: &str) -> Option<String> {
+pub fn var(name: &str) -> Option<String> {
     match std::env::var(name) {
         Ok(v) if v.trim().is_empty() => None,
         Ok(v) => Some(v),
@@ -19,7 +26,7 @@ pub(crate) fn var(name: &str) -> Option<String> {
 }
 
 /// A non-negative integer variable; a malformed value is warned about once and ignored.
-pub(crate) fn usize_var(name: &str) -> Option<usize> {
+pub fn usize_var(name: &str) -> Option<usize> {
     let raw = var(name)?;
     match raw.trim().parse::<usize>() {
         Ok(v) => Some(v),
@@ -33,7 +40,7 @@ pub(crate) fn usize_var(name: &str) -> Option<usize> {
 }
 
 /// A duration in milliseconds; a malformed or negative value is warned about once and ignored.
-pub(crate) fn millis_var(name: &str) -> Option<std::time::Duration> {
+pub fn millis_var(name: &str) -> Option<std::time::Duration> {
     let raw = var(name)?;
     match raw.trim().parse::<u64>() {
         Ok(ms) => Some(std::time::Duration::from_millis(ms)),
@@ -47,7 +54,7 @@ pub(crate) fn millis_var(name: &str) -> Option<std::time::Duration> {
 }
 
 /// A boolean: only case-insensitive `true` is true; anything else but `false` is warned about.
-pub(crate) fn bool_var(name: &str) -> bool {
+pub fn bool_var(name: &str) -> bool {
     match var(name) {
         None => false,
         Some(v) if v.trim().eq_ignore_ascii_case("true") => true,

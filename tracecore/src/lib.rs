@@ -39,7 +39,7 @@ mod attribute;
 mod baggage;
 mod context;
 pub mod diag;
-mod env;
+pub mod env;
 pub mod export;
 mod flags;
 mod hex;

@@ -82,6 +82,11 @@ impl FinishedSpans {
         self.0.is_empty()
     }
 
+    /// The spans, in the order they ended, as a slice (what an exporter receives).
+    pub fn as_slice(&self) -> &[SpanData] {
+        &self.0
+    }
+
     /// The spans, in the order they ended.
     pub fn iter(&self) -> std::slice::Iter<'_, SpanData> {
         self.0.iter()

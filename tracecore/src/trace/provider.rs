@@ -67,6 +67,10 @@ impl ProviderInner {
         self.disabled
     }
 
+    pub(crate) fn has_processors(&self) -> bool {
+        !self.processors.is_empty()
+    }
+
     pub(crate) fn on_start(&self, span: &Span, parent: &Context) {
         for processor in &self.processors {
             processor.on_start(span.as_ref(), parent);

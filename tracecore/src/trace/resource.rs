@@ -15,8 +15,15 @@ use crate::{KeyValue, Value, diag, env, semconv, text};
 /// assert_eq!(r.service_name(), "inventory");
 /// assert_eq!(r.get("telemetry.sdk.name").unwrap().as_str(), Some("tracecore"));
 /// ```
-#[derive(Clone, PartialEq)]
+#[derive(Clone)]
 pub struct Resource(Arc<Vec<KeyValue>>);
+
+impl PartialEq for Resource {
+    /// Equal attributes; clones of one resource compare without looking at them.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
 
 impl Resource {
     /// Builds a resource: defaults, then the environment, then what code sets (code wins).
@@ -159,8 +166,15 @@ pub(crate) fn parse_resource_attributes(raw: &str) -> Result<Vec<KeyValue>, Stri
 }
 
 /// The library that produced the spans (name, version). Cloning is cheap.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, Eq)]
 pub struct InstrumentationScope(Arc<ScopeInner>);
+
+impl PartialEq for InstrumentationScope {
+    /// Equal name and version; clones of one scope compare without looking at them.
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0) || self.0 == other.0
+    }
+}
 
 #[derive(PartialEq, Eq)]
 struct ScopeInner {

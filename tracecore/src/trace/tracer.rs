@@ -177,7 +177,9 @@ impl SpanBuilder<'_> {
             false,
             trace_state,
         );
-        if result.decision == SamplingDecision::Drop {
+        // Without processors nobody would see the span: keep only its context, which still
+        // propagates with the sampler's decision.
+        if result.decision == SamplingDecision::Drop || !provider.has_processors() {
             return Span::non_recording(span_context);
         }
 

@@ -1,0 +1,414 @@
+//! The exporter's `OTEL_EXPORTER_OTLP_*` settings: each per-signal variable (`..._TRACES_...`)
+//! wins over the generic one; empty means unset; a bad value is warned about once and the
+//! default used, except where no default can stand in (an endpoint that is not a URL, a
+//! certificate that cannot be read), which is an error naming the variable.
+
+use std::fmt;
+use std::time::Duration;
+
+use tracecore::{diag, env};
+
+use crate::Protocol;
+
+/// The default collector address for OTLP/HTTP.
+pub(crate) const DEFAULT_ENDPOINT: &str = "http://localhost:4318/v1/traces";
+
+/// The default export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`).
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A setting the exporter cannot run with: which variable (or builder option) and what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    source: &'static str,
+    message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(source: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            source,
+            message: message.into(),
+        }
+    }
+
+    /// The variable (or builder option) that holds the bad value.
+    pub fn variable(&self) -> &str {
+        self.source
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.source, self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Whether request bodies are compressed (`OTEL_EXPORTER_OTLP_COMPRESSION`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Compression {
+    /// Sent as encoded (the default).
+    #[default]
+    None,
+    /// gzip, with `Content-Encoding: gzip`.
+    Gzip,
+}
+
+impl fmt::Display for Compression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::None => "none",
+            Self::Gzip => "gzip",
+        })
+    }
+}
+
+/// A variable's value: the per-signal one if set, else the generic one, with the name it came
+/// from.
+pub(crate) fn signal_var(suffix: &str) -> Option<(String, &'static str)> {
+    let (traces, generic) = names(suffix);
+    env::var(traces)
+        .map(|v| (v, traces))
+        .or_else(|| env::var(generic).map(|v| (v, generic)))
+}
+
+/// The per-signal and generic variable names for `suffix` (`ENDPOINT`, `HEADERS`, ...).
+fn names(suffix: &str) -> (&'static str, &'static str) {
+    match suffix {
+        "ENDPOINT" => (
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        "HEADERS" => (
+            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        ),
+        "TIMEOUT" => (
+            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ),
+        "PROTOCOL" => (
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ),
+        "COMPRESSION" => (
+            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+            "OTEL_EXPORTER_OTLP_COMPRESSION",
+        ),
+        "CERTIFICATE" => (
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+        ),
+        "CLIENT_CERTIFICATE" => (
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+        ),
+        "CLIENT_KEY" => (
+            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+            "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+        ),
+        other => unreachable!("no OTLP variable ends in {other}"),
+    }
+}
+
+/// The traces URL from the environment: `..._TRACES_ENDPOINT` as given (an empty path becomes
+/// `/`), else `OTEL_EXPORTER_OTLP_ENDPOINT` with `v1/traces` appended, else the default.
+pub(crate) fn endpoint_from_env() -> Result<String, ConfigError> {
+    let (traces, generic) = names("ENDPOINT");
+    if let Some(url) = env::var(traces) {
+        return traces_url(url.trim(), traces);
+    }
+    if let Some(url) = env::var(generic) {
+        return base_url(url.trim(), generic);
+    }
+    Ok(DEFAULT_ENDPOINT.to_owned())
+}
+
+/// A base URL with `v1/traces` appended relative to its path.
+pub(crate) fn base_url(url: &str, source: &'static str) -> Result<String, ConfigError> {
+    check_url(url, source)?;
+    let (before_query, query) = match url.find(['?', '#']) {
+        Some(at) => url.split_at(at),
+        None => (url, ""),
+    };
+    let slash = if before_query.ends_with('/') { "" } else { "/" };
+    Ok(format!("{before_query}{slash}v1/traces{query}"))
+}
+
+/// A signal URL used as given, except that an empty path becomes `/`.
+pub(crate) fn traces_url(url: &str, source: &'static str) -> Result<String, ConfigError> {
+    check_url(url, source)?;
+    let after_scheme = url.find("://").map_or(0, |at| at + 3);
+    if url[after_scheme..].contains('/') {
+        Ok(url.to_owned())
+    } else {
+        let (authority, rest) = match url[after_scheme..].find(['?', '#']) {
+            Some(at) => url.split_at(after_scheme + at),
+            None => (url, ""),
+        };
+        Ok(format!("{authority}/{rest}"))
+    }
+}
+
+/// An `http` or `https` URL with a host.
+fn check_url(url: &str, source: &'static str) -> Result<(), ConfigError> {
+    let uri: ureq::http::Uri = url.parse().map_err(|e| {
+        ConfigError::new(source, format!("{url:?} is not a URL ({e})"))
+    })?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            if !cfg!(feature = "rustls") {
+                return Err(ConfigError::new(
+                    source,
+                    format!(
+                        "{url:?} is https, which needs tracecore-otlp's `rustls` feature; \
+                         enable it or use an http endpoint"
+                    ),
+                ));
+            }
+        }
+        Some(other) => {
+            return Err(ConfigError::new(
+                source,
+                format!("{url:?} has scheme {other:?}; OTLP/HTTP needs http:// or https://"),
+            ));
+        }
+        None => {
+            return Err(ConfigError::new(
+                source,
+                format!("{url:?} has no scheme; write it as http://host:port"),
+            ));
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(ConfigError::new(source, format!("{url:?} has no host")));
+    }
+    Ok(())
+}
+
+/// Headers from `OTEL_EXPORTER_OTLP_HEADERS`, then `..._TRACES_HEADERS` (a key in both takes
+/// the per-signal value).
+pub(crate) fn headers_from_env() -> Result<Vec<(String, String)>, ConfigError> {
+    let (traces, generic) = names("HEADERS");
+    let mut headers = Vec::new();
+    for name in [generic, traces] {
+        if let Some(raw) = env::var(name) {
+            for (key, value) in parse_headers(&raw, name)? {
+                headers.retain(|(k, _): &(String, String)| !k.eq_ignore_ascii_case(&key));
+                headers.push((key, value));
+            }
+        }
+    }
+    Ok(headers)
+}
+
+/// `k1=v1,k2=v2` in the W3C baggage format: values percent-decoded, blanks around keys and
+/// values trimmed, empty members skipped. A member without `=`, a key that is not a header name
+/// or a value that is not a header value is an error.
+pub(crate) fn parse_headers(
+    raw: &str,
+    source: &'static str,
+) -> Result<Vec<(String, String)>, ConfigError> {
+    let mut out = Vec::new();
+    for member in raw.split(',') {
+        let member = member.trim();
+        if member.is_empty() {
+            continue;
+        }
+        let Some((key, value)) = member.split_once('=') else {
+            return Err(ConfigError::new(
+                source,
+                format!("member {member:?} has no '='; write key=value"),
+            ));
+        };
+        let key = percent_decode(key.trim(), source)?;
+        let value = percent_decode(value.trim(), source)?;
+        if ureq::http::HeaderName::from_bytes(key.as_bytes()).is_err() {
+            return Err(ConfigError::new(
+                source,
+                format!("{key:?} is not a valid header name"),
+            ));
+        }
+        if ureq::http::HeaderValue::from_str(&value).is_err() {
+            return Err(ConfigError::new(
+                source,
+                format!("the value of {key:?} is not a valid header value"),
+            ));
+        }
+        out.push((key, value));
+    }
+    Ok(out)
+}
+
+fn percent_decode(s: &str, source: &'static str) -> Result<String, ConfigError> {
+    if !s.contains('%') {
+        return Ok(s.to_owned());
+    }
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
+            match hex {
+                Some(b) => {
+                    out.push(b);
+                    i += 3;
+                    continue;
+                }
+                None => {
+                    return Err(ConfigError::new(
+                        source,
+                        format!("{s:?} has a '%' not followed by two hex digits"),
+                    ));
+                }
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).map_err(|_| {
+        ConfigError::new(source, format!("{s:?} percent-decodes to invalid UTF-8"))
+    })
+}
+
+/// `OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT` in milliseconds; `0` means no limit of its own (the
+/// batch processor's export timeout still bounds it).
+pub(crate) fn timeout_from_env() -> Option<Duration> {
+    let (raw, name) = signal_var("TIMEOUT")?;
+    match raw.trim().parse::<i64>() {
+        Ok(ms) if ms >= 0 => Some(Duration::from_millis(ms as u64)),
+        _ => {
+            diag::warn_once(&format!(
+                "{name}: value {raw:?} is not a non-negative number of milliseconds; using {} ms",
+                DEFAULT_TIMEOUT.as_millis()
+            ));
+            None
+        }
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL`.
+pub(crate) fn protocol_from_env() -> Option<Protocol> {
+    let (raw, name) = signal_var("PROTOCOL")?;
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "http/protobuf" => Some(Protocol::HttpProtobuf),
+        "http/json" => Some(Protocol::HttpJson),
+        "grpc" => {
+            diag::warn_once(&format!(
+                "{name}: grpc is not supported by tracecore-otlp; using http/protobuf \
+                 (collectors take it on port 4318)"
+            ));
+            None
+        }
+        _ => {
+            diag::warn_once(&format!(
+                "{name}: unknown protocol {raw:?}; using http/protobuf \
+                 (accepted: http/protobuf, http/json)"
+            ));
+            None
+        }
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP[_TRACES]_COMPRESSION`.
+pub(crate) fn compression_from_env() -> Option<Compression> {
+    let (raw, name) = signal_var("COMPRESSION")?;
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "gzip" => Some(Compression::Gzip),
+        "none" => Some(Compression::None),
+        _ => {
+            diag::warn_once(&format!(
+                "{name}: unknown compression {raw:?}; using none (accepted: gzip, none)"
+            ));
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SRC: &str = "TEST_VAR";
+
+    #[test]
+    fn a_base_endpoint_gets_v1_traces_relative_to_its_path() {
+        for (base, url) in [
+            ("http://c:4318", "http://c:4318/v1/traces"),
+            ("http://c:4318/", "http://c:4318/v1/traces"),
+            ("http://c:4318/mycollector", "http://c:4318/mycollector/v1/traces"),
+            ("http://c:4318/mycollector/", "http://c:4318/mycollector/v1/traces"),
+            ("https://c/p?x=1", "https://c/p/v1/traces?x=1"),
+        ] {
+            if base.starts_with("https") && !cfg!(feature = "rustls") {
+                assert!(base_url(base, SRC).is_err());
+                continue;
+            }
+            assert_eq!(base_url(base, SRC).unwrap(), url, "{base}");
+        }
+    }
+
+    #[test]
+    fn a_traces_endpoint_is_used_as_given_but_an_empty_path_becomes_slash() {
+        for (given, url) in [
+            ("http://c:4318", "http://c:4318/"),
+            ("http://c:4318/", "http://c:4318/"),
+            ("http://c:4318/v1/traces", "http://c:4318/v1/traces"),
+            ("http://c:4318/custom/path", "http://c:4318/custom/path"),
+            ("http://c:4318?x=1", "http://c:4318/?x=1"),
+        ] {
+            assert_eq!(traces_url(given, SRC).unwrap(), url, "{given}");
+        }
+    }
+
+    #[test]
+    fn bad_endpoints_name_the_variable_and_the_problem() {
+        for (url, says) in [
+            ("localhost:4318", "scheme"),
+            ("ftp://c/", "scheme \"ftp\""),
+            ("http://", "not a URL"),
+            ("not a url", "not a URL"),
+        ] {
+            let e = base_url(url, "OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_err();
+            let text = e.to_string();
+            assert!(text.starts_with("OTEL_EXPORTER_OTLP_ENDPOINT: "), "{text}");
+            assert!(text.contains(says), "{url}: {text}");
+        }
+    }
+
+    #[test]
+    fn headers_are_percent_decoded_and_trimmed() {
+        let parsed =
+            parse_headers(" api-key = secret%20value ,, x-tenant=a%2Cb,empty=", SRC).unwrap();
+        assert_eq!(
+            parsed,
+            [
+                ("api-key".to_owned(), "secret value".to_owned()),
+                ("x-tenant".to_owned(), "a,b".to_owned()),
+                ("empty".to_owned(), String::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_headers_are_errors_that_say_what_is_wrong() {
+        for (raw, says) in [
+            ("novalue", "has no '='"),
+            ("bad key=v", "not a valid header name"),
+            ("k=%zz", "two hex digits"),
+            ("k=%0a", "not a valid header value"),
+            ("k=%ff", "invalid UTF-8"),
+        ] {
+            let e = parse_headers(raw, "OTEL_EXPORTER_OTLP_HEADERS").unwrap_err();
+            assert_eq!(e.variable(), "OTEL_EXPORTER_OTLP_HEADERS");
+            assert!(e.to_string().contains(says), "{raw}: {e}");
+        }
+    }
+}

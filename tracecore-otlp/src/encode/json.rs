@@ -1,0 +1,325 @@
+//! OTLP JSON: the proto3 JSON mapping with OTLP's rules. Ids are hex strings, enums integers,
+//! 64-bit integers decimal strings, keys lowerCamelCase; fields holding their default value are
+//! left out.
+
+use std::io::Write as _;
+
+use tracecore::trace::{Event, Link, SpanData};
+use tracecore::{Array, KeyValue, Value};
+
+use super::{ResourceGroup, flags, kind, status, unix_nanos};
+
+pub(super) fn request(groups: &[ResourceGroup<'_>], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"resourceSpans\":[");
+    for (i, group) in groups.iter().enumerate() {
+        comma(out, i);
+        out.extend_from_slice(b"{\"resource\":{\"attributes\":");
+        attributes(out, group.resource.attributes());
+        out.extend_from_slice(b"},\"scopeSpans\":[");
+        for (j, scope) in group.scopes.iter().enumerate() {
+            comma(out, j);
+            out.extend_from_slice(b"{\"scope\":{");
+            let mut first = true;
+            string_field(out, &mut first, "name", scope.scope.name());
+            string_field(out, &mut first, "version", scope.scope.version().unwrap_or(""));
+            out.extend_from_slice(b"},\"spans\":[");
+            for (k, span) in scope.spans.iter().enumerate() {
+                comma(out, k);
+                write_span(out, span);
+            }
+            out.extend_from_slice(b"]}");
+        }
+        out.extend_from_slice(b"]}");
+    }
+    out.extend_from_slice(b"]}");
+}
+
+fn write_span(out: &mut Vec<u8>, span: &SpanData) {
+    let cx = &span.span_context;
+    let mut trace_hex = [0u8; 32];
+    let mut span_hex = [0u8; 16];
+    cx.trace_id().encode_hex(&mut trace_hex);
+    cx.span_id().encode_hex(&mut span_hex);
+    out.extend_from_slice(b"{\"traceId\":\"");
+    out.extend_from_slice(&trace_hex);
+    out.extend_from_slice(b"\",\"spanId\":\"");
+    out.extend_from_slice(&span_hex);
+    out.push(b'"');
+    let mut first = false;
+    string_field(out, &mut first, "traceState", cx.trace_state().as_str());
+    if let Some(parent) = span.parent_span_id {
+        parent.encode_hex(&mut span_hex);
+        out.extend_from_slice(b",\"parentSpanId\":\"");
+        out.extend_from_slice(&span_hex);
+        out.push(b'"');
+    }
+    let _ = write!(
+        out,
+        ",\"flags\":{}",
+        flags(cx.flags().to_wire(), span.parent_is_remote)
+    );
+    string_field(out, &mut first, "name", &span.name);
+    let _ = write!(
+        out,
+        ",\"kind\":{},\"startTimeUnixNano\":\"{}\",\"endTimeUnixNano\":\"{}\"",
+        kind(span.kind),
+        unix_nanos(span.start_time),
+        unix_nanos(span.end_time)
+    );
+    if !span.attributes.is_empty() {
+        out.extend_from_slice(b",\"attributes\":");
+        attributes(out, &span.attributes);
+    }
+    count_field(out, "droppedAttributesCount", span.dropped_attributes_count);
+    if !span.events.is_empty() {
+        out.extend_from_slice(b",\"events\":[");
+        for (i, event) in span.events.iter().enumerate() {
+            comma(out, i);
+            write_event(out, event);
+        }
+        out.push(b']');
+    }
+    count_field(out, "droppedEventsCount", span.dropped_events_count);
+    if !span.links.is_empty() {
+        out.extend_from_slice(b",\"links\":[");
+        for (i, link) in span.links.iter().enumerate() {
+            comma(out, i);
+            write_link(out, link);
+        }
+        out.push(b']');
+    }
+    count_field(out, "droppedLinksCount", span.dropped_links_count);
+    let (code, description) = status(&span.status);
+    if code != 0 {
+        out.extend_from_slice(b",\"status\":{");
+        let mut first = true;
+        string_field(out, &mut first, "message", description);
+        if !first {
+            out.push(b',');
+        }
+        let _ = write!(out, "\"code\":{code}}}");
+    }
+    out.push(b'}');
+}
+
+fn write_event(out: &mut Vec<u8>, event: &Event) {
+    let _ = write!(out, "{{\"timeUnixNano\":\"{}\"", unix_nanos(event.time));
+    let mut first = false;
+    string_field(out, &mut first, "name", &event.name);
+    if !event.attributes.is_empty() {
+        out.extend_from_slice(b",\"attributes\":");
+        attributes(out, &event.attributes);
+    }
+    count_field(
+        out,
+        "droppedAttributesCount",
+        event.dropped_attributes_count,
+    );
+    out.push(b'}');
+}
+
+fn write_link(out: &mut Vec<u8>, link: &Link) {
+    let cx = &link.span_context;
+    let mut trace_hex = [0u8; 32];
+    let mut span_hex = [0u8; 16];
+    cx.trace_id().encode_hex(&mut trace_hex);
+    cx.span_id().encode_hex(&mut span_hex);
+    out.extend_from_slice(b"{\"traceId\":\"");
+    out.extend_from_slice(&trace_hex);
+    out.extend_from_slice(b"\",\"spanId\":\"");
+    out.extend_from_slice(&span_hex);
+    out.push(b'"');
+    let mut first = false;
+    string_field(out, &mut first, "traceState", cx.trace_state().as_str());
+    if !link.attributes.is_empty() {
+        out.extend_from_slice(b",\"attributes\":");
+        attributes(out, &link.attributes);
+    }
+    count_field(out, "droppedAttributesCount", link.dropped_attributes_count);
+    let _ = write!(
+        out,
+        ",\"flags\":{}}}",
+        flags(cx.flags().to_wire(), cx.is_remote())
+    );
+}
+
+fn attributes(out: &mut Vec<u8>, attributes: &[KeyValue]) {
+    out.push(b'[');
+    for (i, kv) in attributes.iter().enumerate() {
+        comma(out, i);
+        out.extend_from_slice(b"{\"key\":");
+        string(out, kv.key.as_str());
+        out.extend_from_slice(b",\"value\":");
+        any_value(out, &kv.value);
+        out.push(b'}');
+    }
+    out.push(b']');
+}
+
+fn any_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::String(s) => {
+            out.extend_from_slice(b"{\"stringValue\":");
+            string(out, s);
+            out.push(b'}');
+        }
+        Value::Bool(b) => {
+            let _ = write!(out, "{{\"boolValue\":{b}}}");
+        }
+        Value::I64(i) => {
+            let _ = write!(out, "{{\"intValue\":\"{i}\"}}");
+        }
+        Value::F64(f) => {
+            out.extend_from_slice(b"{\"doubleValue\":");
+            double(out, *f);
+            out.push(b'}');
+        }
+        Value::Array(array) => {
+            out.extend_from_slice(b"{\"arrayValue\":{\"values\":[");
+            match array {
+                Array::String(items) => {
+                    for (i, s) in items.iter().enumerate() {
+                        comma(out, i);
+                        out.extend_from_slice(b"{\"stringValue\":");
+                        string(out, s);
+                        out.push(b'}');
+                    }
+                }
+                Array::Bool(items) => {
+                    for (i, b) in items.iter().enumerate() {
+                        comma(out, i);
+                        let _ = write!(out, "{{\"boolValue\":{b}}}");
+                    }
+                }
+                Array::I64(items) => {
+                    for (i, v) in items.iter().enumerate() {
+                        comma(out, i);
+                        let _ = write!(out, "{{\"intValue\":\"{v}\"}}");
+                    }
+                }
+                Array::F64(items) => {
+                    for (i, f) in items.iter().enumerate() {
+                        comma(out, i);
+                        out.extend_from_slice(b"{\"doubleValue\":");
+                        double(out, *f);
+                        out.push(b'}');
+                    }
+                }
+                // A kind of array this encoder does not know: an empty array.
+                _ => {}
+            }
+            out.extend_from_slice(b"]}}");
+        }
+        // A kind of value this encoder does not know: the empty value.
+        _ => out.extend_from_slice(b"{}"),
+    }
+}
+
+/// A double as proto3 JSON writes it: a number, or `"NaN"` / `"Infinity"` / `"-Infinity"`.
+fn double(out: &mut Vec<u8>, f: f64) {
+    if f.is_nan() {
+        out.extend_from_slice(b"\"NaN\"");
+    } else if f.is_infinite() {
+        out.extend_from_slice(if f > 0.0 {
+            b"\"Infinity\""
+        } else {
+            b"\"-Infinity\""
+        });
+    } else {
+        // `{:?}` keeps the exponent form for very large and small numbers; both are JSON.
+        let _ = write!(out, "{f:?}");
+    }
+}
+
+/// `,"name":"value"` (or without the comma for the first field), left out when empty.
+fn string_field(out: &mut Vec<u8>, first: &mut bool, name: &str, value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    if !std::mem::take(first) {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(name.as_bytes());
+    out.extend_from_slice(b"\":");
+    string(out, value);
+}
+
+/// `,"name":n`, left out when zero.
+fn count_field(out: &mut Vec<u8>, name: &str, n: u32) {
+    if n != 0 {
+        let _ = write!(out, ",\"{name}\":{n}");
+    }
+}
+
+fn comma(out: &mut Vec<u8>, index: usize) {
+    if index > 0 {
+        out.push(b',');
+    }
+}
+
+/// A JSON string: quotes, backslashes and control characters escaped; other text as it is.
+fn string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut plain = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escape: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f | 0x7f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[plain..i]);
+        if escape.is_empty() {
+            let _ = write!(out, "\\u{b:04x}");
+        } else {
+            out.extend_from_slice(escape);
+        }
+        plain = i + 1;
+    }
+    out.extend_from_slice(&bytes[plain..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json_string(s: &str) -> String {
+        let mut out = Vec::new();
+        string(&mut out, s);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn strings_escape_what_json_requires_and_nothing_else() {
+        assert_eq!(json_string("plain"), r#""plain""#);
+        assert_eq!(json_string("a\"b\\c"), r#""a\"b\\c""#);
+        assert_eq!(json_string("l1\nl2\t\u{1}\u{7f}"), r#""l1\nl2\t\u0001\u007f""#);
+        assert_eq!(json_string("süß ✓"), "\"süß ✓\"");
+        for s in ["", "\"", "x\u{0}y", "ünï\\\u{1f}"] {
+            let back: String = serde_json::from_str(&json_string(s)).unwrap();
+            assert_eq!(back, s);
+        }
+    }
+
+    #[test]
+    fn doubles_are_json_numbers_or_the_proto3_names() {
+        for (f, text) in [
+            (1.5, "1.5"),
+            (-0.25, "-0.25"),
+            (1e300, "1e300"),
+            (f64::NAN, "\"NaN\""),
+            (f64::INFINITY, "\"Infinity\""),
+            (f64::NEG_INFINITY, "\"-Infinity\""),
+        ] {
+            let mut out = Vec::new();
+            double(&mut out, f);
+            assert_eq!(String::from_utf8(out).unwrap(), text);
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Writing an `ExportTraceServiceRequest` straight from finished spans, in protobuf or JSON.
+//!
+//! No intermediate message tree is built: the spans are grouped by resource and scope (in the
+//! order they first appear) and written into one reusable buffer.
+
+mod json;
+mod protobuf;
+
+use std::fmt;
+use std::time::SystemTime;
+
+use tracecore::trace::{InstrumentationScope, Resource, SpanData, SpanKind, Status};
+
+/// The OTLP/HTTP body format (`OTEL_EXPORTER_OTLP_PROTOCOL`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// `http/protobuf` (the default): `application/x-protobuf`.
+    #[default]
+    HttpProtobuf,
+    /// `http/json`: `application/json`, with the OTLP JSON rules (hex ids, integer enums,
+    /// 64-bit integers as strings, lowerCamelCase keys).
+    HttpJson,
+}
+
+impl Protocol {
+    /// The `Content-Type` of a request body.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Self::HttpProtobuf => "application/x-protobuf",
+            Self::HttpJson => "application/json",
+        }
+    }
+
+    /// The value of `OTEL_EXPORTER_OTLP_PROTOCOL` naming this format.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::HttpProtobuf => "http/protobuf",
+            Self::HttpJson => "http/json",
+        }
+    }
+
+    /// Appends `batch` to `out` as one `ExportTraceServiceRequest`, spans grouped by resource and
+    /// instrumentation scope.
+    ///
+    /// ```
+    /// use prost::Message;
+    /// use tracecore::export::InMemoryExporter;
+    /// use tracecore::trace::TracerProvider;
+    /// use tracecore_otlp::{Protocol, proto};
+    ///
+    /// let spans = InMemoryExporter::new();
+    /// let provider = TracerProvider::builder().with_service_name("api").with_simple_exporter(spans.clone()).build();
+    /// provider.tracer("doc").start("work").end();
+    ///
+    /// let mut body = Vec::new();
+    /// Protocol::HttpProtobuf.encode(spans.finished_spans().as_slice(), &mut body);
+    /// let request = proto::ExportTraceServiceRequest::decode(&body[..]).unwrap();
+    /// assert_eq!(request.resource_spans[0].scope_spans[0].spans[0].name, "work");
+    ///
+    /// body.clear();
+    /// Protocol::HttpJson.encode(spans.finished_spans().as_slice(), &mut body);
+    /// assert!(String::from_utf8(body).unwrap().starts_with(r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"api"}}"#));
+    /// ```
+    pub fn encode(self, batch: &[SpanData], out: &mut Vec<u8>) {
+        let groups = group(batch);
+        match self {
+            Self::HttpProtobuf => protobuf::request(&groups, out),
+            Self::HttpJson => json::request(&groups, out),
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Spans of one resource, by scope.
+struct ResourceGroup<'a> {
+    resource: &'a Resource,
+    scopes: Vec<ScopeGroup<'a>>,
+}
+
+/// Spans of one scope.
+struct ScopeGroup<'a> {
+    scope: &'a InstrumentationScope,
+    spans: Vec<&'a SpanData>,
+}
+
+/// Groups `batch` by resource, then scope, each in order of first appearance. Services have a
+/// handful of scopes, so a linear search beats hashing; clones of one resource compare by
+/// pointer.
+fn group(batch: &[SpanData]) -> Vec<ResourceGroup<'_>> {
+    let mut groups: Vec<ResourceGroup<'_>> = Vec::new();
+    for span in batch {
+        let at = match groups.iter().position(|g| *g.resource == span.resource) {
+            Some(at) => at,
+            None => {
+                groups.push(ResourceGroup {
+                    resource: &span.resource,
+                    scopes: Vec::new(),
+                });
+                groups.len() - 1
+            }
+        };
+        let scopes = &mut groups[at].scopes;
+        match scopes.iter_mut().find(|s| *s.scope == span.scope) {
+            Some(s) => s.spans.push(span),
+            None => scopes.push(ScopeGroup {
+                scope: &span.scope,
+                spans: vec![span],
+            }),
+        }
+    }
+    groups
+}
+
+/// OTLP `SpanKind`.
+fn kind(kind: SpanKind) -> u32 {
+    match kind {
+        SpanKind::Internal => 1,
+        SpanKind::Server => 2,
+        SpanKind::Client => 3,
+        SpanKind::Producer => 4,
+        SpanKind::Consumer => 5,
+    }
+}
+
+/// OTLP `StatusCode` and message.
+fn status(status: &Status) -> (u32, &str) {
+    match status {
+        Status::Unset => (0, ""),
+        Status::Ok => (1, ""),
+        Status::Error { description } => (2, description),
+    }
+}
+
+/// `SpanFlags`: the W3C flags in bits 0-7, bit 8 "remoteness known", bit 9 "remote".
+fn flags(trace_flags: u8, remote: bool) -> u32 {
+    u32::from(trace_flags) | 0x100 | if remote { 0x200 } else { 0 }
+}
+
+/// Nanoseconds since the Unix epoch (0 before it).
+fn unix_nanos(time: SystemTime) -> u64 {
+    time.duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}

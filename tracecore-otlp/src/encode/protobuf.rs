@@ -1,0 +1,277 @@
+//! Protobuf wire format, written directly.
+//!
+//! A nested message is written after a length placeholder sized by a guess; when the real
+//! length needs another number of bytes the message body is moved once. Fields holding their
+//! default value are left out, as proto3 does, except inside a `oneof`.
+
+use tracecore::trace::{Event, Link, SpanData};
+use tracecore::{Array, KeyValue, Value};
+
+use super::{ResourceGroup, flags, kind, status, unix_nanos};
+
+const VARINT: u8 = 0;
+const FIXED64: u8 = 1;
+const LEN: u8 = 2;
+const FIXED32: u8 = 5;
+
+pub(super) fn request(groups: &[ResourceGroup<'_>], out: &mut Vec<u8>) {
+    for group in groups {
+        // ExportTraceServiceRequest.resource_spans = 1
+        message(out, 1, 3, |out| {
+            // ResourceSpans.resource = 1
+            message(out, 1, 2, |out| {
+                for kv in group.resource.attributes() {
+                    key_value(out, 1, kv);
+                }
+            });
+            for scope in &group.scopes {
+                // ResourceSpans.scope_spans = 2
+                message(out, 2, 3, |out| {
+                    // ScopeSpans.scope = 1
+                    message(out, 1, 1, |out| {
+                        string(out, 1, scope.scope.name());
+                        string(out, 2, scope.scope.version().unwrap_or(""));
+                    });
+                    for span in &scope.spans {
+                        // ScopeSpans.spans = 2
+                        message(out, 2, 2, |out| write_span(out, span));
+                    }
+                });
+            }
+        });
+    }
+}
+
+fn write_span(out: &mut Vec<u8>, span: &SpanData) {
+    let cx = &span.span_context;
+    bytes(out, 1, &cx.trace_id().to_bytes());
+    bytes(out, 2, &cx.span_id().to_bytes());
+    string(out, 3, cx.trace_state().as_str());
+    if let Some(parent) = span.parent_span_id {
+        bytes(out, 4, &parent.to_bytes());
+    }
+    string(out, 5, &span.name);
+    uint(out, 6, u64::from(kind(span.kind)));
+    fixed64(out, 7, unix_nanos(span.start_time));
+    fixed64(out, 8, unix_nanos(span.end_time));
+    for kv in &span.attributes {
+        key_value(out, 9, kv);
+    }
+    uint(out, 10, u64::from(span.dropped_attributes_count));
+    for event in &span.events {
+        message(out, 11, 1, |out| write_event(out, event));
+    }
+    uint(out, 12, u64::from(span.dropped_events_count));
+    for link in &span.links {
+        message(out, 13, 2, |out| write_link(out, link));
+    }
+    uint(out, 14, u64::from(span.dropped_links_count));
+    let (code, description) = status(&span.status);
+    if code != 0 {
+        message(out, 15, 1, |out| {
+            string(out, 2, description);
+            uint(out, 3, u64::from(code));
+        });
+    }
+    fixed32(
+        out,
+        16,
+        flags(cx.flags().to_wire(), span.parent_is_remote),
+    );
+}
+
+fn write_event(out: &mut Vec<u8>, event: &Event) {
+    fixed64(out, 1, unix_nanos(event.time));
+    string(out, 2, &event.name);
+    for kv in &event.attributes {
+        key_value(out, 3, kv);
+    }
+    uint(out, 4, u64::from(event.dropped_attributes_count));
+}
+
+fn write_link(out: &mut Vec<u8>, link: &Link) {
+    let cx = &link.span_context;
+    bytes(out, 1, &cx.trace_id().to_bytes());
+    bytes(out, 2, &cx.span_id().to_bytes());
+    string(out, 3, cx.trace_state().as_str());
+    for kv in &link.attributes {
+        key_value(out, 4, kv);
+    }
+    uint(out, 5, u64::from(link.dropped_attributes_count));
+    fixed32(out, 6, flags(cx.flags().to_wire(), cx.is_remote()));
+}
+
+/// A `KeyValue` message in field `field`.
+fn key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) {
+    message(out, field, 1, |out| {
+        string(out, 1, kv.key.as_str());
+        message(out, 2, 1, |out| any_value(out, &kv.value));
+    });
+}
+
+/// The body of an `AnyValue`: exactly one case, written even when it holds a default value.
+fn any_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::String(s) => {
+            tag(out, 1, LEN);
+            varint(out, s.len() as u64);
+            out.extend_from_slice(s.as_bytes());
+        }
+        Value::Bool(b) => {
+            tag(out, 2, VARINT);
+            out.push(u8::from(*b));
+        }
+        Value::I64(i) => {
+            tag(out, 3, VARINT);
+            varint(out, *i as u64);
+        }
+        Value::F64(f) => {
+            tag(out, 4, FIXED64);
+            out.extend_from_slice(&f.to_le_bytes());
+        }
+        Value::Array(array) => message(out, 5, 1, |out| match array {
+            Array::String(items) => {
+                for s in items {
+                    message(out, 1, 1, |out| {
+                        tag(out, 1, LEN);
+                        varint(out, s.len() as u64);
+                        out.extend_from_slice(s.as_bytes());
+                    });
+                }
+            }
+            Array::Bool(items) => {
+                for b in items {
+                    message(out, 1, 1, |out| {
+                        tag(out, 2, VARINT);
+                        out.push(u8::from(*b));
+                    });
+                }
+            }
+            Array::I64(items) => {
+                for i in items {
+                    message(out, 1, 1, |out| {
+                        tag(out, 3, VARINT);
+                        varint(out, *i as u64);
+                    });
+                }
+            }
+            Array::F64(items) => {
+                for f in items {
+                    message(out, 1, 1, |out| {
+                        tag(out, 4, FIXED64);
+                        out.extend_from_slice(&f.to_le_bytes());
+                    });
+                }
+            }
+            // A kind of array this encoder does not know: an empty array.
+            _ => {}
+        }),
+        // A kind of value this encoder does not know: the empty value.
+        _ => {}
+    }
+}
+
+/// A length-delimited message in `field`, its body written by `body`. `guess` is the number of
+/// bytes reserved for the length; a wrong guess costs one move of the body.
+fn message(out: &mut Vec<u8>, field: u32, guess: usize, body: impl FnOnce(&mut Vec<u8>)) {
+    tag(out, field, LEN);
+    let at = out.len();
+    out.resize(at + guess, 0);
+    let start = at + guess;
+    body(out);
+    let len = out.len() - start;
+    let need = varint_len(len as u64);
+    if need != guess {
+        if need > guess {
+            out.resize(out.len() + (need - guess), 0);
+        }
+        out.copy_within(start..start + len, at + need);
+        out.truncate(at + need + len);
+    }
+    let mut v = len as u64;
+    for slot in &mut out[at..at + need] {
+        *slot = (v as u8 & 0x7f) | 0x80;
+        v >>= 7;
+    }
+    out[at + need - 1] &= 0x7f;
+}
+
+fn tag(out: &mut Vec<u8>, field: u32, wire: u8) {
+    varint(out, u64::from(field << 3 | u32::from(wire)));
+}
+
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn varint_len(v: u64) -> usize {
+    // 1 byte per 7 bits, at least one.
+    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+}
+
+/// A string field, left out when empty.
+fn string(out: &mut Vec<u8>, field: u32, s: &str) {
+    if !s.is_empty() {
+        bytes(out, field, s.as_bytes());
+    }
+}
+
+fn bytes(out: &mut Vec<u8>, field: u32, b: &[u8]) {
+    tag(out, field, LEN);
+    varint(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+/// A varint field (`uint32`, or an enum), left out when zero.
+fn uint(out: &mut Vec<u8>, field: u32, v: u64) {
+    if v != 0 {
+        tag(out, field, VARINT);
+        varint(out, v);
+    }
+}
+
+/// A `fixed64` field, left out when zero.
+fn fixed64(out: &mut Vec<u8>, field: u32, v: u64) {
+    if v != 0 {
+        tag(out, field, FIXED64);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// A `fixed32` field, left out when zero.
+fn fixed32(out: &mut Vec<u8>, field: u32, v: u32) {
+    if v != 0 {
+        tag(out, field, FIXED32);
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varint_lengths_match_the_encoding() {
+        for v in [0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, u64::MAX] {
+            let mut out = Vec::new();
+            varint(&mut out, v);
+            assert_eq!(out.len(), varint_len(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn a_wrong_length_guess_moves_the_body_either_way() {
+        for (len, guess) in [(0, 3), (5, 1), (127, 2), (128, 1), (300, 1), (20_000, 2)] {
+            let mut out = vec![0xAA];
+            message(&mut out, 1, guess, |out| out.extend(std::iter::repeat_n(7u8, len)));
+            let mut expected = vec![0xAA, 0x0A];
+            varint(&mut expected, len as u64);
+            expected.extend(std::iter::repeat_n(7u8, len));
+            assert_eq!(out, expected, "len {len} guess {guess}");
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! One call that sets a service up from the environment: provider, batch processor and exporter
+//! with the OpenTelemetry defaults.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::time::Duration;
+
+use tracecore::export::{BatchConfig, BatchProcessor, ConsoleExporter};
+use tracecore::propagation::{self, Propagator};
+use tracecore::trace::{Tracer, TracerProvider, TracerProviderBuilder};
+use tracecore::{diag, env};
+
+use crate::{ConfigError, OtlpExporterBuilder, OtlpStats};
+
+/// The console exporter's schedule delay when `OTEL_BSP_SCHEDULE_DELAY` is unset: a developer
+/// sees each waterfall promptly, and requests still never write to the terminal themselves.
+const CONSOLE_DELAY: Duration = Duration::from_millis(100);
+
+/// Where spans go (`OTEL_TRACES_EXPORTER`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExporterKind {
+    /// OTLP/HTTP (the default).
+    Otlp,
+    /// The terminal, as a waterfall per trace (`console`; `logging` is its deprecated name).
+    Console,
+    /// Nowhere: spans are not recorded, but context still propagates.
+    None,
+}
+
+impl ExporterKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Otlp => "otlp",
+            Self::Console => "console",
+            Self::None => "none",
+        }
+    }
+}
+
+/// The exporters `OTEL_TRACES_EXPORTER` names: a comma-separated, case-insensitive list of
+/// `otlp`, `console` (or the deprecated `logging`) and `none`. Unknown or unsupported values
+/// (`zipkin`) are warned about and ignored; a list with nothing usable left means `otlp`; `none`
+/// with others means none.
+///
+/// ```
+/// use tracecore_otlp::{ExporterKind, exporters_from_env_value};
+///
+/// assert_eq!(exporters_from_env_value(None).0, [ExporterKind::Otlp]);
+/// assert_eq!(exporters_from_env_value(Some("console, otlp")).0, [ExporterKind::Console, ExporterKind::Otlp]);
+/// let (kinds, warnings) = exporters_from_env_value(Some("zipkin"));
+/// assert_eq!(kinds, [ExporterKind::Otlp]);
+/// assert_eq!(warnings, ["OTEL_TRACES_EXPORTER: \"zipkin\" is not supported by tracecore-otlp; ignored"]);
+/// ```
+pub fn exporters_from_env_value(value: Option<&str>) -> (Vec<ExporterKind>, Vec<String>) {
+    const VAR: &str = "OTEL_TRACES_EXPORTER";
+    let mut warnings = Vec::new();
+    let mut kinds = Vec::new();
+    for name in value.unwrap_or("").split(',').map(str::trim) {
+        let kind = match name.to_ascii_lowercase().as_str() {
+            "" => continue,
+            "otlp" => ExporterKind::Otlp,
+            "console" => ExporterKind::Console,
+            "logging" => {
+                warnings.push(format!(
+                    "{VAR}: \"logging\" is deprecated; use \"console\""
+                ));
+                ExporterKind::Console
+            }
+            "none" => ExporterKind::None,
+            "zipkin" | "jaeger" | "otlp_proto_grpc" => {
+                warnings.push(format!(
+                    "{VAR}: {name:?} is not supported by tracecore-otlp; ignored"
+                ));
+                continue;
+            }
+            _ => {
+                warnings.push(format!("{VAR}: unknown exporter {name:?} ignored"));
+                continue;
+            }
+        };
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    if kinds.contains(&ExporterKind::None) {
+        if kinds.len() > 1 {
+            warnings.push(format!(
+                "{VAR}: \"none\" is combined with other values in {:?}; export is off",
+                value.unwrap_or("")
+            ));
+        }
+        return (vec![ExporterKind::None], warnings);
+    }
+    if kinds.is_empty() {
+        kinds.push(ExporterKind::Otlp);
+    }
+    (kinds, warnings)
+}
+
+/// Sets a service up from the `OTEL_*` environment, code settings winning. See [`init`] for the
+/// one-line version.
+///
+/// ```no_run
+/// let telemetry = tracecore_otlp::Setup::new().with_service_name("gateway").build()?;
+/// eprintln!("{telemetry}"); // one line: service, exporter, endpoint, sampler, propagation
+/// let tracer = telemetry.tracer("gateway");
+/// # Ok::<(), tracecore_otlp::ConfigError>(())
+/// ```
+#[derive(Default)]
+pub struct Setup {
+    provider: Option<TracerProviderBuilder>,
+    service_name: Option<Cow<'static, str>>,
+    exporters: Option<Vec<ExporterKind>>,
+    otlp: OtlpExporterBuilder,
+    console: Option<ConsoleExporter>,
+}
+
+impl Setup {
+    /// A setup that reads the environment for everything code does not set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets `service.name` (wins over `OTEL_SERVICE_NAME`).
+    #[must_use]
+    pub fn with_service_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
+        self.service_name = Some(name.into());
+        self
+    }
+
+    /// Starts from `builder` (sampler, resource, id generator, limits, extra processors); the
+    /// exporters are added to it.
+    #[must_use]
+    pub fn with_provider(mut self, builder: TracerProviderBuilder) -> Self {
+        self.provider = Some(builder);
+        self
+    }
+
+    /// Uses these exporters instead of `OTEL_TRACES_EXPORTER`.
+    #[must_use]
+    pub fn with_exporters(mut self, kinds: impl IntoIterator<Item = ExporterKind>) -> Self {
+        self.exporters = Some(kinds.into_iter().collect());
+        self
+    }
+
+    /// Configures the OTLP exporter (used when the exporters include `otlp`).
+    #[must_use]
+    pub fn with_otlp(mut self, builder: OtlpExporterBuilder) -> Self {
+        self.otlp = builder;
+        self
+    }
+
+    /// Configures the console exporter (used when the exporters include `console`).
+    #[must_use]
+    pub fn with_console(mut self, exporter: ConsoleExporter) -> Self {
+        self.console = Some(exporter);
+        self
+    }
+
+    /// The provider with its processors; an error names the variable or option holding a bad
+    /// value (other bad values are warned about once and replaced by their default).
+    pub fn build(self) -> Result<Telemetry, ConfigError> {
+        let kinds = match self.exporters {
+            Some(kinds) => kinds,
+            None => {
+                let (kinds, warnings) =
+                    exporters_from_env_value(env::var("OTEL_TRACES_EXPORTER").as_deref());
+                for warning in warnings {
+                    diag::warn_once(&warning);
+                }
+                kinds
+            }
+        };
+        let mut builder = self.provider.unwrap_or_default();
+        if let Some(name) = self.service_name {
+            builder = builder.with_service_name(name);
+        }
+        let mut described = Vec::new();
+        let mut otlp_stats = None;
+        let mut console = self.console;
+        for kind in &kinds {
+            match kind {
+                ExporterKind::Otlp => {
+                    let settings = self.otlp.resolve()?;
+                    described.push(format!("otlp ({})", settings.describe()));
+                    let exporter = settings.exporter();
+                    otlp_stats = Some(exporter.stats());
+                    builder = builder.with_batch_exporter(exporter);
+                }
+                ExporterKind::Console => {
+                    described.push("console".to_owned());
+                    let mut config = BatchConfig::from_env();
+                    if env::var("OTEL_BSP_SCHEDULE_DELAY").is_none() {
+                        config.scheduled_delay = CONSOLE_DELAY;
+                    }
+                    let exporter = console.take().unwrap_or_default();
+                    builder = builder.with_span_processor(
+                        BatchProcessor::builder(exporter).with_config(config).build(),
+                    );
+                }
+                ExporterKind::None => described.push("none".to_owned()),
+            }
+        }
+        let provider = builder.build();
+        let propagation = propagation::from_env().fields().join(",");
+        let summary = format!(
+            "tracecore: service.name={} exporter={} sampler={} propagation={}{}",
+            provider.resource().service_name(),
+            described.join(" + "),
+            provider.sampler_description(),
+            if propagation.is_empty() {
+                "off"
+            } else {
+                &propagation
+            },
+            if provider.is_disabled() {
+                " (OTEL_SDK_DISABLED: spans are not recorded)"
+            } else {
+                ""
+            },
+        );
+        Ok(Telemetry {
+            provider,
+            kinds,
+            summary,
+            otlp_stats,
+        })
+    }
+}
+
+impl fmt::Debug for Setup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Setup")
+            .field("service_name", &self.service_name)
+            .field("exporters", &self.exporters)
+            .field("otlp", &self.otlp)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A service's tracing, set up: the provider and a one-line description of what it does
+/// (its `Display`; header values are never shown).
+#[derive(Debug, Clone)]
+pub struct Telemetry {
+    provider: TracerProvider,
+    kinds: Vec<ExporterKind>,
+    summary: String,
+    otlp_stats: Option<OtlpStats>,
+}
+
+impl Telemetry {
+    /// The provider: hand its tracers to the layers and middleware.
+    pub fn provider(&self) -> &TracerProvider {
+        &self.provider
+    }
+
+    /// The provider, owned.
+    pub fn into_provider(self) -> TracerProvider {
+        self.provider
+    }
+
+    /// A tracer for the instrumentation scope `name`.
+    pub fn tracer(&self, name: impl Into<Cow<'static, str>>) -> Tracer {
+        self.provider.tracer(name)
+    }
+
+    /// The exporters in use.
+    pub fn exporters(&self) -> &[ExporterKind] {
+        &self.kinds
+    }
+
+    /// The OTLP exporter's counters, when OTLP is in use.
+    pub fn otlp_stats(&self) -> Option<&OtlpStats> {
+        self.otlp_stats.as_ref()
+    }
+
+    /// Exports what is queued and stops, waiting at most `timeout`; spans still queued then
+    /// are counted as dropped.
+    pub fn shutdown(&self, timeout: Duration) -> Result<(), tracecore::export::FlushError> {
+        self.provider.shutdown(timeout)
+    }
+}
+
+impl fmt::Display for Telemetry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.summary)
+    }
+}
+
+/// Sets the service up from the environment alone and returns its provider: `OTEL_SERVICE_NAME`
+/// and `OTEL_RESOURCE_ATTRIBUTES`, `OTEL_TRACES_SAMPLER(_ARG)`, `OTEL_TRACES_EXPORTER` (`otlp`,
+/// `console`, `none`), `OTEL_EXPORTER_OTLP_*`, `OTEL_BSP_*`, the span limits and
+/// `OTEL_SDK_DISABLED`.
+///
+/// ```no_run
+/// let provider = tracecore_otlp::init()?;
+/// let tracer = provider.tracer("my-service");
+/// # Ok::<(), tracecore_otlp::ConfigError>(())
+/// ```
+pub fn init() -> Result<TracerProvider, ConfigError> {
+    Setup::new().build().map(Telemetry::into_provider)
+}
+
+/// A describing word for each kind, for messages.
+impl fmt::Display for ExporterKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,279 @@
+//! `OTEL_EXPORTER_OTLP_*` and `OTEL_TRACES_EXPORTER`. Each case runs this test binary again as a
+//! child process with the variables set (changing the environment of a running multi-threaded
+//! test is not sound); the child exports to a receiver the parent started and checks what
+//! arrived.
+
+mod support;
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use support::Receiver;
+use tracecore_otlp::{ExporterKind, Setup};
+
+const CHILD: &str = "TRACECORE_OTLP_ENV_TEST_CHILD";
+
+/// Runs the ignored test `name` in a child with exactly `vars` among the `OTEL_*` variables;
+/// returns its standard error (where the child prints the warnings it got).
+fn run_child(name: &str, vars: &[(&str, &str)]) -> String {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"]);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("OTEL_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env(CHILD, "1").envs(vars.iter().copied());
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "child {name} failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("1 passed"), "child {name} did not run:\n{stdout}");
+    stderr
+}
+
+/// In a child: collects warnings, to print at the end.
+fn child_warnings() -> Option<Arc<Mutex<Vec<String>>>> {
+    std::env::var_os(CHILD)?;
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    let sink = warnings.clone();
+    tracecore::diag::set_warning_handler(move |w| sink.lock().unwrap().push(w.to_owned()))
+        .unwrap();
+    Some(warnings)
+}
+
+fn report(warnings: &Mutex<Vec<String>>) {
+    for w in warnings.lock().unwrap().iter() {
+        eprintln!("WARNING {w}");
+    }
+}
+
+/// In a child: set up from the environment alone, end one span, shut down (flushing), and print
+/// the one-line summary.
+#[test]
+#[ignore = "run by the env tests as a child process"]
+fn child_setup_and_export_one_span() {
+    let Some(warnings) = child_warnings() else {
+        return;
+    };
+    let telemetry = Setup::new().build().unwrap();
+    eprintln!("SUMMARY {telemetry}");
+    eprintln!("KINDS {:?}", telemetry.exporters());
+    let span = telemetry.tracer("env-test").start("from-env");
+    eprintln!("RECORDING {}", span.is_recording());
+    span.end();
+    telemetry.shutdown(Duration::from_secs(10)).unwrap();
+    report(&warnings);
+}
+
+/// In a child: build from the environment and print the error.
+#[test]
+#[ignore = "run by the env tests as a child process"]
+fn child_setup_error() {
+    let Some(_warnings) = child_warnings() else {
+        return;
+    };
+    let error = Setup::new().build().unwrap_err();
+    eprintln!("ERROR {error}");
+}
+
+fn port(receiver: &Receiver) -> u16 {
+    receiver.addr().port()
+}
+
+#[test]
+fn the_base_endpoint_gets_v1_traces_appended_and_headers_are_percent_decoded() {
+    let receiver = Receiver::start();
+    let base = format!("http://127.0.0.1:{}/collector", port(&receiver));
+    let stderr = run_child(
+        "child_setup_and_export_one_span",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s3cret%2C1 , x-tenant = blue"),
+            ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-tenant=green"),
+            ("OTEL_SERVICE_NAME", "env-service"),
+        ],
+    );
+    let request = &receiver.wait_for(1)[0];
+    assert_eq!(request.path, "/collector/v1/traces");
+    assert_eq!(request.header("api-key"), Some("s3cret,1"));
+    assert_eq!(request.header("x-tenant"), Some("green"), "per-signal wins");
+    assert_eq!(request.span_names(), ["from-env"]);
+    assert!(stderr.contains("SUMMARY tracecore: service.name=env-service exporter=otlp ("));
+    assert!(stderr.contains("/collector/v1/traces http/protobuf, compression none, timeout 10000 ms"));
+    assert!(stderr.contains("api-key=<redacted>"), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "header values never shown: {stderr}");
+    assert!(stderr.contains("propagation=traceparent,tracestate,baggage"), "{stderr}");
+}
+
+#[test]
+fn the_traces_endpoint_is_used_as_given_and_wins() {
+    let receiver = Receiver::start();
+    let exact = format!("http://127.0.0.1:{}/custom/spans", port(&receiver));
+    run_child(
+        "child_setup_and_export_one_span",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1/unused"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &exact),
+        ],
+    );
+    assert_eq!(receiver.wait_for(1)[0].path, "/custom/spans");
+}
+
+#[test]
+fn protocol_compression_and_timeout_come_from_the_environment() {
+    let receiver = Receiver::start();
+    let stderr = run_child(
+        "child_setup_and_export_one_span",
+        &[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &receiver.url()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "GZIP"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "2500"),
+        ],
+    );
+    let request = &receiver.wait_for(1)[0];
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    assert_eq!(request.header("content-encoding"), Some("gzip"));
+    let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    assert_eq!(
+        body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"],
+        "from-env"
+    );
+    assert!(stderr.contains("http/json, compression gzip, timeout 2500 ms"), "{stderr}");
+}
+
+#[test]
+fn bad_values_warn_naming_the_variable_and_fall_back() {
+    let receiver = Receiver::start();
+    let stderr = run_child(
+        "child_setup_and_export_one_span",
+        &[
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &receiver.url()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+            ("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli"),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", "-5"),
+            ("OTEL_TRACES_EXPORTER", "otlp,zipkin"),
+        ],
+    );
+    let request = &receiver.wait_for(1)[0];
+    assert_eq!(request.header("content-type"), Some("application/x-protobuf"));
+    assert_eq!(request.header("content-encoding"), None);
+    for warning in [
+        "WARNING OTEL_EXPORTER_OTLP_PROTOCOL: grpc is not supported",
+        "WARNING OTEL_EXPORTER_OTLP_COMPRESSION: unknown compression \"brotli\"; using none",
+        "WARNING OTEL_EXPORTER_OTLP_TIMEOUT: value \"-5\" is not a non-negative number of milliseconds; using 10000 ms",
+        "WARNING OTEL_TRACES_EXPORTER: \"zipkin\" is not supported by tracecore-otlp; ignored",
+    ] {
+        assert!(stderr.contains(warning), "missing {warning:?} in:\n{stderr}");
+    }
+}
+
+#[test]
+fn values_that_cannot_stand_are_errors_naming_the_variable() {
+    for (vars, says) in [
+        (
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")][..],
+            "ERROR OTEL_EXPORTER_OTLP_ENDPOINT: \"collector:4318\" has",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "api-key")][..],
+            "ERROR OTEL_EXPORTER_OTLP_TRACES_HEADERS: member \"api-key\" has no '='",
+        ),
+    ] {
+        let stderr = run_child("child_setup_error", vars);
+        assert!(stderr.contains(says), "missing {says:?} in:\n{stderr}");
+    }
+    if !cfg!(feature = "rustls") {
+        let stderr = run_child(
+            "child_setup_error",
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318")],
+        );
+        assert!(stderr.contains("needs tracecore-otlp's `rustls` feature"), "{stderr}");
+    }
+}
+
+#[test]
+fn exporter_none_keeps_propagating_without_recording() {
+    let receiver = Receiver::start();
+    let stderr = run_child(
+        "child_setup_and_export_one_span",
+        &[
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &receiver.url()),
+        ],
+    );
+    assert!(stderr.contains("KINDS [None]"), "{stderr}");
+    assert!(stderr.contains("RECORDING false"), "{stderr}");
+    assert!(stderr.contains("exporter=none"), "{stderr}");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(receiver.received().is_empty());
+}
+
+#[test]
+fn exporter_console_prints_the_waterfall_and_sends_nothing() {
+    let receiver = Receiver::start();
+    let child = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "child_setup_and_export_one_span",
+            "--exact",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD, "1")
+        .env("OTEL_TRACES_EXPORTER", "console")
+        .env("OTEL_SERVICE_NAME", "console-service")
+        .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.url())
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&child.stdout);
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert!(child.status.success(), "{stdout}\n{stderr}");
+    assert!(stderr.contains("KINDS [Console]"), "{stderr}");
+    assert!(stdout.contains("console-service  INTERNAL  from-env"), "{stdout}");
+    assert!(receiver.received().is_empty());
+}
+
+#[test]
+fn the_sdk_disabled_switch_is_reported() {
+    let receiver = Receiver::start();
+    let stderr = run_child(
+        "child_setup_and_export_one_span",
+        &[
+            ("OTEL_SDK_DISABLED", "true"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &receiver.url()),
+        ],
+    );
+    assert!(stderr.contains("(OTEL_SDK_DISABLED: spans are not recorded)"), "{stderr}");
+    assert!(stderr.contains("RECORDING false"), "{stderr}");
+}
+
+#[test]
+fn code_wins_over_the_environment() {
+    // No variables needed: code chooses the exporters and the endpoint.
+    let receiver = Receiver::start();
+    let telemetry = Setup::new()
+        .with_service_name("from-code")
+        .with_exporters([ExporterKind::Otlp])
+        .with_otlp(
+            tracecore_otlp::OtlpExporter::builder()
+                .without_env()
+                .with_endpoint(receiver.url()),
+        )
+        .build()
+        .unwrap();
+    telemetry.tracer("t").start("coded").end();
+    telemetry.provider().force_flush(Duration::from_secs(10)).unwrap();
+    let request = &receiver.wait_for(1)[0];
+    assert_eq!(request.span_names(), ["coded"]);
+    let resource = request.request().resource_spans[0].resource.clone().unwrap();
+    let name = resource.attributes.iter().find(|kv| kv.key == "service.name").unwrap();
+    assert_eq!(
+        name.value.clone().unwrap().value,
+        Some(tracecore_otlp::proto::any_value::Value::StringValue("from-code".into()))
+    );
+    assert_eq!(telemetry.otlp_stats().unwrap().counts().spans_exported, 1);
+}

@@ -154,9 +154,9 @@ pub(crate) fn traces_url(url: &str, source: &'static str) -> Result<String, Conf
 
 /// An `http` or `https` URL with a host.
 fn check_url(url: &str, source: &'static str) -> Result<(), ConfigError> {
-    let uri: ureq::http::Uri = url.parse().map_err(|e| {
-        ConfigError::new(source, format!("{url:?} is not a URL ({e})"))
-    })?;
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|e| ConfigError::new(source, format!("{url:?} is not a URL ({e})")))?;
     match uri.scheme_str() {
         Some("http") => {}
         Some("https") => {
@@ -273,9 +273,8 @@ fn percent_decode(s: &str, source: &'static str) -> Result<String, ConfigError> 
         out.push(bytes[i]);
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| {
-        ConfigError::new(source, format!("{s:?} percent-decodes to invalid UTF-8"))
-    })
+    String::from_utf8(out)
+        .map_err(|_| ConfigError::new(source, format!("{s:?} percent-decodes to invalid UTF-8")))
 }
 
 /// `OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT` in milliseconds; `0` means no limit of its own (the
@@ -343,8 +342,14 @@ mod tests {
         for (base, url) in [
             ("http://c:4318", "http://c:4318/v1/traces"),
             ("http://c:4318/", "http://c:4318/v1/traces"),
-            ("http://c:4318/mycollector", "http://c:4318/mycollector/v1/traces"),
-            ("http://c:4318/mycollector/", "http://c:4318/mycollector/v1/traces"),
+            (
+                "http://c:4318/mycollector",
+                "http://c:4318/mycollector/v1/traces",
+            ),
+            (
+                "http://c:4318/mycollector/",
+                "http://c:4318/mycollector/v1/traces",
+            ),
             ("https://c/p?x=1", "https://c/p/v1/traces?x=1"),
         ] {
             if base.starts_with("https") && !cfg!(feature = "rustls") {

@@ -168,7 +168,8 @@ impl OtlpExporterBuilder {
             tls: tls::from_env(env, &endpoint)?,
             endpoint,
             protocol: pick(env, self.protocol, config::protocol_from_env).unwrap_or_default(),
-            compression: pick(env, self.compression, config::compression_from_env).unwrap_or_default(),
+            compression: pick(env, self.compression, config::compression_from_env)
+                .unwrap_or_default(),
             headers: parsed,
             timeout: (!timeout.is_zero()).then_some(timeout),
             retry: self.retry.unwrap_or_default(),
@@ -489,7 +490,10 @@ impl fmt::Debug for OtlpExporter {
             .field("endpoint", &self.endpoint)
             .field("protocol", &self.protocol)
             .field("compression", &self.compression)
-            .field("headers", &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>())
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
             .field("timeout", &self.timeout)
             .field("retry", &self.retry)
             .finish_non_exhaustive()

@@ -74,7 +74,11 @@ fn json_partial_success(body: &[u8]) -> (i64, String) {
 /// The start of a plain-text body, for an error message.
 fn text_snippet(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?.trim();
-    if text.is_empty() || text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if text.is_empty()
+        || text
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
         return None;
     }
     let mut snippet: String = text.chars().take(200).collect();
@@ -119,7 +123,10 @@ mod tests {
             }),
         }
         .encode_to_vec();
-        assert_eq!(read(200, "application/x-protobuf", &proto), success(3, "too old"));
+        assert_eq!(
+            read(200, "application/x-protobuf", &proto),
+            success(3, "too old")
+        );
         let json = br#"{"partialSuccess":{"rejectedSpans":"3","errorMessage":"too old"}}"#;
         assert_eq!(read(200, "application/json", json), success(3, "too old"));
         let number = br#"{"partialSuccess":{"rejectedSpans":2}}"#;
@@ -141,7 +148,11 @@ mod tests {
             failure("HTTP 400: bad span")
         );
         assert_eq!(
-            read(400, "application/json", br#"{"code":3,"message":"bad span"}"#),
+            read(
+                400,
+                "application/json",
+                br#"{"code":3,"message":"bad span"}"#
+            ),
             failure("HTTP 400: bad span")
         );
         assert_eq!(

@@ -93,8 +93,7 @@ fn parse_http_date(value: &str) -> Option<SystemTime> {
     if parts.next()? != "GMT" || parts.next().is_some() || hms.next().is_some() {
         return None;
     }
-    if !(1970..=9999).contains(&year) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60
-    {
+    if !(1970..=9999).contains(&year) || !(1..=31).contains(&day) || h > 23 || m > 59 || s > 60 {
         return None;
     }
     let days = days_from_civil(year, month, day);
@@ -147,7 +146,13 @@ mod tests {
             parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT"),
             Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480))
         );
-        for bad in ["", "-1", "soon", "Sun, 06 Nov 1994 08:49:37", "Sun, 32 Nov 1994 08:49:37 GMT"] {
+        for bad in [
+            "",
+            "-1",
+            "soon",
+            "Sun, 06 Nov 1994 08:49:37",
+            "Sun, 32 Nov 1994 08:49:37 GMT",
+        ] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad}");
         }
     }

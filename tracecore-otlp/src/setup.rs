@@ -62,9 +62,7 @@ pub fn exporters_from_env_value(value: Option<&str>) -> (Vec<ExporterKind>, Vec<
             "otlp" => ExporterKind::Otlp,
             "console" => ExporterKind::Console,
             "logging" => {
-                warnings.push(format!(
-                    "{VAR}: \"logging\" is deprecated; use \"console\""
-                ));
+                warnings.push(format!("{VAR}: \"logging\" is deprecated; use \"console\""));
                 ExporterKind::Console
             }
             "none" => ExporterKind::None,
@@ -196,7 +194,9 @@ impl Setup {
                     }
                     let exporter = console.take().unwrap_or_default();
                     builder = builder.with_span_processor(
-                        BatchProcessor::builder(exporter).with_config(config).build(),
+                        BatchProcessor::builder(exporter)
+                            .with_config(config)
+                            .build(),
                     );
                 }
                 ExporterKind::None => described.push("none".to_owned()),

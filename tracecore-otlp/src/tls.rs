@@ -52,20 +52,21 @@ pub(crate) fn from_env(env: bool, _endpoint: &str) -> Result<Tls, ConfigError> {
             .map(|bytes| Some((bytes, name)))
             .map_err(|e| ConfigError::new(name, format!("cannot read {path:?}: {e}")))
     };
-    let certs = |pem: &[u8], name: &'static str| -> Result<Vec<Certificate<'static>>, ConfigError> {
-        let mut out = Vec::new();
-        for item in ureq::tls::parse_pem(pem) {
-            match item {
-                Ok(PemItem::Certificate(c)) => out.push(c),
-                Ok(_) => {}
-                Err(e) => return Err(ConfigError::new(name, format!("bad PEM: {e}"))),
+    let certs =
+        |pem: &[u8], name: &'static str| -> Result<Vec<Certificate<'static>>, ConfigError> {
+            let mut out = Vec::new();
+            for item in ureq::tls::parse_pem(pem) {
+                match item {
+                    Ok(PemItem::Certificate(c)) => out.push(c),
+                    Ok(_) => {}
+                    Err(e) => return Err(ConfigError::new(name, format!("bad PEM: {e}"))),
+                }
             }
-        }
-        if out.is_empty() {
-            return Err(ConfigError::new(name, "the file holds no PEM certificate"));
-        }
-        Ok(out)
-    };
+            if out.is_empty() {
+                return Err(ConfigError::new(name, "the file holds no PEM certificate"));
+            }
+            Ok(out)
+        };
     let roots = match read("CERTIFICATE")? {
         Some((pem, name)) => Some(certs(&pem, name)?),
         None => None,

@@ -35,15 +35,15 @@ fn recorded_spans() -> Vec<SpanData> {
     let mut headers = http::HeaderMap::new();
     headers.insert(
         "traceparent",
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap(),
     );
     headers.insert("tracestate", "vendor=abc,other=x:y".parse().unwrap());
     let remote = TraceContextPropagator::new().extract(&headers);
 
-    let server_tracer = gateway.tracer_with_scope(InstrumentationScope::new(
-        "tracecore-tower",
-        Some("0.1.0"),
-    ));
+    let server_tracer =
+        gateway.tracer_with_scope(InstrumentationScope::new("tracecore-tower", Some("0.1.0")));
     let server = server_tracer
         .span_builder("GET /orders/{id}")
         .with_kind(SpanKind::Server)
@@ -93,7 +93,9 @@ fn recorded_spans() -> Vec<SpanData> {
         .with_kind(SpanKind::Server)
         .start_with_context(&client_cx);
     item.set_status(Status::Ok);
-    let internal = inventory_tracer.span_builder("load").start_with_context(&item.context(&client_cx));
+    let internal = inventory_tracer
+        .span_builder("load")
+        .start_with_context(&item.context(&client_cx));
     internal.end();
     item.end();
     client.end();
@@ -128,22 +130,31 @@ fn value_of(v: &proto::AnyValue) -> Value {
             let items: Vec<Value> = a.values.iter().map(value_of).collect();
             match items.first() {
                 Some(Value::String(_)) => Value::Array(Array::String(
-                    items.into_iter().map(|v| match v {
-                        Value::String(s) => s,
-                        other => panic!("mixed array: {other:?}"),
-                    }).collect(),
+                    items
+                        .into_iter()
+                        .map(|v| match v {
+                            Value::String(s) => s,
+                            other => panic!("mixed array: {other:?}"),
+                        })
+                        .collect(),
                 )),
                 Some(Value::Bool(_)) => Value::Array(Array::Bool(
-                    items.iter().map(|v| matches!(v, Value::Bool(true))).collect(),
+                    items
+                        .iter()
+                        .map(|v| matches!(v, Value::Bool(true)))
+                        .collect(),
                 )),
                 Some(Value::I64(_)) => Value::Array(Array::I64(
                     items.iter().map(|v| v.as_i64().unwrap()).collect(),
                 )),
                 Some(Value::F64(_)) => Value::Array(Array::F64(
-                    items.iter().map(|v| match v {
-                        Value::F64(f) => *f,
-                        other => panic!("mixed array: {other:?}"),
-                    }).collect(),
+                    items
+                        .iter()
+                        .map(|v| match v {
+                            Value::F64(f) => *f,
+                            other => panic!("mixed array: {other:?}"),
+                        })
+                        .collect(),
                 )),
                 _ => panic!("unexpected array {items:?}"),
             }
@@ -180,10 +191,15 @@ fn assert_matches(request: &proto::ExportTraceServiceRequest, batch: &[SpanData]
                 assert_eq!(span.trace_state, cx.trace_state().as_str());
                 assert_eq!(
                     span.parent_span_id,
-                    data.parent_span_id.map(|p| p.to_bytes().to_vec()).unwrap_or_default()
+                    data.parent_span_id
+                        .map(|p| p.to_bytes().to_vec())
+                        .unwrap_or_default()
                 );
                 let remote_bit = if data.parent_is_remote { 0x200 } else { 0 };
-                assert_eq!(span.flags, u32::from(cx.flags().to_wire()) | 0x100 | remote_bit);
+                assert_eq!(
+                    span.flags,
+                    u32::from(cx.flags().to_wire()) | 0x100 | remote_bit
+                );
                 assert_eq!(span.name, data.name);
                 let kind = match data.kind {
                     SpanKind::Internal => 1,
@@ -239,7 +255,11 @@ fn protobuf_round_trips_every_field_grouped_by_resource_and_scope() {
         .iter()
         .map(|rs| {
             let r = rs.resource.as_ref().unwrap();
-            let name = r.attributes.iter().find(|kv| kv.key == "service.name").unwrap();
+            let name = r
+                .attributes
+                .iter()
+                .find(|kv| kv.key == "service.name")
+                .unwrap();
             value_of(name.value.as_ref().unwrap())
         })
         .collect();
@@ -252,7 +272,10 @@ fn protobuf_round_trips_every_field_grouped_by_resource_and_scope() {
         .iter()
         .map(|ss| ss.scope.clone().unwrap().name)
         .collect();
-    assert_eq!(gateway_scopes, ["tracecore-reqwest", "tracecore-tower", "jobs"]);
+    assert_eq!(
+        gateway_scopes,
+        ["tracecore-reqwest", "tracecore-tower", "jobs"]
+    );
 
     let server = batch.iter().find(|s| s.name == "GET /orders/{id}").unwrap();
     assert!(server.parent_is_remote && server.dropped_attributes_count == 2);
@@ -280,21 +303,30 @@ fn from_json(v: &Json) -> proto::ExportTraceServiceRequest {
         o
     }
     fn s(v: Option<&Json>) -> String {
-        v.map(|v| v.as_str().expect("a string").to_owned()).unwrap_or_default()
-    }
-    fn u64_string(v: Option<&Json>) -> u64 {
-        v.map(|v| v.as_str().expect("64-bit integers are strings").parse().unwrap())
+        v.map(|v| v.as_str().expect("a string").to_owned())
             .unwrap_or_default()
     }
+    fn u64_string(v: Option<&Json>) -> u64 {
+        v.map(|v| {
+            v.as_str()
+                .expect("64-bit integers are strings")
+                .parse()
+                .unwrap()
+        })
+        .unwrap_or_default()
+    }
     fn u32_number(v: Option<&Json>) -> u32 {
-        v.map(|v| v.as_u64().expect("an integer, not a name") as u32).unwrap_or_default()
+        v.map(|v| v.as_u64().expect("an integer, not a name") as u32)
+            .unwrap_or_default()
     }
     fn hex(v: Option<&Json>, len: usize) -> Vec<u8> {
         let Some(text) = v.map(|v| v.as_str().unwrap()) else {
             return Vec::new();
         };
         assert_eq!(text.len(), len * 2, "hex id {text}");
-        (0..len).map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap()).collect()
+        (0..len)
+            .map(|i| u8::from_str_radix(&text[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
     }
     fn any(v: &Json) -> proto::AnyValue {
         let o = obj(v);
@@ -313,7 +345,12 @@ fn from_json(v: &Json) -> proto::ExportTraceServiceRequest {
                 other => other.as_f64().unwrap(),
             }),
             "arrayValue" => any_value::Value::ArrayValue(proto::ArrayValue {
-                values: obj(x)["values"].as_array().unwrap().iter().map(any).collect(),
+                values: obj(x)["values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(any)
+                    .collect(),
             }),
             other => panic!("unexpected AnyValue case {other}"),
         };
@@ -326,7 +363,10 @@ fn from_json(v: &Json) -> proto::ExportTraceServiceRequest {
                 .iter()
                 .map(|kv| {
                     let o = obj(kv);
-                    proto::KeyValue { key: s(o.get("key")), value: Some(any(&o["value"])) }
+                    proto::KeyValue {
+                        key: s(o.get("key")),
+                        value: Some(any(&o["value"])),
+                    }
                 })
                 .collect()
         })
@@ -443,15 +483,22 @@ fn json_round_trips_by_the_otlp_json_rules_and_says_what_protobuf_says() {
     )));
     assert!(text.contains("\"kind\":2"));
     assert!(text.contains("\"status\":{\"message\":\"upstream failed\",\"code\":2}"));
-    assert!(text.contains("{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"502\"}}"));
+    assert!(
+        text.contains("{\"key\":\"http.response.status_code\",\"value\":{\"intValue\":\"502\"}}")
+    );
     assert!(text.contains("{\"doubleValue\":\"Infinity\"}"));
-    assert!(text.contains("\"flags\":769"), "sampled + remote known + remote: 0x301");
+    assert!(
+        text.contains("\"flags\":769"),
+        "sampled + remote known + remote: 0x301"
+    );
 }
 
 #[test]
 fn times_before_the_epoch_and_far_future_encode_without_panicking() {
     let spans = InMemoryExporter::new();
-    let provider = TracerProvider::builder().with_simple_exporter(spans.clone()).build();
+    let provider = TracerProvider::builder()
+        .with_simple_exporter(spans.clone())
+        .build();
     let span = provider
         .tracer("t")
         .span_builder("old")

@@ -18,7 +18,13 @@ const CHILD: &str = "TRACECORE_OTLP_ENV_TEST_CHILD";
 /// returns its standard error (where the child prints the warnings it got).
 fn run_child(name: &str, vars: &[(&str, &str)]) -> String {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([name, "--exact", "--ignored", "--nocapture", "--test-threads=1"]);
+    cmd.args([
+        name,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
     for (key, _) in std::env::vars() {
         if key.starts_with("OTEL_") {
             cmd.env_remove(key);
@@ -28,8 +34,14 @@ fn run_child(name: &str, vars: &[(&str, &str)]) -> String {
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(out.status.success(), "child {name} failed:\n{stdout}\n{stderr}");
-    assert!(stdout.contains("1 passed"), "child {name} did not run:\n{stdout}");
+    assert!(
+        out.status.success(),
+        "child {name} failed:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "child {name} did not run:\n{stdout}"
+    );
     stderr
 }
 
@@ -38,8 +50,7 @@ fn child_warnings() -> Option<Arc<Mutex<Vec<String>>>> {
     std::env::var_os(CHILD)?;
     let warnings = Arc::new(Mutex::new(Vec::new()));
     let sink = warnings.clone();
-    tracecore::diag::set_warning_handler(move |w| sink.lock().unwrap().push(w.to_owned()))
-        .unwrap();
+    tracecore::diag::set_warning_handler(move |w| sink.lock().unwrap().push(w.to_owned())).unwrap();
     Some(warnings)
 }
 
@@ -90,7 +101,10 @@ fn the_base_endpoint_gets_v1_traces_appended_and_headers_are_percent_decoded() {
         "child_setup_and_export_one_span",
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=s3cret%2C1 , x-tenant = blue"),
+            (
+                "OTEL_EXPORTER_OTLP_HEADERS",
+                "api-key=s3cret%2C1 , x-tenant = blue",
+            ),
             ("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "x-tenant=green"),
             ("OTEL_SERVICE_NAME", "env-service"),
         ],
@@ -101,10 +115,18 @@ fn the_base_endpoint_gets_v1_traces_appended_and_headers_are_percent_decoded() {
     assert_eq!(request.header("x-tenant"), Some("green"), "per-signal wins");
     assert_eq!(request.span_names(), ["from-env"]);
     assert!(stderr.contains("SUMMARY tracecore: service.name=env-service exporter=otlp ("));
-    assert!(stderr.contains("/collector/v1/traces http/protobuf, compression none, timeout 10000 ms"));
+    assert!(
+        stderr.contains("/collector/v1/traces http/protobuf, compression none, timeout 10000 ms")
+    );
     assert!(stderr.contains("api-key=<redacted>"), "{stderr}");
-    assert!(!stderr.contains("s3cret"), "header values never shown: {stderr}");
-    assert!(stderr.contains("propagation=traceparent,tracestate,baggage"), "{stderr}");
+    assert!(
+        !stderr.contains("s3cret"),
+        "header values never shown: {stderr}"
+    );
+    assert!(
+        stderr.contains("propagation=traceparent,tracestate,baggage"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -141,7 +163,10 @@ fn protocol_compression_and_timeout_come_from_the_environment() {
         body["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["name"],
         "from-env"
     );
-    assert!(stderr.contains("http/json, compression gzip, timeout 2500 ms"), "{stderr}");
+    assert!(
+        stderr.contains("http/json, compression gzip, timeout 2500 ms"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -158,7 +183,10 @@ fn bad_values_warn_naming_the_variable_and_fall_back() {
         ],
     );
     let request = &receiver.wait_for(1)[0];
-    assert_eq!(request.header("content-type"), Some("application/x-protobuf"));
+    assert_eq!(
+        request.header("content-type"),
+        Some("application/x-protobuf")
+    );
     assert_eq!(request.header("content-encoding"), None);
     for warning in [
         "WARNING OTEL_EXPORTER_OTLP_PROTOCOL: grpc is not supported",
@@ -166,7 +194,10 @@ fn bad_values_warn_naming_the_variable_and_fall_back() {
         "WARNING OTEL_EXPORTER_OTLP_TIMEOUT: value \"-5\" is not a non-negative number of milliseconds; using 10000 ms",
         "WARNING OTEL_TRACES_EXPORTER: \"zipkin\" is not supported by tracecore-otlp; ignored",
     ] {
-        assert!(stderr.contains(warning), "missing {warning:?} in:\n{stderr}");
+        assert!(
+            stderr.contains(warning),
+            "missing {warning:?} in:\n{stderr}"
+        );
     }
 }
 
@@ -190,7 +221,10 @@ fn values_that_cannot_stand_are_errors_naming_the_variable() {
             "child_setup_error",
             &[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector:4318")],
         );
-        assert!(stderr.contains("needs tracecore-otlp's `rustls` feature"), "{stderr}");
+        assert!(
+            stderr.contains("needs tracecore-otlp's `rustls` feature"),
+            "{stderr}"
+        );
     }
 }
 
@@ -233,7 +267,10 @@ fn exporter_console_prints_the_waterfall_and_sends_nothing() {
     let stderr = String::from_utf8_lossy(&child.stderr);
     assert!(child.status.success(), "{stdout}\n{stderr}");
     assert!(stderr.contains("KINDS [Console]"), "{stderr}");
-    assert!(stdout.contains("console-service  INTERNAL  from-env"), "{stdout}");
+    assert!(
+        stdout.contains("console-service  INTERNAL  from-env"),
+        "{stdout}"
+    );
     assert!(receiver.received().is_empty());
 }
 
@@ -247,7 +284,10 @@ fn the_sdk_disabled_switch_is_reported() {
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &receiver.url()),
         ],
     );
-    assert!(stderr.contains("(OTEL_SDK_DISABLED: spans are not recorded)"), "{stderr}");
+    assert!(
+        stderr.contains("(OTEL_SDK_DISABLED: spans are not recorded)"),
+        "{stderr}"
+    );
     assert!(stderr.contains("RECORDING false"), "{stderr}");
 }
 
@@ -266,14 +306,26 @@ fn code_wins_over_the_environment() {
         .build()
         .unwrap();
     telemetry.tracer("t").start("coded").end();
-    telemetry.provider().force_flush(Duration::from_secs(10)).unwrap();
+    telemetry
+        .provider()
+        .force_flush(Duration::from_secs(10))
+        .unwrap();
     let request = &receiver.wait_for(1)[0];
     assert_eq!(request.span_names(), ["coded"]);
-    let resource = request.request().resource_spans[0].resource.clone().unwrap();
-    let name = resource.attributes.iter().find(|kv| kv.key == "service.name").unwrap();
+    let resource = request.request().resource_spans[0]
+        .resource
+        .clone()
+        .unwrap();
+    let name = resource
+        .attributes
+        .iter()
+        .find(|kv| kv.key == "service.name")
+        .unwrap();
     assert_eq!(
         name.value.clone().unwrap().value,
-        Some(tracecore_otlp::proto::any_value::Value::StringValue("from-code".into()))
+        Some(tracecore_otlp::proto::any_value::Value::StringValue(
+            "from-code".into()
+        ))
     );
     assert_eq!(telemetry.otlp_stats().unwrap().counts().spans_exported, 1);
 }

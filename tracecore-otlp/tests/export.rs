@@ -39,7 +39,10 @@ fn a_protobuf_export_carries_the_otlp_headers_and_every_span() {
     };
     assert_eq!(request.method, "POST");
     assert_eq!(request.path, "/v1/traces");
-    assert_eq!(request.header("content-type"), Some("application/x-protobuf"));
+    assert_eq!(
+        request.header("content-type"),
+        Some("application/x-protobuf")
+    );
     assert_eq!(request.header("content-encoding"), None);
     assert!(
         request
@@ -49,7 +52,10 @@ fn a_protobuf_export_carries_the_otlp_headers_and_every_span() {
     );
     assert_eq!(request.span_names(), ["span-0", "span-1", "span-2"]);
     let counts = exporter.stats().counts();
-    assert_eq!((counts.requests, counts.spans_exported, counts.retries), (1, 3, 0));
+    assert_eq!(
+        (counts.requests, counts.spans_exported, counts.retries),
+        (1, 3, 0)
+    );
 }
 
 #[test]
@@ -108,7 +114,10 @@ fn retry_after_on_503_is_honoured_then_the_export_succeeds() {
     assert!(received[1].at.duration_since(received[0].at) >= Duration::from_secs(1));
     assert_eq!(received[0].body, received[1].body, "the same batch again");
     let counts = exporter.stats().counts();
-    assert_eq!((counts.requests, counts.retries, counts.spans_exported), (2, 1, 2));
+    assert_eq!(
+        (counts.requests, counts.retries, counts.spans_exported),
+        (2, 1, 2)
+    );
 }
 
 #[test]
@@ -119,9 +128,16 @@ fn retryable_statuses_are_retried_with_backoff_until_the_attempts_run_out() {
     }
     let mut exporter = exporter(&receiver);
     let error = exporter.export(&some_spans(1), EXPORT_TIMEOUT).unwrap_err();
-    assert_eq!(receiver.wait_for(4).len(), 4, "4 attempts, the policy's maximum");
+    assert_eq!(
+        receiver.wait_for(4).len(),
+        4,
+        "4 attempts, the policy's maximum"
+    );
     assert!(error.to_string().contains("HTTP 504"), "{error}");
-    assert!(error.to_string().contains("gave up after 4 attempts"), "{error}");
+    assert!(
+        error.to_string().contains("gave up after 4 attempts"),
+        "{error}"
+    );
     let counts = exporter.stats().counts();
     assert_eq!((counts.retries, counts.spans_failed), (3, 1));
 
@@ -138,13 +154,14 @@ fn other_statuses_fail_at_once_with_the_receivers_message() {
             code: 3,
             message: format!("refused with {code}"),
         };
-        receiver.then(
-            Reply::status(code).with_body("application/x-protobuf", &status.encode_to_vec()),
-        );
+        receiver
+            .then(Reply::status(code).with_body("application/x-protobuf", &status.encode_to_vec()));
         let mut exporter = exporter(&receiver);
         let error = exporter.export(&some_spans(1), EXPORT_TIMEOUT).unwrap_err();
         assert!(
-            error.to_string().contains(&format!("HTTP {code}: refused with {code}")),
+            error
+                .to_string()
+                .contains(&format!("HTTP {code}: refused with {code}")),
             "{error}"
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -185,7 +202,10 @@ fn a_retry_after_past_the_deadline_gives_up_instead_of_sleeping() {
     let error = exporter
         .export(&some_spans(1), Duration::from_secs(5))
         .unwrap_err();
-    assert!(error.to_string().contains("would pass the export timeout"), "{error}");
+    assert!(
+        error.to_string().contains("would pass the export timeout"),
+        "{error}"
+    );
     assert_eq!(receiver.received().len(), 1);
 }
 
@@ -209,17 +229,27 @@ fn partial_success_and_odd_reply_bodies_are_successes_not_retried() {
     }
     assert_eq!(receiver.wait_for(4).len(), 4);
     let counts = exporter.stats().counts();
-    assert_eq!((counts.retries, counts.spans_rejected, counts.spans_exported), (0, 1, 8));
+    assert_eq!(
+        (counts.retries, counts.spans_rejected, counts.spans_exported),
+        (0, 1, 8)
+    );
 }
 
 #[test]
 fn a_collector_that_is_down_costs_counted_drops_and_export_resumes_when_it_returns() {
     // A port with nothing listening on it.
-    let addr = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addr = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let exporter = OtlpExporter::builder()
         .without_env()
         .with_endpoint(format!("http://{addr}/v1/traces"))
-        .with_retry(RetryPolicy::new(Duration::from_millis(5), Duration::from_millis(10), 2))
+        .with_retry(RetryPolicy::new(
+            Duration::from_millis(5),
+            Duration::from_millis(10),
+            2,
+        ))
         .build()
         .unwrap();
     let stats = exporter.stats();
@@ -235,9 +265,17 @@ fn a_collector_that_is_down_costs_counted_drops_and_export_resumes_when_it_retur
         tracer.start(format!("lost-{i}")).end();
     }
     provider.force_flush(Duration::from_secs(10)).unwrap();
-    assert_eq!(provider.dropped_spans(), 10, "every span of the failed export is counted");
+    assert_eq!(
+        provider.dropped_spans(),
+        10,
+        "every span of the failed export is counted"
+    );
     let counts = stats.counts();
-    assert_eq!((counts.requests, counts.spans_failed), (2, 10), "one retry, then given up");
+    assert_eq!(
+        (counts.requests, counts.spans_failed),
+        (2, 10),
+        "one retry, then given up"
+    );
 
     let receiver = Receiver::start_on(addr);
     for i in 0..3 {

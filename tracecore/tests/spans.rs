@@ -411,3 +411,22 @@ fn a_disabled_provider_records_nothing_but_propagation_continues() {
     span.end();
     assert!(exporter.finished_spans().is_empty());
 }
+
+#[test]
+fn without_processors_spans_do_not_record_but_their_context_propagates() {
+    // What OTEL_TRACES_EXPORTER=none gives: nobody would see the span, so it is only a context.
+    let provider = TracerProvider::builder().build();
+    let tracer = provider.tracer("none");
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        "traceparent",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+    );
+    let parent = tracecore::propagation::default().extract(&headers);
+    let span = tracer.span_builder("GET").start_with_context(&parent);
+    assert!(!span.is_recording());
+    let cx = span.span_context();
+    assert_eq!(cx.trace_id(), parent.span_context().unwrap().trace_id());
+    assert_ne!(cx.span_id(), parent.span_context().unwrap().span_id());
+    assert!(cx.is_sampled(), "the sampler's decision still travels");
+}

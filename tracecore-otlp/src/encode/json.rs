@@ -21,7 +21,12 @@ pub(super) fn request(groups: &[ResourceGroup<'_>], out: &mut Vec<u8>) {
             out.extend_from_slice(b"{\"scope\":{");
             let mut first = true;
             string_field(out, &mut first, "name", scope.scope.name());
-            string_field(out, &mut first, "version", scope.scope.version().unwrap_or(""));
+            string_field(
+                out,
+                &mut first,
+                "version",
+                scope.scope.version().unwrap_or(""),
+            );
             out.extend_from_slice(b"},\"spans\":[");
             for (k, span) in scope.spans.iter().enumerate() {
                 comma(out, k);
@@ -299,7 +304,10 @@ mod tests {
     fn strings_escape_what_json_requires_and_nothing_else() {
         assert_eq!(json_string("plain"), r#""plain""#);
         assert_eq!(json_string("a\"b\\c"), r#""a\"b\\c""#);
-        assert_eq!(json_string("l1\nl2\t\u{1}\u{7f}"), r#""l1\nl2\t\u0001\u007f""#);
+        assert_eq!(
+            json_string("l1\nl2\t\u{1}\u{7f}"),
+            r#""l1\nl2\t\u0001\u007f""#
+        );
         assert_eq!(json_string("süß ✓"), "\"süß ✓\"");
         for s in ["", "\"", "x\u{0}y", "ünï\\\u{1f}"] {
             let back: String = serde_json::from_str(&json_string(s)).unwrap();

@@ -73,11 +73,7 @@ fn write_span(out: &mut Vec<u8>, span: &SpanData) {
             uint(out, 3, u64::from(code));
         });
     }
-    fixed32(
-        out,
-        16,
-        flags(cx.flags().to_wire(), span.parent_is_remote),
-    );
+    fixed32(out, 16, flags(cx.flags().to_wire(), span.parent_is_remote));
 }
 
 fn write_event(out: &mut Vec<u8>, event: &Event) {
@@ -210,7 +206,7 @@ fn varint(out: &mut Vec<u8>, mut v: u64) {
 
 fn varint_len(v: u64) -> usize {
     // 1 byte per 7 bits, at least one.
-    ((64 - (v | 1).leading_zeros() as usize) + 6) / 7
+    (64 - (v | 1).leading_zeros() as usize).div_ceil(7)
 }
 
 /// A string field, left out when empty.
@@ -256,7 +252,17 @@ mod tests {
 
     #[test]
     fn varint_lengths_match_the_encoding() {
-        for v in [0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152, u64::MAX] {
+        for v in [
+            0,
+            1,
+            127,
+            128,
+            16_383,
+            16_384,
+            2_097_151,
+            2_097_152,
+            u64::MAX,
+        ] {
             let mut out = Vec::new();
             varint(&mut out, v);
             assert_eq!(out.len(), varint_len(v), "{v}");
@@ -267,7 +273,9 @@ mod tests {
     fn a_wrong_length_guess_moves_the_body_either_way() {
         for (len, guess) in [(0, 3), (5, 1), (127, 2), (128, 1), (300, 1), (20_000, 2)] {
             let mut out = vec![0xAA];
-            message(&mut out, 1, guess, |out| out.extend(std::iter::repeat_n(7u8, len)));
+            message(&mut out, 1, guess, |out| {
+                out.extend(std::iter::repeat_n(7u8, len))
+            });
             let mut expected = vec![0xAA, 0x0A];
             varint(&mut expected, len as u64);
             expected.extend(std::iter::repeat_n(7u8, len));

@@ -14,10 +14,11 @@
 //!
 //! ```
 //! use http::StatusCode;
+//! use tracecore::export::InMemoryExporter;
 //! use tracecore::http_span::Side;
 //! use tracecore::trace::{Status, TracerProvider};
 //!
-//! let provider = TracerProvider::builder().build();
+//! let provider = TracerProvider::builder().with_simple_exporter(InMemoryExporter::new()).build();
 //! let span = provider.tracer("t").start("GET /items/{id}");
 //! Side::Server.record_response(&span.as_ref(), StatusCode::NOT_FOUND);
 //! assert_eq!(span.as_ref().attribute("error.type"), None);

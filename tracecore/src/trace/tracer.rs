@@ -79,10 +79,11 @@ impl fmt::Debug for Tracer {
 /// Describes a span before it starts: what the sampler sees.
 ///
 /// ```
+/// use tracecore::export::InMemoryExporter;
 /// use tracecore::trace::{SpanKind, TracerProvider};
 /// use tracecore::{Context, KeyValue};
 ///
-/// let provider = TracerProvider::builder().build();
+/// let provider = TracerProvider::builder().with_simple_exporter(InMemoryExporter::new()).build();
 /// let tracer = provider.tracer("example");
 /// let span = tracer
 ///     .span_builder("GET /items/{id}")

@@ -2,6 +2,7 @@
 //! `report` binary (allocations), so both measure exactly the same code.
 
 pub mod client;
+pub mod otlp;
 pub mod propagation;
 pub mod server;
 pub mod spans;

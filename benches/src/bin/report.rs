@@ -68,6 +68,15 @@ fn allocs_per_op(op: impl FnMut()) -> f64 {
     allocs_per_op_with(op, || {})
 }
 
+/// Allocations per call of `op` over exactly `n` calls (for operations that consume an input).
+fn allocs_per_op_n(n: u64, mut op: impl FnMut()) -> f64 {
+    let before = allocs();
+    for _ in 0..n {
+        op();
+    }
+    (allocs() - before) as f64 / n as f64
+}
+
 /// Criterion's median for `group/function`, in nanoseconds.
 fn median_ns(group: &str, function: &str) -> Option<f64> {
     let dir = std::env::var("CRITERION_HOME").unwrap_or_else(|_| "target/criterion".into());
@@ -177,6 +186,7 @@ fn main() {
     }
 
     overhead_tables();
+    otlp_table();
 
     let (offered, dropped) = spans::offer_at_rate(1_000_000, Duration::from_secs(1));
     println!();
@@ -184,6 +194,67 @@ fn main() {
         "batch processor at 1 M spans/s offered for 1 s: {offered} offered, {} exported, {dropped} dropped (and counted)",
         offered - dropped
     );
+}
+
+/// OTLP encoding of a 512-span batch, both formats, and the export thread's CPU at 10 k spans/s.
+fn otlp_table() {
+    use tracecore_benches::otlp::{self, BATCH};
+    use tracecore_otlp::{Compression, Protocol};
+
+    let ours = otlp::tracecore_spans(BATCH);
+    let (theirs, resource) = otlp::otel_spans(BATCH);
+    println!();
+    println!(
+        "| OTLP encoding, {BATCH} HTTP server spans (10 attributes) | tracecore | spans/s | opentelemetry-proto 0.33 (group + encode) | spans/s | ratio | encode only (prost / serde_json) | allocs per batch tracecore | allocs per batch anchor |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, group, protocol) in [
+        ("http/protobuf", "otlp_encode_protobuf", Protocol::HttpProtobuf),
+        ("http/json", "otlp_encode_json", Protocol::HttpJson),
+    ] {
+        let mut buf = Vec::new();
+        protocol.encode(&ours, &mut buf);
+        let ours_allocs = allocs_per_op(|| {
+            buf.clear();
+            protocol.encode(black_box(&ours), &mut buf);
+        });
+        let mut batches: Vec<_> = (0..64).map(|_| theirs.clone()).collect();
+        let anchor_allocs = allocs_per_op_n(64, || {
+            let batch = batches.pop().unwrap();
+            black_box(otlp::otel_encode(batch, &resource, protocol));
+        });
+        let t = median_ns(group, "tracecore");
+        let a = median_ns(group, "opentelemetry");
+        let only = median_ns(group, "opentelemetry_encode_only");
+        let us = |v: Option<f64>| v.map_or("not run".to_owned(), |ns| format!("{:.1} µs", ns / 1000.0));
+        let rate = |v: Option<f64>| {
+            v.map_or("–".to_owned(), |ns| format!("{:.2} M", BATCH as f64 / ns * 1000.0))
+        };
+        let ratio = match (t, a) {
+            (Some(t), Some(a)) => format!("{:.1}×", a / t),
+            _ => "–".to_owned(),
+        };
+        println!(
+            "| {name} | {} | {} | {} | {} | {ratio} | {} | {ours_allocs:.0} | {anchor_allocs:.0} |",
+            us(t),
+            rate(t),
+            us(a),
+            rate(a),
+            us(only),
+        );
+    }
+    println!();
+    for (name, protocol, compression) in [
+        ("http/protobuf", Protocol::HttpProtobuf, Compression::None),
+        ("http/protobuf + gzip", Protocol::HttpProtobuf, Compression::Gzip),
+        ("http/json", Protocol::HttpJson, Compression::None),
+    ] {
+        let share = otlp::export_cpu_share(10_000, protocol, compression);
+        println!(
+            "export thread at 10 k spans/s, {name}, to a local receiver: {:.2} % of a core (target < 5 %)",
+            share * 100.0
+        );
+    }
 }
 
 /// Added time and allocations per request over the bare stack, for the server layer and the

@@ -420,7 +420,9 @@ fn without_processors_spans_do_not_record_but_their_context_propagates() {
     let mut headers = http::HeaderMap::new();
     headers.insert(
         "traceparent",
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap(),
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+            .parse()
+            .unwrap(),
     );
     let parent = tracecore::propagation::default().extract(&headers);
     let span = tracer.span_builder("GET").start_with_context(&parent);

@@ -5,60 +5,15 @@
 
 mod support;
 
-use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use support::Receiver;
 use tracecore_otlp::{ExporterKind, Setup};
 
-const CHILD: &str = "TRACECORE_OTLP_ENV_TEST_CHILD";
+#[path = "../../tests/support/child_env.rs"]
+mod child_env;
 
-/// Runs the ignored test `name` in a child with exactly `vars` among the `OTEL_*` variables;
-/// returns its standard error (where the child prints the warnings it got).
-fn run_child(name: &str, vars: &[(&str, &str)]) -> String {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        name,
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OTEL_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env(CHILD, "1").envs(vars.iter().copied());
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "child {name} failed:\n{stdout}\n{stderr}"
-    );
-    assert!(
-        stdout.contains("1 passed"),
-        "child {name} did not run:\n{stdout}"
-    );
-    stderr
-}
-
-/// In a child: collects warnings, to print at the end.
-fn child_warnings() -> Option<Arc<Mutex<Vec<String>>>> {
-    std::env::var_os(CHILD)?;
-    let warnings = Arc::new(Mutex::new(Vec::new()));
-    let sink = warnings.clone();
-    tracecore::diag::set_warning_handler(move |w| sink.lock().unwrap().push(w.to_owned())).unwrap();
-    Some(warnings)
-}
-
-fn report(warnings: &Mutex<Vec<String>>) {
-    for w in warnings.lock().unwrap().iter() {
-        eprintln!("WARNING {w}");
-    }
-}
+use child_env::{child_command, child_warnings, report, run_child};
 
 /// In a child: set up from the environment alone, end one span, shut down (flushing), and print
 /// the one-line summary.
@@ -248,21 +203,17 @@ fn exporter_none_keeps_propagating_without_recording() {
 #[test]
 fn exporter_console_prints_the_waterfall_and_sends_nothing() {
     let receiver = Receiver::start();
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "child_setup_and_export_one_span",
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD, "1")
-        .env("OTEL_TRACES_EXPORTER", "console")
-        .env("OTEL_SERVICE_NAME", "console-service")
-        .env("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", receiver.url())
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let child = child_command(
+        "child_setup_and_export_one_span",
+        &[
+            ("OTEL_TRACES_EXPORTER", "console"),
+            ("OTEL_SERVICE_NAME", "console-service"),
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &receiver.url()),
+        ],
+    )
+    .env("NO_COLOR", "1")
+    .output()
+    .unwrap();
     let stdout = String::from_utf8_lossy(&child.stdout);
     let stderr = String::from_utf8_lossy(&child.stderr);
     assert!(child.status.success(), "{stdout}\n{stderr}");

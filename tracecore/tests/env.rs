@@ -2,8 +2,6 @@
 //! variables set (changing the environment of a running multi-threaded test is not sound), and
 //! the child checks the behaviour and prints the warnings it received.
 
-use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tracecore::export::{BatchConfig, InMemoryExporter};
@@ -11,53 +9,10 @@ use tracecore::propagation::Propagator;
 use tracecore::trace::{SpanLimits, TracerProvider};
 use tracecore::{Context, KeyValue, SpanContext};
 
-const CHILD: &str = "TRACECORE_ENV_TEST_CHILD";
+#[path = "../../tests/support/child_env.rs"]
+mod child_env;
 
-/// Runs the test `name` in a child process with exactly `vars` among the `OTEL_*` variables and
-/// returns its standard error (where the child prints its warnings).
-fn run_child(name: &str, vars: &[(&str, &str)]) -> String {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        name,
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ]);
-    for (key, _) in std::env::vars() {
-        if key.starts_with("OTEL_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env(CHILD, "1").envs(vars.iter().copied());
-    let out = cmd.output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "child {name} failed:\n{stdout}\n{stderr}"
-    );
-    assert!(
-        stdout.contains("1 passed"),
-        "child {name} did not run:\n{stdout}"
-    );
-    stderr
-}
-
-/// In a child: collects warnings instead of printing them, and prints them at the end.
-fn child_warnings() -> Option<Arc<Mutex<Vec<String>>>> {
-    std::env::var_os(CHILD)?;
-    let warnings = Arc::new(Mutex::new(Vec::new()));
-    let sink = warnings.clone();
-    tracecore::diag::set_warning_handler(move |w| sink.lock().unwrap().push(w.to_owned())).unwrap();
-    Some(warnings)
-}
-
-fn report(warnings: &Mutex<Vec<String>>) {
-    for w in warnings.lock().unwrap().iter() {
-        eprintln!("WARNING {w}");
-    }
-}
+use child_env::{child_warnings, report, run_child};
 
 #[test]
 fn sdk_disabled_stops_recording_but_not_propagation() {

@@ -5,7 +5,7 @@
 use std::io::Write as _;
 
 use tracecore::trace::{Event, Link, SpanData};
-use tracecore::{Array, KeyValue, Value};
+use tracecore::{Array, KeyValue, SpanContext, Value};
 
 use super::{ResourceGroup, flags, kind, status, unix_nanos};
 
@@ -41,18 +41,10 @@ pub(super) fn request(groups: &[ResourceGroup<'_>], out: &mut Vec<u8>) {
 
 fn write_span(out: &mut Vec<u8>, span: &SpanData) {
     let cx = &span.span_context;
-    let mut trace_hex = [0u8; 32];
-    let mut span_hex = [0u8; 16];
-    cx.trace_id().encode_hex(&mut trace_hex);
-    cx.span_id().encode_hex(&mut span_hex);
-    out.extend_from_slice(b"{\"traceId\":\"");
-    out.extend_from_slice(&trace_hex);
-    out.extend_from_slice(b"\",\"spanId\":\"");
-    out.extend_from_slice(&span_hex);
-    out.push(b'"');
     let mut first = false;
-    string_field(out, &mut first, "traceState", cx.trace_state().as_str());
+    ids(out, cx);
     if let Some(parent) = span.parent_span_id {
+        let mut span_hex = [0u8; 16];
         parent.encode_hex(&mut span_hex);
         out.extend_from_slice(b",\"parentSpanId\":\"");
         out.extend_from_slice(&span_hex);
@@ -125,6 +117,22 @@ fn write_event(out: &mut Vec<u8>, event: &Event) {
 
 fn write_link(out: &mut Vec<u8>, link: &Link) {
     let cx = &link.span_context;
+    ids(out, cx);
+    if !link.attributes.is_empty() {
+        out.extend_from_slice(b",\"attributes\":");
+        attributes(out, &link.attributes);
+    }
+    count_field(out, "droppedAttributesCount", link.dropped_attributes_count);
+    let _ = write!(
+        out,
+        ",\"flags\":{}}}",
+        flags(cx.flags().to_wire(), cx.is_remote())
+    );
+}
+
+/// `{"traceId":"…","spanId":"…"` and `,"traceState":"…"` when there is one: how a span and a
+/// link both begin.
+fn ids(out: &mut Vec<u8>, cx: &SpanContext) {
     let mut trace_hex = [0u8; 32];
     let mut span_hex = [0u8; 16];
     cx.trace_id().encode_hex(&mut trace_hex);
@@ -136,16 +144,6 @@ fn write_link(out: &mut Vec<u8>, link: &Link) {
     out.push(b'"');
     let mut first = false;
     string_field(out, &mut first, "traceState", cx.trace_state().as_str());
-    if !link.attributes.is_empty() {
-        out.extend_from_slice(b",\"attributes\":");
-        attributes(out, &link.attributes);
-    }
-    count_field(out, "droppedAttributesCount", link.dropped_attributes_count);
-    let _ = write!(
-        out,
-        ",\"flags\":{}}}",
-        flags(cx.flags().to_wire(), cx.is_remote())
-    );
 }
 
 fn attributes(out: &mut Vec<u8>, attributes: &[KeyValue]) {

@@ -1,0 +1,234 @@
+//! The demo: a trace crossing three services over real HTTP on loopback.
+//!
+//! `cargo run --example client-gateway-server` starts `inventory` and `gateway` on ephemeral
+//! ports, runs `client` against them, prints each trace as a waterfall and the service map, and
+//! exits. With `OTEL_EXPORTER_OTLP_ENDPOINT` (or `..._TRACES_ENDPOINT`) set, the same spans also
+//! go to that OTLP receiver, flushed before exit.
+//!
+//! Each role also runs alone, so the trace crosses process boundaries:
+//!
+//! ```text
+//! cargo run --example client-gateway-server -- inventory --listen 127.0.0.1:8081
+//! cargo run --example client-gateway-server -- gateway --listen 127.0.0.1:8080 --upstream http://127.0.0.1:8081
+//! cargo run --example client-gateway-server -- client --gateway http://127.0.0.1:8080 [--requests N]
+//! ```
+//!
+//! A role honours the `OTEL_*` variables (`OTEL_SERVICE_NAME` overrides its name); with no
+//! exporter or endpoint variable set it prints its spans on the terminal.
+
+use std::time::{Duration, Instant};
+
+use tracecore::export::{InMemoryExporter, WaterfallOptions, render_waterfall};
+use tracecore::trace::{SpanKind, TracerProvider};
+use tracecore_examples::{
+    CLIENT_PATHS, client, gateway, inventory, render_service_map, serve, service_map,
+};
+use tracecore_otlp::{ExporterKind, Setup, Telemetry};
+
+const USAGE: &str = "usage: client-gateway-server [inventory --listen ADDR | gateway --listen ADDR --upstream URL | client --gateway URL [--requests N]]";
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        None => all_in_one().await,
+        Some("inventory") => run_inventory(&args[1..]).await,
+        Some("gateway") => run_gateway(&args[1..]).await,
+        Some("client") => run_client(&args[1..]).await,
+        Some("-h" | "--help") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown role {other:?}\n{USAGE}")),
+    };
+    if let Err(e) = result {
+        eprintln!("client-gateway-server: {e}");
+        std::process::exit(2);
+    }
+}
+
+/// The value after `--name`.
+fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+}
+
+fn required<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
+    flag(args, name).ok_or_else(|| format!("{name} is required\n{USAGE}"))
+}
+
+/// Whether the environment names an OTLP receiver.
+fn otlp_endpoint_set() -> bool {
+    [
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    ]
+    .iter()
+    .any(|v| std::env::var(v).is_ok_and(|v| !v.trim().is_empty()))
+}
+
+/// A role's telemetry: the `OTEL_*` variables, `name` unless `OTEL_SERVICE_NAME` is set, and
+/// the console when no exporter or endpoint is configured.
+fn role_telemetry(name: &'static str) -> Result<Telemetry, String> {
+    let mut setup = Setup::new();
+    if std::env::var("OTEL_SERVICE_NAME").is_err() {
+        setup = setup.with_service_name(name);
+    }
+    if std::env::var("OTEL_TRACES_EXPORTER").is_err() && !otlp_endpoint_set() {
+        setup = setup.with_exporters([ExporterKind::Console]);
+    }
+    let telemetry = setup.build().map_err(|e| e.to_string())?;
+    eprintln!("{telemetry}");
+    Ok(telemetry)
+}
+
+async fn listen(args: &[String]) -> Result<tokio::net::TcpListener, String> {
+    let addr = required(args, "--listen")?;
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))
+}
+
+async fn run_inventory(args: &[String]) -> Result<(), String> {
+    let telemetry = role_telemetry("inventory")?;
+    let listener = listen(args).await?;
+    println!("inventory on http://{}", listener.local_addr().unwrap());
+    until_stopped(serve(listener, inventory(telemetry.tracer("inventory")))).await;
+    let _ = telemetry.shutdown(Duration::from_secs(5));
+    Ok(())
+}
+
+async fn run_gateway(args: &[String]) -> Result<(), String> {
+    let telemetry = role_telemetry("gateway")?;
+    let upstream = required(args, "--upstream")?.to_owned();
+    let listener = listen(args).await?;
+    println!(
+        "gateway on http://{} calling {upstream}",
+        listener.local_addr().unwrap()
+    );
+    until_stopped(serve(
+        listener,
+        gateway(telemetry.tracer("gateway"), upstream),
+    ))
+    .await;
+    let _ = telemetry.shutdown(Duration::from_secs(5));
+    Ok(())
+}
+
+async fn run_client(args: &[String]) -> Result<(), String> {
+    let telemetry = role_telemetry("client")?;
+    let url = required(args, "--gateway")?;
+    let rounds: usize = match flag(args, "--requests") {
+        Some(n) => n
+            .parse()
+            .map_err(|_| format!("--requests: {n:?} is not a number"))?,
+        None => 1,
+    };
+    let paths: Vec<&str> = CLIENT_PATHS
+        .iter()
+        .copied()
+        .cycle()
+        .take(rounds * 3)
+        .collect();
+    for (path, result) in client(telemetry.tracer("client"), url, &paths).await {
+        match result {
+            Ok(status) => println!("GET {path} -> {status}"),
+            Err(e) => println!("GET {path} -> {e}"),
+        }
+    }
+    let _ = telemetry.shutdown(Duration::from_secs(5));
+    Ok(())
+}
+
+/// Runs a server until it fails or Ctrl-C.
+async fn until_stopped(server: impl Future<Output = std::io::Result<()>>) {
+    tokio::select! {
+        result = server => if let Err(e) = result { eprintln!("server stopped: {e}") },
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// The three services in one process, each with its own `service.name`.
+async fn all_in_one() -> Result<(), String> {
+    let spans = InMemoryExporter::new();
+    let otlp = otlp_endpoint_set();
+    let telemetry = |name: &'static str| -> Result<Telemetry, String> {
+        Setup::new()
+            .with_service_name(name)
+            .with_provider(TracerProvider::builder().with_simple_exporter(spans.clone()))
+            .with_exporters([if otlp {
+                ExporterKind::Otlp
+            } else {
+                ExporterKind::None
+            }])
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    let (inv, gw, cl) = (
+        telemetry("inventory")?,
+        telemetry("gateway")?,
+        telemetry("client")?,
+    );
+    if otlp {
+        eprintln!("{cl}");
+    }
+
+    let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
+    let (inv_listener, gw_listener) = (
+        bind().await.map_err(|e| e.to_string())?,
+        bind().await.map_err(|e| e.to_string())?,
+    );
+    let inv_addr = inv_listener.local_addr().unwrap();
+    let gw_addr = gw_listener.local_addr().unwrap();
+    tokio::spawn(serve(inv_listener, inventory(inv.tracer("inventory"))));
+    tokio::spawn(serve(
+        gw_listener,
+        gateway(gw.tracer("gateway"), format!("http://{inv_addr}")),
+    ));
+    println!("inventory on http://{inv_addr}, gateway on http://{gw_addr}\n");
+
+    for (path, result) in client(
+        cl.tracer("client"),
+        &format!("http://{gw_addr}"),
+        &CLIENT_PATHS,
+    )
+    .await
+    {
+        match result {
+            Ok(status) => println!("client: GET {path} -> {status}"),
+            Err(e) => println!("client: GET {path} -> {e}"),
+        }
+    }
+
+    // Every request makes four spans; the servers end theirs when their bodies are sent.
+    let expected = CLIENT_PATHS.len() * 4;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while spans.finished_spans().len() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    for t in [&inv, &gw, &cl] {
+        let _ = t.shutdown(Duration::from_secs(5));
+    }
+
+    let finished = spans.finished_spans();
+    let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::env::var_os("NO_COLOR").is_none();
+    println!();
+    print!(
+        "{}",
+        render_waterfall(&finished.0, &WaterfallOptions::default().with_color(color))
+    );
+    println!();
+    print!("{}", render_service_map(&service_map(&finished.0)));
+    let servers = finished.of_kind(SpanKind::Server).len();
+    println!(
+        "\n{} spans in {} traces ({servers} SERVER, {} CLIENT){}",
+        finished.len(),
+        CLIENT_PATHS.len(),
+        finished.of_kind(SpanKind::Client).len(),
+        if otlp { "; also sent over OTLP" } else { "" }
+    );
+    Ok(())
+}

@@ -1,0 +1,212 @@
+//! The demo's three services, each with its own provider and `service.name`, over real HTTP on
+//! 127.0.0.1: one trace per client request, the parent chain client CLIENT -> gateway SERVER ->
+//! gateway CLIENT -> inventory SERVER, and each span's status and `error.type`.
+
+use std::time::{Duration, Instant};
+
+use tracecore::export::{FinishedSpans, InMemoryExporter};
+use tracecore::trace::{SpanData, SpanKind, TracerProvider};
+use tracecore_examples::{CLIENT_PATHS, Edge, client, gateway, inventory, serve, service_map};
+
+fn provider(name: &'static str, spans: &InMemoryExporter) -> TracerProvider {
+    TracerProvider::builder()
+        .with_service_name(name)
+        .with_simple_exporter(spans.clone())
+        .build()
+}
+
+/// Runs the client's three requests through gateway and inventory; returns the statuses and
+/// every span (waiting, at most 10 s, for the servers to end theirs).
+async fn run_demo() -> (Vec<(String, Result<u16, String>)>, FinishedSpans) {
+    let spans = InMemoryExporter::new();
+    let (inv, gw, cl) = (
+        provider("inventory", &spans),
+        provider("gateway", &spans),
+        provider("client", &spans),
+    );
+    let inv_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let inv_addr = inv_listener.local_addr().unwrap();
+    let gw_addr = gw_listener.local_addr().unwrap();
+    tokio::spawn(serve(inv_listener, inventory(inv.tracer("inventory"))));
+    tokio::spawn(serve(
+        gw_listener,
+        gateway(gw.tracer("gateway"), format!("http://{inv_addr}")),
+    ));
+    let results = client(
+        cl.tracer("client"),
+        &format!("http://{gw_addr}"),
+        &CLIENT_PATHS,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while spans.finished_spans().len() < 12 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (results, spans.finished_spans())
+}
+
+fn status_of(span: &SpanData) -> (i64, bool, Option<&str>) {
+    (
+        span.attribute("http.response.status_code")
+            .and_then(|v| v.as_i64())
+            .unwrap(),
+        span.status.is_error(),
+        span.attribute("error.type").and_then(|v| v.as_str()),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_request_is_one_trace_through_three_services_with_the_http_status_rules() {
+    let (results, spans) = run_demo().await;
+    let statuses: Vec<_> = results.iter().map(|(_, r)| r.clone().unwrap()).collect();
+    assert_eq!(statuses, [200, 404, 502]);
+    assert_eq!(spans.len(), 12, "{:?}", spans.names());
+
+    // (inventory SERVER, gateway CLIENT, gateway SERVER, client CLIENT) per request, as the
+    // demo's table says: server 4xx is not an error, client 4xx is; 5xx is an error everywhere.
+    let expected = [
+        [
+            (200, false, None),
+            (200, false, None),
+            (200, false, None),
+            (200, false, None),
+        ],
+        [
+            (404, false, None),
+            (404, true, Some("404")),
+            (404, false, None),
+            (404, true, Some("404")),
+        ],
+        [
+            (500, true, Some("500")),
+            (500, true, Some("500")),
+            (502, true, Some("502")),
+            (502, true, Some("502")),
+        ],
+    ];
+
+    let roots: Vec<&SpanData> = spans
+        .iter()
+        .filter(|s| s.parent_span_id.is_none())
+        .collect();
+    assert_eq!(roots.len(), 3, "one root per request");
+    let mut trace_ids: Vec<_> = roots.iter().map(|r| r.span_context.trace_id()).collect();
+    trace_ids.dedup();
+    assert_eq!(trace_ids.len(), 3, "one trace per request");
+
+    for (i, path) in CLIENT_PATHS.iter().enumerate() {
+        let client_span = roots
+            .iter()
+            .find(|r| {
+                r.attribute("url.full")
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|u| u.ends_with(path))
+            })
+            .unwrap_or_else(|| panic!("the client's span for {path}"));
+        let only_child = |parent: &SpanData| -> &SpanData {
+            let children = spans.children_of(parent);
+            assert_eq!(children.len(), 1, "{} has one child", parent.name);
+            children[0]
+        };
+        let gateway_server = only_child(client_span);
+        let gateway_client = only_child(gateway_server);
+        let inventory_server = only_child(gateway_client);
+        assert!(spans.children_of(inventory_server).is_empty());
+
+        let chain = [
+            client_span,
+            gateway_server,
+            gateway_client,
+            inventory_server,
+        ];
+        let trace = client_span.span_context.trace_id();
+        assert!(chain.iter().all(|s| s.span_context.trace_id() == trace));
+        let who: Vec<_> = chain
+            .iter()
+            .map(|s| (s.resource.service_name(), s.kind, s.name.as_ref()))
+            .collect();
+        assert_eq!(
+            who,
+            [
+                ("client", SpanKind::Client, "GET"),
+                ("gateway", SpanKind::Server, "GET /orders/{id}"),
+                ("gateway", SpanKind::Client, "GET"),
+                ("inventory", SpanKind::Server, "GET /items/{id}"),
+            ]
+        );
+        // Each hop's parent came over the wire.
+        assert!(gateway_server.parent_is_remote && inventory_server.parent_is_remote);
+        assert!(!gateway_client.parent_is_remote);
+
+        let got = [
+            status_of(inventory_server),
+            status_of(gateway_client),
+            status_of(gateway_server),
+            status_of(client_span),
+        ];
+        assert_eq!(got, expected[i], "{path}");
+    }
+
+    assert_eq!(
+        service_map(&spans.0),
+        [
+            Edge {
+                from: "client".into(),
+                to: "gateway".into(),
+                calls: 3,
+                errors: 2
+            },
+            Edge {
+                from: "gateway".into(),
+                to: "inventory".into(),
+                calls: 3,
+                errors: 2
+            },
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_inventory_is_a_502_with_a_connection_error() {
+    let spans = InMemoryExporter::new();
+    let (gw, cl) = (provider("gateway", &spans), provider("client", &spans));
+    // A port with nothing listening.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw_addr = gw_listener.local_addr().unwrap();
+    tokio::spawn(serve(
+        gw_listener,
+        gateway(gw.tracer("gateway"), format!("http://{dead}")),
+    ));
+    let results = client(
+        cl.tracer("client"),
+        &format!("http://{gw_addr}"),
+        &["/orders/1"],
+    )
+    .await;
+    assert_eq!(results[0].1, Ok(502));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while spans.finished_spans().len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let spans = spans.finished_spans();
+    let call = spans
+        .iter()
+        .find(|s| s.kind == SpanKind::Client && s.resource.service_name() == "gateway")
+        .unwrap();
+    assert!(call.status.is_error());
+    assert_eq!(
+        call.attribute("error.type").and_then(|v| v.as_str()),
+        Some("connection_error")
+    );
+    let map = service_map(&spans.0);
+    assert_eq!(
+        map[1].to, "127.0.0.1",
+        "no server answered: the edge goes to the address"
+    );
+    assert_eq!((map[1].calls, map[1].errors), (1, 1));
+}

@@ -205,76 +205,28 @@ pub(crate) fn headers_from_env() -> Result<Vec<(String, String)>, ConfigError> {
     Ok(headers)
 }
 
-/// `k1=v1,k2=v2` in the W3C baggage format: values percent-decoded, blanks around keys and
-/// values trimmed, empty members skipped. A member without `=`, a key that is not a header name
-/// or a value that is not a header value is an error.
+/// `k1=v1,k2=v2` in the W3C baggage format (see [`env::key_values`]), each key a valid header
+/// name and each value a valid header value.
 pub(crate) fn parse_headers(
     raw: &str,
     source: &'static str,
 ) -> Result<Vec<(String, String)>, ConfigError> {
-    let mut out = Vec::new();
-    for member in raw.split(',') {
-        let member = member.trim();
-        if member.is_empty() {
-            continue;
-        }
-        let Some((key, value)) = member.split_once('=') else {
-            return Err(ConfigError::new(
-                source,
-                format!("member {member:?} has no '='; write key=value"),
-            ));
-        };
-        let key = percent_decode(key.trim(), source)?;
-        let value = percent_decode(value.trim(), source)?;
+    let pairs = env::key_values(raw).map_err(|why| ConfigError::new(source, why))?;
+    for (key, value) in &pairs {
         if ureq::http::HeaderName::from_bytes(key.as_bytes()).is_err() {
             return Err(ConfigError::new(
                 source,
                 format!("{key:?} is not a valid header name"),
             ));
         }
-        if ureq::http::HeaderValue::from_str(&value).is_err() {
+        if ureq::http::HeaderValue::from_str(value).is_err() {
             return Err(ConfigError::new(
                 source,
                 format!("the value of {key:?} is not a valid header value"),
             ));
         }
-        out.push((key, value));
     }
-    Ok(out)
-}
-
-fn percent_decode(s: &str, source: &'static str) -> Result<String, ConfigError> {
-    if !s.contains('%') {
-        return Ok(s.to_owned());
-    }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok());
-            match hex {
-                Some(b) => {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
-                None => {
-                    return Err(ConfigError::new(
-                        source,
-                        format!("{s:?} has a '%' not followed by two hex digits"),
-                    ));
-                }
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8(out)
-        .map_err(|_| ConfigError::new(source, format!("{s:?} percent-decodes to invalid UTF-8")))
+    Ok(pairs)
 }
 
 /// `OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT` in milliseconds; `0` means no limit of its own (the
@@ -405,11 +357,11 @@ mod tests {
     #[test]
     fn bad_headers_are_errors_that_say_what_is_wrong() {
         for (raw, says) in [
-            ("novalue", "has no '='"),
+            ("novalue", "has no `=`"),
             ("bad key=v", "not a valid header name"),
-            ("k=%zz", "two hex digits"),
+            ("k=%zz", "is not valid percent-encoded UTF-8"),
             ("k=%0a", "not a valid header value"),
-            ("k=%ff", "invalid UTF-8"),
+            ("k=%ff", "is not valid percent-encoded UTF-8"),
         ] {
             let e = parse_headers(raw, "OTEL_EXPORTER_OTLP_HEADERS").unwrap_err();
             assert_eq!(e.variable(), "OTEL_EXPORTER_OTLP_HEADERS");

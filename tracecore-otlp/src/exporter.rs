@@ -165,7 +165,7 @@ impl OtlpExporterBuilder {
         }
         let timeout = pick(env, self.timeout, config::timeout_from_env).unwrap_or(DEFAULT_TIMEOUT);
         Ok(Settings {
-            tls: tls::from_env(env, &endpoint)?,
+            tls: tls::from_env(env)?,
             endpoint,
             protocol: pick(env, self.protocol, config::protocol_from_env).unwrap_or_default(),
             compression: pick(env, self.compression, config::compression_from_env)

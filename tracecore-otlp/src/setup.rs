@@ -56,9 +56,8 @@ pub fn exporters_from_env_value(value: Option<&str>) -> (Vec<ExporterKind>, Vec<
     const VAR: &str = "OTEL_TRACES_EXPORTER";
     let mut warnings = Vec::new();
     let mut kinds = Vec::new();
-    for name in value.unwrap_or("").split(',').map(str::trim) {
-        let kind = match name.to_ascii_lowercase().as_str() {
-            "" => continue,
+    for name in env::names(value.unwrap_or("")) {
+        let kind = match name.as_str() {
             "otlp" => ExporterKind::Otlp,
             "console" => ExporterKind::Console,
             "logging" => {

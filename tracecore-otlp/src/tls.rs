@@ -38,7 +38,7 @@ impl Tls {
 /// The TLS settings from the environment (when `env`); files that cannot be read or parsed are
 /// errors naming the variable.
 #[cfg(feature = "rustls")]
-pub(crate) fn from_env(env: bool, _endpoint: &str) -> Result<Tls, ConfigError> {
+pub(crate) fn from_env(env: bool) -> Result<Tls, ConfigError> {
     use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey};
 
     if !env {
@@ -92,7 +92,7 @@ pub(crate) fn from_env(env: bool, _endpoint: &str) -> Result<Tls, ConfigError> {
 
 /// Without TLS support, certificate variables have nothing to apply to: said once.
 #[cfg(not(feature = "rustls"))]
-pub(crate) fn from_env(env: bool, _endpoint: &str) -> Result<Tls, ConfigError> {
+pub(crate) fn from_env(env: bool) -> Result<Tls, ConfigError> {
     if env {
         for suffix in ["CERTIFICATE", "CLIENT_CERTIFICATE", "CLIENT_KEY"] {
             if let Some((_, name)) = crate::config::signal_var(suffix) {

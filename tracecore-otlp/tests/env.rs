@@ -165,7 +165,7 @@ fn values_that_cannot_stand_are_errors_naming_the_variable() {
         ),
         (
             &[("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "api-key")][..],
-            "ERROR OTEL_EXPORTER_OTLP_TRACES_HEADERS: member \"api-key\" has no '='",
+            "ERROR OTEL_EXPORTER_OTLP_TRACES_HEADERS: member \"api-key\" has no `=`",
         ),
     ] {
         let stderr = run_child("child_setup_error", vars);

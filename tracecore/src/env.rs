@@ -67,3 +67,52 @@ pub fn bool_var(name: &str) -> bool {
         }
     }
 }
+
+/// The names in a comma-separated list variable (`OTEL_PROPAGATORS`, `OTEL_TRACES_EXPORTER`):
+/// trimmed, lower-cased, empty entries skipped, duplicates dropped, in the order given.
+///
+/// ```
+/// assert_eq!(tracecore::env::names(" B3, tracecontext,,b3 "), ["b3", "tracecontext"]);
+/// ```
+pub fn names(value: &str) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for name in value.split(',').map(|n| n.trim().to_ascii_lowercase()) {
+        if !name.is_empty() && !names.contains(&name) {
+            names.push(name);
+        }
+    }
+    names
+}
+
+/// A `key=value,key=value` variable in the W3C baggage format (`OTEL_RESOURCE_ATTRIBUTES`,
+/// `OTEL_EXPORTER_OTLP_HEADERS`): keys and values percent-decoded and trimmed, empty members
+/// skipped. The error says which member is wrong and how.
+///
+/// ```
+/// let pairs = tracecore::env::key_values(" team = a%2Cb ,, tier=1").unwrap();
+/// assert_eq!(pairs, [("team".to_owned(), "a,b".to_owned()), ("tier".to_owned(), "1".to_owned())]);
+/// assert_eq!(tracecore::env::key_values("broken").unwrap_err(), "member \"broken\" has no `=`");
+/// ```
+pub fn key_values(raw: &str) -> Result<Vec<(String, String)>, String> {
+    let mut out = Vec::new();
+    for member in raw.split(',') {
+        let member = member.trim();
+        if member.is_empty() {
+            continue;
+        }
+        let (k, v) = member
+            .split_once('=')
+            .ok_or_else(|| format!("member {member:?} has no `=`"))?;
+        let decode = |s: &str| {
+            crate::text::percent_decode(s.trim().as_bytes())
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| format!("member {member:?} is not valid percent-encoded UTF-8"))
+        };
+        let key = decode(k)?;
+        if key.is_empty() {
+            return Err(format!("member {member:?} has an empty key"));
+        }
+        out.push((key, decode(v)?));
+    }
+    Ok(out)
+}

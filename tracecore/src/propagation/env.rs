@@ -43,12 +43,7 @@ pub fn from_env_value(value: Option<&str>) -> (CompositePropagator, Vec<String>)
     let Some(value) = value.filter(|v| !v.trim().is_empty()) else {
         return (super::default(), warnings);
     };
-    let mut names: Vec<String> = Vec::new();
-    for name in value.split(',').map(|n| n.trim().to_ascii_lowercase()) {
-        if !name.is_empty() && !names.contains(&name) {
-            names.push(name);
-        }
-    }
+    let names = env::names(value);
     if names.iter().any(|n| n == "none") {
         if names.len() > 1 {
             warnings.push(format!(

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use crate::{KeyValue, Value, diag, env, semconv, text};
+use crate::{KeyValue, Value, diag, env, semconv};
 
 /// What produces the spans: a service, described by attributes. Cloning is cheap.
 ///
@@ -142,27 +142,10 @@ fn default_service_name() -> String {
 
 /// `k1=v1,k2=v2` with percent-encoded keys and values; any error rejects the whole value.
 pub(crate) fn parse_resource_attributes(raw: &str) -> Result<Vec<KeyValue>, String> {
-    let mut out = Vec::new();
-    for member in raw.split(',') {
-        let member = member.trim();
-        if member.is_empty() {
-            continue;
-        }
-        let (k, v) = member
-            .split_once('=')
-            .ok_or_else(|| format!("member {member:?} has no `=`"))?;
-        let decode = |s: &str| {
-            text::percent_decode(s.trim().as_bytes())
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| format!("member {member:?} is not valid percent-encoded UTF-8"))
-        };
-        let key = decode(k)?;
-        if key.is_empty() {
-            return Err(format!("member {member:?} has an empty key"));
-        }
-        out.push(KeyValue::new(key, decode(v)?));
-    }
-    Ok(out)
+    Ok(env::key_values(raw)?
+        .into_iter()
+        .map(|(k, v)| KeyValue::new(k, v))
+        .collect())
 }
 
 /// The library that produced the spans (name, version). Cloning is cheap.

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use tracecore::export::{InMemoryExporter, WaterfallOptions, render_waterfall};
 use tracecore::trace::{SpanKind, TracerProvider};
 use tracecore_examples::{
-    CLIENT_PATHS, client, gateway, inventory, render_service_map, serve, service_map,
+    CLIENT_PATHS, client, gateway, inventory, render_service_map, serve, service_map, start_servers,
 };
 use tracecore_otlp::{ExporterKind, Setup, Telemetry};
 
@@ -175,27 +175,12 @@ async fn all_in_one() -> Result<(), String> {
         eprintln!("{cl}");
     }
 
-    let bind = || tokio::net::TcpListener::bind("127.0.0.1:0");
-    let (inv_listener, gw_listener) = (
-        bind().await.map_err(|e| e.to_string())?,
-        bind().await.map_err(|e| e.to_string())?,
-    );
-    let inv_addr = inv_listener.local_addr().unwrap();
-    let gw_addr = gw_listener.local_addr().unwrap();
-    tokio::spawn(serve(inv_listener, inventory(inv.tracer("inventory"))));
-    tokio::spawn(serve(
-        gw_listener,
-        gateway(gw.tracer("gateway"), format!("http://{inv_addr}")),
-    ));
-    println!("inventory on http://{inv_addr}, gateway on http://{gw_addr}\n");
+    let (gw_url, inv_url) = start_servers(inv.tracer("inventory"), gw.tracer("gateway"))
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("inventory on {inv_url}, gateway on {gw_url}\n");
 
-    for (path, result) in client(
-        cl.tracer("client"),
-        &format!("http://{gw_addr}"),
-        &CLIENT_PATHS,
-    )
-    .await
-    {
+    for (path, result) in client(cl.tracer("client"), &gw_url, &CLIENT_PATHS).await {
         match result {
             Ok(status) => println!("client: GET {path} -> {status}"),
             Err(e) => println!("client: GET {path} -> {e}"),

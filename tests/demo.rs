@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use tracecore::export::{FinishedSpans, InMemoryExporter};
 use tracecore::trace::{SpanData, SpanKind, TracerProvider};
-use tracecore_examples::{CLIENT_PATHS, Edge, client, gateway, inventory, serve, service_map};
+use tracecore_examples::{CLIENT_PATHS, Edge, client, gateway, serve, service_map, start_servers};
 
 fn provider(name: &'static str, spans: &InMemoryExporter) -> TracerProvider {
     TracerProvider::builder()
@@ -24,21 +24,10 @@ async fn run_demo() -> (Vec<(String, Result<u16, String>)>, FinishedSpans) {
         provider("gateway", &spans),
         provider("client", &spans),
     );
-    let inv_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let inv_addr = inv_listener.local_addr().unwrap();
-    let gw_addr = gw_listener.local_addr().unwrap();
-    tokio::spawn(serve(inv_listener, inventory(inv.tracer("inventory"))));
-    tokio::spawn(serve(
-        gw_listener,
-        gateway(gw.tracer("gateway"), format!("http://{inv_addr}")),
-    ));
-    let results = client(
-        cl.tracer("client"),
-        &format!("http://{gw_addr}"),
-        &CLIENT_PATHS,
-    )
-    .await;
+    let (gw_url, _) = start_servers(inv.tracer("inventory"), gw.tracer("gateway"))
+        .await
+        .unwrap();
+    let results = client(cl.tracer("client"), &gw_url, &CLIENT_PATHS).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while spans.finished_spans().len() < 12 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -92,6 +81,7 @@ async fn each_request_is_one_trace_through_three_services_with_the_http_status_r
         .collect();
     assert_eq!(roots.len(), 3, "one root per request");
     let mut trace_ids: Vec<_> = roots.iter().map(|r| r.span_context.trace_id()).collect();
+    trace_ids.sort_by_key(|id| id.to_u128());
     trace_ids.dedup();
     assert_eq!(trace_ids.len(), 3, "one trace per request");
 

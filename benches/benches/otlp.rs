@@ -35,10 +35,11 @@ fn encode(c: &mut Criterion) {
         });
         // For reference: the prost (or serde) encoding alone, of a request built beforehand.
         let request = opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest {
-            resource_spans: opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope(
-                theirs.clone(),
-                &resource,
-            ),
+            resource_spans:
+                opentelemetry_proto::transform::trace::tonic::group_spans_by_resource_and_scope(
+                    theirs.clone(),
+                    &resource,
+                ),
         };
         g.bench_function("opentelemetry_encode_only", |b| {
             b.iter(|| match protocol {

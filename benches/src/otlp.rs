@@ -85,7 +85,12 @@ impl opentelemetry_sdk::trace::SpanExporter for Collect {
 }
 
 /// The same `n` spans recorded by opentelemetry_sdk 0.33, with the resource it exports them with.
-pub fn otel_spans(n: usize) -> (Vec<opentelemetry_sdk::trace::SpanData>, ResourceAttributesWithSchema) {
+pub fn otel_spans(
+    n: usize,
+) -> (
+    Vec<opentelemetry_sdk::trace::SpanData>,
+    ResourceAttributesWithSchema,
+) {
     use opentelemetry::KeyValue;
     use opentelemetry::trace::{SpanContext, SpanId, SpanKind, TraceFlags, TraceId, TraceState};
 
@@ -176,7 +181,8 @@ fn sink(stream: TcpStream) {
         if reader.read_exact(&mut body).is_err() {
             return;
         }
-        let reply = b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
+        let reply =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
         if writer.write_all(reply).is_err() {
             return;
         }

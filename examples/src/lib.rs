@@ -9,6 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::time::SystemTime;
 
 use axum::Json;
 use axum::Router;
@@ -127,6 +128,21 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::R
     .await
 }
 
+/// Starts `inventory` and `gateway` (calling that inventory) on ephemeral loopback ports, in the
+/// background; returns the gateway's and the inventory's base URLs.
+pub async fn start_servers(
+    inventory_tracer: Tracer,
+    gateway_tracer: Tracer,
+) -> std::io::Result<(String, String)> {
+    let inv_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let inv_url = format!("http://{}", inv_listener.local_addr()?);
+    let gw_url = format!("http://{}", gw_listener.local_addr()?);
+    tokio::spawn(serve(inv_listener, inventory(inventory_tracer)));
+    tokio::spawn(serve(gw_listener, gateway(gateway_tracer, inv_url.clone())));
+    Ok((gw_url, inv_url))
+}
+
 /// The client: requests each of `paths` from the gateway at `gateway` (`http://host:port`);
 /// returns each path with the status it got (or the error).
 pub async fn client(
@@ -154,9 +170,11 @@ pub async fn client(
 
 /// Calls between services, from the spans: each CLIENT span is an edge from its service to the
 /// service whose SERVER span is its child (or to its `server.address` if no server answered),
-/// with the number of calls and of calls that ended in Error.
+/// with the number of calls and of calls that ended in Error; edges in the order of their first
+/// call, so callers come before their callees.
 pub fn service_map(spans: &[SpanData]) -> Vec<Edge> {
-    let mut edges: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
+    // (from, to) -> (calls, errors, first call's start): callers call before their callees.
+    let mut edges: BTreeMap<(String, String), (u64, u64, SystemTime)> = BTreeMap::new();
     for call in spans.iter().filter(|s| s.kind == SpanKind::Client) {
         let to = spans
             .iter()
@@ -169,42 +187,21 @@ pub fn service_map(spans: &[SpanData]) -> Vec<Edge> {
             .unwrap_or_else(|| "?".to_owned());
         let entry = edges
             .entry((call.resource.service_name().to_owned(), to))
-            .or_default();
+            .or_insert((0, 0, call.start_time));
         entry.0 += 1;
-        if call.status.is_error() {
-            entry.1 += 1;
-        }
+        entry.1 += u64::from(call.status.is_error());
+        entry.2 = entry.2.min(call.start_time);
     }
-    let mut out: Vec<Edge> = edges
-        .into_iter()
-        .map(|((from, to), (calls, errors))| Edge {
+    let mut out: Vec<_> = edges.into_iter().collect();
+    out.sort_by_key(|(_, (_, _, first))| *first);
+    out.into_iter()
+        .map(|((from, to), (calls, errors, _))| Edge {
             from,
             to,
             calls,
             errors,
         })
-        .collect();
-    // Callers first: an edge whose source nobody calls comes before the edges it leads to.
-    out.sort_by_key(|e| {
-        let depth = (0..8)
-            .scan(e.from.clone(), |at, _| {
-                let caller = spans
-                    .iter()
-                    .filter(|s| s.kind == SpanKind::Client)
-                    .find(|c| {
-                        spans.iter().any(|s| {
-                            s.kind == SpanKind::Server
-                                && s.is_child_of(c)
-                                && s.resource.service_name() == at
-                        })
-                    })?;
-                *at = caller.resource.service_name().to_owned();
-                Some(())
-            })
-            .count();
-        (depth, e.from.clone(), e.to.clone())
-    });
-    out
+        .collect()
 }
 
 /// One edge of the service map.

@@ -7,7 +7,7 @@
 //!
 //! Operations: `none`, `extract`, `inject`, `parse` (traceparent), `tracestate`, `span`,
 //! `span-otel`, `span-unsampled`, `server-bare`, `server` (the server layer on a hello-world
-//! axum Router, in process).
+//! axum Router, in process), `otlp-protobuf`, `otlp-json` (one 512-span batch encoded).
 
 use std::hint::black_box;
 
@@ -30,6 +30,8 @@ fn main() {
         tracecore_benches::server::Server::new(tracecore_benches::server::Stack::Bare);
     let server =
         tracecore_benches::server::Server::new(tracecore_benches::server::Stack::Tracecore);
+    let batch = tracecore_benches::otlp::tracecore_spans(tracecore_benches::otlp::BATCH);
+    let mut body = Vec::new();
     for i in 0..n {
         if i % 1024 == 0 {
             sampled.flush();
@@ -54,6 +56,17 @@ fn main() {
             "span-unsampled" => unsampled.span(),
             "server-bare" => server_bare.request(),
             "server" => server.request(),
+            // One batch of 512 spans per operation.
+            "otlp-protobuf" | "otlp-json" => {
+                let protocol = if op == "otlp-json" {
+                    tracecore_otlp::Protocol::HttpJson
+                } else {
+                    tracecore_otlp::Protocol::HttpProtobuf
+                };
+                body.clear();
+                protocol.encode(black_box(&batch), &mut body);
+                black_box(body.len());
+            }
             other => {
                 eprintln!("unknown operation {other:?}: see the list at the top of ops.rs");
                 std::process::exit(2);

@@ -209,7 +209,11 @@ fn otlp_table() {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for (name, group, protocol) in [
-        ("http/protobuf", "otlp_encode_protobuf", Protocol::HttpProtobuf),
+        (
+            "http/protobuf",
+            "otlp_encode_protobuf",
+            Protocol::HttpProtobuf,
+        ),
         ("http/json", "otlp_encode_json", Protocol::HttpJson),
     ] {
         let mut buf = Vec::new();
@@ -226,9 +230,12 @@ fn otlp_table() {
         let t = median_ns(group, "tracecore");
         let a = median_ns(group, "opentelemetry");
         let only = median_ns(group, "opentelemetry_encode_only");
-        let us = |v: Option<f64>| v.map_or("not run".to_owned(), |ns| format!("{:.1} µs", ns / 1000.0));
+        let us =
+            |v: Option<f64>| v.map_or("not run".to_owned(), |ns| format!("{:.1} µs", ns / 1000.0));
         let rate = |v: Option<f64>| {
-            v.map_or("–".to_owned(), |ns| format!("{:.2} M", BATCH as f64 / ns * 1000.0))
+            v.map_or("–".to_owned(), |ns| {
+                format!("{:.2} M", BATCH as f64 / ns * 1000.0)
+            })
         };
         let ratio = match (t, a) {
             (Some(t), Some(a)) => format!("{:.1}×", a / t),
@@ -246,7 +253,11 @@ fn otlp_table() {
     println!();
     for (name, protocol, compression) in [
         ("http/protobuf", Protocol::HttpProtobuf, Compression::None),
-        ("http/protobuf + gzip", Protocol::HttpProtobuf, Compression::Gzip),
+        (
+            "http/protobuf + gzip",
+            Protocol::HttpProtobuf,
+            Compression::Gzip,
+        ),
         ("http/json", Protocol::HttpJson, Compression::None),
     ] {
         let share = otlp::export_cpu_share(10_000, protocol, compression);

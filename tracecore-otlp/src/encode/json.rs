@@ -2,6 +2,7 @@
 //! 64-bit integers decimal strings, keys lowerCamelCase; fields holding their default value are
 //! left out.
 
+use std::borrow::Cow;
 use std::io::Write as _;
 
 use tracecore::trace::{Event, Link, SpanData};
@@ -14,7 +15,7 @@ pub(super) fn request(groups: &[ResourceGroup<'_>], out: &mut Vec<u8>) {
     for (i, group) in groups.iter().enumerate() {
         comma(out, i);
         out.extend_from_slice(b"{\"resource\":{\"attributes\":");
-        attributes(out, group.resource.attributes());
+        array(out, group.resource.attributes(), key_value);
         out.extend_from_slice(b"},\"scopeSpans\":[");
         for (j, scope) in group.scopes.iter().enumerate() {
             comma(out, j);
@@ -63,28 +64,11 @@ fn write_span(out: &mut Vec<u8>, span: &SpanData) {
         unix_nanos(span.start_time),
         unix_nanos(span.end_time)
     );
-    if !span.attributes.is_empty() {
-        out.extend_from_slice(b",\"attributes\":");
-        attributes(out, &span.attributes);
-    }
+    list_field(out, "attributes", &span.attributes, key_value);
     count_field(out, "droppedAttributesCount", span.dropped_attributes_count);
-    if !span.events.is_empty() {
-        out.extend_from_slice(b",\"events\":[");
-        for (i, event) in span.events.iter().enumerate() {
-            comma(out, i);
-            write_event(out, event);
-        }
-        out.push(b']');
-    }
+    list_field(out, "events", &span.events, write_event);
     count_field(out, "droppedEventsCount", span.dropped_events_count);
-    if !span.links.is_empty() {
-        out.extend_from_slice(b",\"links\":[");
-        for (i, link) in span.links.iter().enumerate() {
-            comma(out, i);
-            write_link(out, link);
-        }
-        out.push(b']');
-    }
+    list_field(out, "links", &span.links, write_link);
     count_field(out, "droppedLinksCount", span.dropped_links_count);
     let (code, description) = status(&span.status);
     if code != 0 {
@@ -103,10 +87,7 @@ fn write_event(out: &mut Vec<u8>, event: &Event) {
     let _ = write!(out, "{{\"timeUnixNano\":\"{}\"", unix_nanos(event.time));
     let mut first = false;
     string_field(out, &mut first, "name", &event.name);
-    if !event.attributes.is_empty() {
-        out.extend_from_slice(b",\"attributes\":");
-        attributes(out, &event.attributes);
-    }
+    list_field(out, "attributes", &event.attributes, key_value);
     count_field(
         out,
         "droppedAttributesCount",
@@ -118,10 +99,7 @@ fn write_event(out: &mut Vec<u8>, event: &Event) {
 fn write_link(out: &mut Vec<u8>, link: &Link) {
     let cx = &link.span_context;
     ids(out, cx);
-    if !link.attributes.is_empty() {
-        out.extend_from_slice(b",\"attributes\":");
-        attributes(out, &link.attributes);
-    }
+    list_field(out, "attributes", &link.attributes, key_value);
     count_field(out, "droppedAttributesCount", link.dropped_attributes_count);
     let _ = write!(
         out,
@@ -146,76 +124,83 @@ fn ids(out: &mut Vec<u8>, cx: &SpanContext) {
     string_field(out, &mut first, "traceState", cx.trace_state().as_str());
 }
 
-fn attributes(out: &mut Vec<u8>, attributes: &[KeyValue]) {
+/// `[item,item]`.
+fn array<T>(out: &mut Vec<u8>, items: &[T], write: impl Fn(&mut Vec<u8>, &T)) {
     out.push(b'[');
-    for (i, kv) in attributes.iter().enumerate() {
+    for (i, item) in items.iter().enumerate() {
         comma(out, i);
-        out.extend_from_slice(b"{\"key\":");
-        string(out, kv.key.as_str());
-        out.extend_from_slice(b",\"value\":");
-        any_value(out, &kv.value);
-        out.push(b'}');
+        write(out, item);
     }
     out.push(b']');
 }
 
+/// `,"name":[item,item]`, left out when there are no items.
+fn list_field<T>(out: &mut Vec<u8>, name: &str, items: &[T], write: impl Fn(&mut Vec<u8>, &T)) {
+    if !items.is_empty() {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        array(out, items, write);
+    }
+}
+
+/// `{"key":"…","value":{…}}`.
+#[inline(always)] // attribute values are the hot path: no call per value
+fn key_value(out: &mut Vec<u8>, kv: &KeyValue) {
+    out.extend_from_slice(b"{\"key\":");
+    string(out, kv.key.as_str());
+    out.extend_from_slice(b",\"value\":");
+    any_value(out, &kv.value);
+    out.push(b'}');
+}
+
 fn any_value(out: &mut Vec<u8>, value: &Value) {
     match value {
-        Value::String(s) => {
-            out.extend_from_slice(b"{\"stringValue\":");
-            string(out, s);
-            out.push(b'}');
-        }
-        Value::Bool(b) => {
-            let _ = write!(out, "{{\"boolValue\":{b}}}");
-        }
-        Value::I64(i) => {
-            let _ = write!(out, "{{\"intValue\":\"{i}\"}}");
-        }
-        Value::F64(f) => {
-            out.extend_from_slice(b"{\"doubleValue\":");
-            double(out, *f);
-            out.push(b'}');
-        }
-        Value::Array(array) => {
-            out.extend_from_slice(b"{\"arrayValue\":{\"values\":[");
-            match array {
-                Array::String(items) => {
-                    for (i, s) in items.iter().enumerate() {
-                        comma(out, i);
-                        out.extend_from_slice(b"{\"stringValue\":");
-                        string(out, s);
-                        out.push(b'}');
-                    }
-                }
-                Array::Bool(items) => {
-                    for (i, b) in items.iter().enumerate() {
-                        comma(out, i);
-                        let _ = write!(out, "{{\"boolValue\":{b}}}");
-                    }
-                }
-                Array::I64(items) => {
-                    for (i, v) in items.iter().enumerate() {
-                        comma(out, i);
-                        let _ = write!(out, "{{\"intValue\":\"{v}\"}}");
-                    }
-                }
-                Array::F64(items) => {
-                    for (i, f) in items.iter().enumerate() {
-                        comma(out, i);
-                        out.extend_from_slice(b"{\"doubleValue\":");
-                        double(out, *f);
-                        out.push(b'}');
-                    }
-                }
+        Value::String(s) => string_value(out, s),
+        Value::Bool(b) => bool_value(out, b),
+        Value::I64(i) => int_value(out, i),
+        Value::F64(f) => double_value(out, f),
+        Value::Array(items) => {
+            out.extend_from_slice(b"{\"arrayValue\":{\"values\":");
+            match items {
+                Array::String(items) => array(out, items, string_value),
+                Array::Bool(items) => array(out, items, bool_value),
+                Array::I64(items) => array(out, items, int_value),
+                Array::F64(items) => array(out, items, double_value),
                 // A kind of array this encoder does not know: an empty array.
-                _ => {}
+                _ => out.extend_from_slice(b"[]"),
             }
-            out.extend_from_slice(b"]}}");
+            out.extend_from_slice(b"}}");
         }
         // A kind of value this encoder does not know: the empty value.
         _ => out.extend_from_slice(b"{}"),
     }
+}
+
+// `&Cow`, not `&str`: the element type of `Array::String`, so it fits `array`/`elements`.
+#[allow(clippy::ptr_arg)]
+#[inline(always)] // attribute values are the hot path: no call per value
+fn string_value(out: &mut Vec<u8>, s: &Cow<'static, str>) {
+    out.extend_from_slice(b"{\"stringValue\":");
+    string(out, s);
+    out.push(b'}');
+}
+
+#[inline(always)] // attribute values are the hot path: no call per value
+fn bool_value(out: &mut Vec<u8>, b: &bool) {
+    let _ = write!(out, "{{\"boolValue\":{b}}}");
+}
+
+#[inline(always)] // attribute values are the hot path: no call per value
+fn int_value(out: &mut Vec<u8>, i: &i64) {
+    let _ = write!(out, "{{\"intValue\":\"{i}\"}}");
+}
+
+#[inline(always)] // attribute values are the hot path: no call per value
+fn double_value(out: &mut Vec<u8>, f: &f64) {
+    out.extend_from_slice(b"{\"doubleValue\":");
+    double(out, *f);
+    out.push(b'}');
 }
 
 /// A double as proto3 JSON writes it: a number, or `"NaN"` / `"Infinity"` / `"-Infinity"`.

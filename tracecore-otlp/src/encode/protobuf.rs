@@ -4,6 +4,8 @@
 //! length needs another number of bytes the message body is moved once. Fields holding their
 //! default value are left out, as proto3 does, except inside a `oneof`.
 
+use std::borrow::Cow;
+
 use tracecore::trace::{Event, Link, SpanData};
 use tracecore::{Array, KeyValue, Value};
 
@@ -108,63 +110,56 @@ fn key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) {
 /// The body of an `AnyValue`: exactly one case, written even when it holds a default value.
 fn any_value(out: &mut Vec<u8>, value: &Value) {
     match value {
-        Value::String(s) => {
-            tag(out, 1, LEN);
-            varint(out, s.len() as u64);
-            out.extend_from_slice(s.as_bytes());
-        }
-        Value::Bool(b) => {
-            tag(out, 2, VARINT);
-            out.push(u8::from(*b));
-        }
-        Value::I64(i) => {
-            tag(out, 3, VARINT);
-            varint(out, *i as u64);
-        }
-        Value::F64(f) => {
-            tag(out, 4, FIXED64);
-            out.extend_from_slice(&f.to_le_bytes());
-        }
+        Value::String(s) => string_case(out, s),
+        Value::Bool(b) => bool_case(out, b),
+        Value::I64(i) => int_case(out, i),
+        Value::F64(f) => double_case(out, f),
+        // ArrayValue.values = 1, each an AnyValue.
         Value::Array(array) => message(out, 5, 1, |out| match array {
-            Array::String(items) => {
-                for s in items {
-                    message(out, 1, 1, |out| {
-                        tag(out, 1, LEN);
-                        varint(out, s.len() as u64);
-                        out.extend_from_slice(s.as_bytes());
-                    });
-                }
-            }
-            Array::Bool(items) => {
-                for b in items {
-                    message(out, 1, 1, |out| {
-                        tag(out, 2, VARINT);
-                        out.push(u8::from(*b));
-                    });
-                }
-            }
-            Array::I64(items) => {
-                for i in items {
-                    message(out, 1, 1, |out| {
-                        tag(out, 3, VARINT);
-                        varint(out, *i as u64);
-                    });
-                }
-            }
-            Array::F64(items) => {
-                for f in items {
-                    message(out, 1, 1, |out| {
-                        tag(out, 4, FIXED64);
-                        out.extend_from_slice(&f.to_le_bytes());
-                    });
-                }
-            }
+            Array::String(items) => elements(out, items, string_case),
+            Array::Bool(items) => elements(out, items, bool_case),
+            Array::I64(items) => elements(out, items, int_case),
+            Array::F64(items) => elements(out, items, double_case),
             // A kind of array this encoder does not know: an empty array.
             _ => {}
         }),
         // A kind of value this encoder does not know: the empty value.
         _ => {}
     }
+}
+
+/// Each item as an `AnyValue` in `ArrayValue.values`.
+fn elements<T>(out: &mut Vec<u8>, items: &[T], case: impl Fn(&mut Vec<u8>, &T)) {
+    for item in items {
+        message(out, 1, 1, |out| case(out, item));
+    }
+}
+
+// `&Cow`, not `&str`: the element type of `Array::String`, so it fits `array`/`elements`.
+#[allow(clippy::ptr_arg)]
+#[inline(always)] // attribute values are the hot path: no call per value
+fn string_case(out: &mut Vec<u8>, s: &Cow<'static, str>) {
+    tag(out, 1, LEN);
+    varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+#[inline(always)] // attribute values are the hot path: no call per value
+fn bool_case(out: &mut Vec<u8>, b: &bool) {
+    tag(out, 2, VARINT);
+    out.push(u8::from(*b));
+}
+
+#[inline(always)] // attribute values are the hot path: no call per value
+fn int_case(out: &mut Vec<u8>, i: &i64) {
+    tag(out, 3, VARINT);
+    varint(out, *i as u64);
+}
+
+#[inline(always)] // attribute values are the hot path: no call per value
+fn double_case(out: &mut Vec<u8>, f: &f64) {
+    tag(out, 4, FIXED64);
+    out.extend_from_slice(&f.to_le_bytes());
 }
 
 /// A length-delimited message in `field`, its body written by `body`. `guess` is the number of

@@ -16,13 +16,9 @@
 //! A role honours the `OTEL_*` variables (`OTEL_SERVICE_NAME` overrides its name); with no
 //! exporter or endpoint variable set it prints its spans on the terminal.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tracecore::export::{InMemoryExporter, WaterfallOptions, render_waterfall};
-use tracecore::trace::{SpanKind, TracerProvider};
-use tracecore_examples::{
-    CLIENT_PATHS, client, gateway, inventory, render_service_map, serve, service_map, start_servers,
-};
+use tracecore_examples::{CLIENT_PATHS, client, gateway, inventory, otlp_endpoint_set, serve};
 use tracecore_otlp::{ExporterKind, Setup, Telemetry};
 
 const USAGE: &str = "usage: client-gateway-server [inventory --listen ADDR | gateway --listen ADDR --upstream URL | client --gateway URL [--requests N]]";
@@ -57,16 +53,6 @@ fn flag<'a>(args: &'a [String], name: &str) -> Option<&'a str> {
 
 fn required<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
     flag(args, name).ok_or_else(|| format!("{name} is required\n{USAGE}"))
-}
-
-/// Whether the environment names an OTLP receiver.
-fn otlp_endpoint_set() -> bool {
-    [
-        "OTEL_EXPORTER_OTLP_ENDPOINT",
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-    ]
-    .iter()
-    .any(|v| std::env::var(v).is_ok_and(|v| !v.trim().is_empty()))
 }
 
 /// A role's telemetry: the `OTEL_*` variables, `name` unless `OTEL_SERVICE_NAME` is set, and
@@ -152,68 +138,9 @@ async fn until_stopped(server: impl Future<Output = std::io::Result<()>>) {
 
 /// The three services in one process, each with its own `service.name`.
 async fn all_in_one() -> Result<(), String> {
-    let spans = InMemoryExporter::new();
-    let otlp = otlp_endpoint_set();
-    let telemetry = |name: &'static str| -> Result<Telemetry, String> {
-        Setup::new()
-            .with_service_name(name)
-            .with_provider(TracerProvider::builder().with_simple_exporter(spans.clone()))
-            .with_exporters([if otlp {
-                ExporterKind::Otlp
-            } else {
-                ExporterKind::None
-            }])
-            .build()
-            .map_err(|e| e.to_string())
-    };
-    let (inv, gw, cl) = (
-        telemetry("inventory")?,
-        telemetry("gateway")?,
-        telemetry("client")?,
-    );
-    if otlp {
-        eprintln!("{cl}");
-    }
-
-    let (gw_url, inv_url) = start_servers(inv.tracer("inventory"), gw.tracer("gateway"))
-        .await
-        .map_err(|e| e.to_string())?;
-    println!("inventory on {inv_url}, gateway on {gw_url}\n");
-
-    for (path, result) in client(cl.tracer("client"), &gw_url, &CLIENT_PATHS).await {
-        match result {
-            Ok(status) => println!("client: GET {path} -> {status}"),
-            Err(e) => println!("client: GET {path} -> {e}"),
-        }
-    }
-
-    // Every request makes four spans; the servers end theirs when their bodies are sent.
-    let expected = CLIENT_PATHS.len() * 4;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while spans.finished_spans().len() < expected && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    for t in [&inv, &gw, &cl] {
-        let _ = t.shutdown(Duration::from_secs(5));
-    }
-
-    let finished = spans.finished_spans();
+    let demo = tracecore_examples::all_in_one().await?;
     let color = std::io::IsTerminal::is_terminal(&std::io::stdout())
         && std::env::var_os("NO_COLOR").is_none();
-    println!();
-    print!(
-        "{}",
-        render_waterfall(&finished.0, &WaterfallOptions::default().with_color(color))
-    );
-    println!();
-    print!("{}", render_service_map(&service_map(&finished.0)));
-    let servers = finished.of_kind(SpanKind::Server).len();
-    println!(
-        "\n{} spans in {} traces ({servers} SERVER, {} CLIENT){}",
-        finished.len(),
-        CLIENT_PATHS.len(),
-        finished.of_kind(SpanKind::Client).len(),
-        if otlp { "; also sent over OTLP" } else { "" }
-    );
+    print!("{}", demo.render(color));
     Ok(())
 }

@@ -4,35 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use tracecore::export::{FinishedSpans, InMemoryExporter};
+use tracecore::export::InMemoryExporter;
 use tracecore::trace::{SpanData, SpanKind, TracerProvider};
-use tracecore_examples::{CLIENT_PATHS, Edge, client, gateway, serve, service_map, start_servers};
+use tracecore_examples::{CLIENT_PATHS, Edge, all_in_one, client, gateway, serve, service_map};
 
 fn provider(name: &'static str, spans: &InMemoryExporter) -> TracerProvider {
     TracerProvider::builder()
         .with_service_name(name)
         .with_simple_exporter(spans.clone())
         .build()
-}
-
-/// Runs the client's three requests through gateway and inventory; returns the statuses and
-/// every span (waiting, at most 10 s, for the servers to end theirs).
-async fn run_demo() -> (Vec<(String, Result<u16, String>)>, FinishedSpans) {
-    let spans = InMemoryExporter::new();
-    let (inv, gw, cl) = (
-        provider("inventory", &spans),
-        provider("gateway", &spans),
-        provider("client", &spans),
-    );
-    let (gw_url, _) = start_servers(inv.tracer("inventory"), gw.tracer("gateway"))
-        .await
-        .unwrap();
-    let results = client(cl.tracer("client"), &gw_url, &CLIENT_PATHS).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while spans.finished_spans().len() < 12 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    (results, spans.finished_spans())
 }
 
 fn status_of(span: &SpanData) -> (i64, bool, Option<&str>) {
@@ -47,8 +27,13 @@ fn status_of(span: &SpanData) -> (i64, bool, Option<&str>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_request_is_one_trace_through_three_services_with_the_http_status_rules() {
-    let (results, spans) = run_demo().await;
-    let statuses: Vec<_> = results.iter().map(|(_, r)| r.clone().unwrap()).collect();
+    let demo = all_in_one().await.unwrap();
+    let spans = demo.spans;
+    let statuses: Vec<_> = demo
+        .results
+        .iter()
+        .map(|(_, r)| r.clone().unwrap())
+        .collect();
     assert_eq!(statuses, [200, 404, 502]);
     assert_eq!(spans.len(), 12, "{:?}", spans.names());
 

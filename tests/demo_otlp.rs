@@ -1,0 +1,216 @@
+//! The demo with `OTEL_EXPORTER_OTLP_ENDPOINT` set: besides the waterfalls, the same twelve spans
+//! reach the OTLP receiver, as protobuf or (with `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`) JSON,
+//! flushed before the demo returns. The demo runs in a child process with the variables set;
+//! the receiver is a loopback HTTP server in this process.
+
+#[path = "support/child_env.rs"]
+mod child_env;
+#[path = "../tracecore-otlp/tests/support/mod.rs"]
+mod receiver;
+
+use std::collections::{BTreeMap, HashMap};
+
+use receiver::{Receiver, spans_of};
+use tracecore_otlp::proto;
+
+/// OTLP's `Span.SpanKind` and `Status.StatusCode` values.
+const KIND_SERVER: i32 = 2;
+const KIND_CLIENT: i32 = 3;
+const STATUS_ERROR: i32 = 2;
+
+/// `service.name` of each span, by span id.
+fn service_names(request: &proto::ExportTraceServiceRequest) -> HashMap<Vec<u8>, String> {
+    let mut out = HashMap::new();
+    for rs in &request.resource_spans {
+        let name = rs
+            .resource
+            .iter()
+            .flat_map(|r| r.attributes.iter())
+            .find(|kv| kv.key == "service.name")
+            .and_then(|kv| kv.value.as_ref()?.value.as_ref())
+            .map(|v| match v {
+                proto::any_value::Value::StringValue(s) => s.clone(),
+                other => panic!("service.name is {other:?}"),
+            })
+            .expect("a service.name");
+        for ss in &rs.scope_spans {
+            for span in &ss.spans {
+                out.insert(span.span_id.clone(), name.clone());
+            }
+        }
+    }
+    out
+}
+
+fn status_code(span: &proto::Span) -> i64 {
+    span.attributes
+        .iter()
+        .find(|kv| kv.key == "http.response.status_code")
+        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+            proto::any_value::Value::IntValue(i) => Some(*i),
+            _ => None,
+        })
+        .expect("http.response.status_code")
+}
+
+#[test]
+fn the_demo_sends_its_three_traces_to_the_otlp_endpoint() {
+    let receiver = Receiver::start();
+    let base = format!("http://{}", receiver.addr());
+    let stdout = demo_output(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &base)]);
+    assert!(
+        stdout.contains("OTLP: 12 spans exported, 0 failed"),
+        "{stdout}"
+    );
+
+    let received = receiver.received();
+    assert!(
+        received.iter().all(|r| r.path == "/v1/traces"
+            && r.header("content-type") == Some("application/x-protobuf"))
+    );
+    let mut spans = Vec::new();
+    let mut services = HashMap::new();
+    for r in &received {
+        let request = r.request();
+        services.extend(service_names(&request));
+        spans.extend(spans_of(&request));
+    }
+    assert_eq!(spans.len(), 12, "flushed before the demo returned");
+
+    // Four spans per trace, each trace one chain client -> gateway -> gateway -> inventory.
+    let mut traces: BTreeMap<Vec<u8>, Vec<&proto::Span>> = BTreeMap::new();
+    for span in &spans {
+        traces.entry(span.trace_id.clone()).or_default().push(span);
+    }
+    assert_eq!(traces.len(), 3);
+    let mut codes = Vec::new();
+    for chain in traces.values() {
+        let mut ordered = vec![
+            *chain
+                .iter()
+                .find(|s| s.parent_span_id.is_empty())
+                .expect("a root span"),
+        ];
+        while let Some(child) = chain
+            .iter()
+            .find(|s| s.parent_span_id == ordered.last().unwrap().span_id)
+        {
+            ordered.push(child);
+        }
+        let hops: Vec<_> = ordered
+            .iter()
+            .map(|s| (services[&s.span_id].as_str(), s.kind, s.name.as_str()))
+            .collect();
+        assert_eq!(
+            hops,
+            [
+                ("client", KIND_CLIENT, "GET"),
+                ("gateway", KIND_SERVER, "GET /orders/{id}"),
+                ("gateway", KIND_CLIENT, "GET"),
+                ("inventory", KIND_SERVER, "GET /items/{id}"),
+            ]
+        );
+        codes.push(
+            ordered
+                .iter()
+                .map(|s| {
+                    (
+                        status_code(s),
+                        s.status.as_ref().is_some_and(|st| st.code == STATUS_ERROR),
+                    )
+                })
+                .collect::<Vec<_>>(),
+        );
+    }
+    codes.sort();
+    assert_eq!(
+        codes,
+        [
+            // client CLIENT, gateway SERVER, gateway CLIENT, inventory SERVER
+            [(200, false), (200, false), (200, false), (200, false)],
+            [(404, true), (404, false), (404, true), (404, false)],
+            [(502, true), (502, true), (500, true), (500, true)],
+        ]
+    );
+    // The waterfalls print as well.
+    assert!(stdout.contains("service map"), "{stdout}");
+}
+
+#[test]
+fn with_http_json_the_demo_sends_json() {
+    let receiver = Receiver::start();
+    let base = format!("http://{}", receiver.addr());
+    let stdout = demo_output(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+    ]);
+    assert!(
+        stdout.contains("OTLP: 12 spans exported, 0 failed"),
+        "{stdout}"
+    );
+    let mut names = Vec::new();
+    for r in receiver.received() {
+        assert_eq!(r.header("content-type"), Some("application/json"));
+        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        for rs in body["resourceSpans"].as_array().unwrap() {
+            for ss in rs["scopeSpans"].as_array().unwrap() {
+                for span in ss["spans"].as_array().unwrap() {
+                    names.push(span["name"].as_str().unwrap().to_owned());
+                }
+            }
+        }
+    }
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            ["GET"; 6].as_slice(),
+            &["GET /items/{id}"; 3],
+            &["GET /orders/{id}"; 3]
+        ]
+        .concat()
+    );
+}
+
+#[test]
+fn a_receiver_that_is_down_fails_the_export_not_the_demo() {
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let stdout = demo_output(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{dead}")),
+        // No retries to wait for: the demo must still print its traces.
+        ("OTEL_EXPORTER_OTLP_TIMEOUT", "200"),
+    ]);
+    assert!(stdout.contains("12 spans in 3 traces"), "{stdout}");
+    assert!(
+        stdout.contains("OTLP: 0 spans exported, 12 failed"),
+        "{stdout}"
+    );
+}
+
+/// Runs the demo in a child with `vars`; returns what it printed.
+fn demo_output(vars: &[(&str, &str)]) -> String {
+    let out = child_env::child_command("demo_child", vars)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by the tests above in a child process"]
+async fn demo_child() {
+    if std::env::var_os(child_env::CHILD).is_none() {
+        return;
+    }
+    let demo = tracecore_examples::all_in_one().await.unwrap();
+    assert_eq!(demo.spans.len(), 12);
+    println!("{}", demo.render(false));
+}

@@ -1,0 +1,237 @@
+//! The runnable examples, run as their own processes, as `cargo run --example NAME` would:
+//! what they print is what a newcomer reads. Also the demo's roles in three processes, so a
+//! trace crosses real process boundaries.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// The example binary `name`, built first (once per test run) with the workspace's features,
+/// as `cargo test --workspace --all-features` builds them, so that nothing stale runs.
+fn example(name: &str) -> Command {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        // .../target/<profile>/deps/examples-<hash>  ->  .../target/<profile>/examples
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
+        let mut build = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        build.args(["build", "-q", "--workspace", "--all-features", "--examples"]);
+        if profile_dir.ends_with("release") {
+            build.arg("--release");
+        }
+        let status = build
+            .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building the examples failed");
+        profile_dir.join("examples")
+    });
+    let mut cmd = Command::new(dir.join(name));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("OTEL_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// Runs an example to its end (it must exit 0); returns its standard output.
+fn run(name: &str, args: &[&str]) -> String {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = example(name).args(args).output().unwrap();
+    let stdout = String::from_utf8(stdout).unwrap();
+    assert!(
+        status.success(),
+        "{name} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&stderr)
+    );
+    stdout
+}
+
+/// The 32-hex-digit trace id after `prefix` in `text`.
+fn trace_id_after<'a>(text: &'a str, prefix: &str) -> &'a str {
+    let at = text
+        .find(prefix)
+        .unwrap_or_else(|| panic!("{prefix:?} in:\n{text}"))
+        + prefix.len();
+    &text[at..at + 32]
+}
+
+#[test]
+fn axum_server_continues_the_callers_trace() {
+    let out = run("axum-server", &["--once"]);
+    assert!(out.contains("GET /items/7 -> 200 OK"), "{out}");
+    // The caller's trace id, and the span named by the route.
+    assert!(
+        out.contains("trace 4bf92f3577b34da6a3ce929d0e0e4736  1 span"),
+        "{out}"
+    );
+    assert!(
+        out.contains("inventory  SERVER    GET /items/{id}  200 Unset"),
+        "{out}"
+    );
+}
+
+#[test]
+fn hyper_server_traces_a_bare_hyper_service() {
+    let out = run("hyper-server", &["--once"]);
+    assert!(out.contains("GET /hello -> 200 OK"), "{out}");
+    assert!(
+        out.contains("hello  SERVER    GET /hello  200 Unset"),
+        "{out}"
+    );
+}
+
+#[test]
+fn reqwest_client_sends_its_span_as_the_parent() {
+    let out = run("reqwest-client", &[]);
+    assert!(out.contains("-> 200 OK"), "{out}");
+    // What the server received: this trace, the CLIENT span as parent, the baggage.
+    let sent = trace_id_after(&out, "traceparent: 00-");
+    assert_eq!(trace_id_after(&out, "\ntrace "), sent, "{out}");
+    assert!(out.contains("baggage: tenant=blue"), "{out}");
+    assert!(out.contains("checkout  INTERNAL  place order"), "{out}");
+    assert!(
+        out.contains("checkout  CLIENT    └─ GET       200 Unset"),
+        "{out}"
+    );
+}
+
+#[test]
+fn spawned_task_keeps_the_context_it_was_given() {
+    let out = run("spawned-task", &[]);
+    assert!(out.contains("POST /orders -> 202 Accepted"), "{out}");
+    // The request's trace holds the task that carried the context, its call and the call's
+    // server; the task spawned without it is a trace of its own.
+    let order = out.find("4 spans").expect("the order's trace");
+    let lines: Vec<&str> = out[order..].lines().skip(1).take(4).collect();
+    let expected = [
+        "SERVER    POST /orders ",
+        "INTERNAL  └─ send confirmation ",
+        "CLIENT       └─ POST ",
+        "SERVER          └─ POST /emails ",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{out}");
+    for (line, span) in lines.iter().zip(expected) {
+        assert!(line.contains(span), "{span:?} in\n{out}");
+    }
+    assert!(out.contains("1 span"), "{out}");
+    assert!(out.contains("shop  INTERNAL  write audit line"), "{out}");
+}
+
+#[test]
+fn the_demo_prints_the_waterfalls_and_the_service_map() {
+    let out = run("client-gateway-server", &[]);
+    for line in [
+        "client: GET /orders/42 -> 200",
+        "client: GET /orders/4242 -> 404",
+        "client: GET /orders/0 -> 502",
+        "client ──▶ gateway     3 requests, 2 errors",
+        "gateway ──▶ inventory  3 requests, 2 errors",
+        "12 spans in 3 traces (6 SERVER, 6 CLIENT)",
+    ] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
+    }
+    assert_eq!(out.matches("\ntrace ").count(), 3, "{out}");
+}
+
+/// A long-running role: its output, collected as it comes; killed when dropped.
+struct Role {
+    child: Child,
+    out: Arc<Mutex<String>>,
+}
+
+impl Role {
+    fn start(args: &[&str]) -> Self {
+        let mut child = example("client-gateway-server")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = Arc::new(Mutex::new(String::new()));
+        let sink = out.clone();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let mut out = sink.lock().unwrap();
+                out.push_str(&line);
+                out.push('\n');
+            }
+        });
+        Self { child, out }
+    }
+
+    /// Waits (at most 20 s) for output containing `text`; returns all the output so far.
+    fn wait_for(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let out = self.out.lock().unwrap().clone();
+            if out.contains(text) {
+                return out;
+            }
+            assert!(Instant::now() < deadline, "no {text:?} in:\n{out}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The `http://…` URL it says it serves on.
+    fn url(&self) -> String {
+        let out = self.wait_for(" on http://");
+        let at = out.find("http://").unwrap();
+        out[at..].split_whitespace().next().unwrap().to_owned()
+    }
+}
+
+impl Drop for Role {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn each_role_runs_alone_and_the_trace_crosses_three_processes() {
+    let inventory = Role::start(&["inventory", "--listen", "127.0.0.1:0"]);
+    let inventory_url = inventory.url();
+    let gateway = Role::start(&[
+        "gateway",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        &inventory_url,
+    ]);
+    let gateway_url = gateway.url();
+    let out = run(
+        "client-gateway-server",
+        &["client", "--gateway", &gateway_url, "--requests", "1"],
+    );
+    assert!(out.contains("GET /orders/42 -> 200"), "{out}");
+
+    // Each process prints its own spans; the client's trace ids are the servers' too.
+    let client_trace = trace_id_after(&out, "trace ");
+    for (role, span) in [
+        (&gateway, "gateway  SERVER    GET /orders/{id}"),
+        (&inventory, "inventory  SERVER    GET /items/{id}"),
+    ] {
+        let printed = role.wait_for(span);
+        assert!(
+            printed.contains(&format!("trace {client_trace}")),
+            "{client_trace} in\n{printed}"
+        );
+    }
+    // Three requests, three traces, each seen by all three processes.
+    let inventory_out = inventory.wait_for("GET /items/{id}  500 Error");
+    for trace in out
+        .match_indices("trace ")
+        .map(|(i, _)| &out[i + 6..i + 38])
+    {
+        assert!(inventory_out.contains(trace), "{trace} in\n{inventory_out}");
+    }
+}

@@ -27,6 +27,11 @@ pub enum Stack {
 }
 
 impl Stack {
+    /// The stack named `name` (as [`Stack::name`] gives it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
     pub const ALL: [Self; 5] = [
         Self::Bare,
         Self::EmptyLayer,
@@ -106,6 +111,11 @@ impl Server {
             otel,
             dispatch,
         }
+    }
+
+    /// The stack's Router, to serve over sockets (the `serve` binary).
+    pub fn router(&self) -> Router {
+        self.router.clone()
     }
 
     /// One request through the stack, its body collected.

@@ -2,12 +2,13 @@
 //! that a request does not allocate its span name or `http.route`.
 //!
 //! Each distinct string is leaked once and shared process-wide; a per-thread cache answers
-//! lookups with no lock. Bounded: past [`MAX_STRINGS`] distinct strings (or for a string over
+//! lookups with no lock, and in front of it a small direct-mapped cache of the strings seen last
+//! answers the common case (the same few routes, request after request) without hashing. Bounded: past [`MAX_STRINGS`] distinct strings (or for a string over
 //! [`MAX_LEN`] bytes) callers allocate as usual, so a route function that returns
 //! high-cardinality values costs allocations, never unbounded memory.
 
 use std::borrow::Cow;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Mutex;
@@ -43,8 +44,28 @@ type Set = HashSet<&'static str, BuildHasherDefault<Fnv>>;
 
 static GLOBAL: Mutex<Option<Set>> = Mutex::new(None);
 
+/// Slots in the per-thread cache of recent strings.
+const RECENT: usize = 16;
+
 thread_local! {
     static LOCAL: RefCell<Set> = RefCell::new(Set::default());
+    static RECENT_HITS: [Cell<Option<&'static str>>; RECENT] =
+        const { [const { Cell::new(None) }; RECENT] };
+}
+
+/// The slot of `s` in the recent cache: its length and last byte tell routes apart well enough
+/// for a cache that is checked by comparing the whole string.
+fn recent_slot(len: usize, last_byte: u8) -> usize {
+    (len + usize::from(last_byte)) % RECENT
+}
+
+/// What the recent cache holds in `slot`, if it is the string `is` says it is.
+fn recent(slot: usize, is: impl Fn(&str) -> bool) -> Option<&'static str> {
+    RECENT_HITS
+        .try_with(|r| r[slot].get())
+        .ok()
+        .flatten()
+        .filter(|hit| is(hit))
 }
 
 /// The interned copy of `s`, or `None` when the bounds say to allocate instead.
@@ -52,11 +73,16 @@ pub(crate) fn intern(s: &str) -> Option<&'static str> {
     if s.len() > MAX_LEN {
         return None;
     }
+    let slot = recent_slot(s.len(), s.as_bytes().last().copied().unwrap_or(0));
+    if let Some(hit) = recent(slot, |hit| hit == s) {
+        return Some(hit);
+    }
     let local = LOCAL
         .try_with(|l| l.borrow().get(s).copied())
         .ok()
         .flatten();
-    if local.is_some() {
+    if let Some(found) = local {
+        remember(slot, found);
         return local;
     }
     let interned = {
@@ -73,10 +99,16 @@ pub(crate) fn intern(s: &str) -> Option<&'static str> {
         }
     };
     let _ = LOCAL.try_with(|l| l.borrow_mut().insert(interned));
+    remember(slot, interned);
     Some(interned)
 }
 
-/// `s` interned, else owned.
+/// Puts `interned` in the recent cache, in place of whatever held its slot.
+fn remember(slot: usize, interned: &'static str) {
+    let _ = RECENT_HITS.try_with(|r| r[slot].set(Some(interned)));
+}
+
+/// `s` interned, or an owned copy when the bounds say so.
 pub(crate) fn interned_or_owned(s: &str) -> Cow<'static, str> {
     intern(s).map_or_else(|| Cow::Owned(s.to_owned()), Cow::Borrowed)
 }
@@ -86,6 +118,17 @@ pub(crate) fn interned_pair(a: &str, b: &str) -> Cow<'static, str> {
     let mut buf = [0u8; MAX_LEN];
     let len = a.len() + 1 + b.len();
     if len <= MAX_LEN {
+        // The pair seen last is compared in place, without composing it.
+        let last = b.as_bytes().last().copied().unwrap_or(b' ');
+        let is_pair = |hit: &str| {
+            hit.len() == len
+                && hit.starts_with(a)
+                && hit.as_bytes()[a.len()] == b' '
+                && hit.ends_with(b)
+        };
+        if let Some(hit) = recent(recent_slot(len, last), is_pair) {
+            return Cow::Borrowed(hit);
+        }
         buf[..a.len()].copy_from_slice(a.as_bytes());
         buf[a.len()] = b' ';
         buf[a.len() + 1..len].copy_from_slice(b.as_bytes());
@@ -114,6 +157,22 @@ mod tests {
         assert!(std::ptr::eq(a, b));
         assert_eq!(interned_pair("GET", "/items/{id}"), "GET /items/{id}");
         assert!(matches!(interned_pair("GET", "/x"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn strings_that_share_a_recent_slot_are_told_apart() {
+        // Same length and last byte: the same slot, one after the other.
+        let a = intern("/a/{id}").unwrap();
+        let b = intern("/b/{id}").unwrap();
+        assert_eq!((a, b), ("/a/{id}", "/b/{id}"));
+        assert_eq!(intern("/a/{id}").unwrap(), "/a/{id}");
+        assert!(std::ptr::eq(intern("/a/{id}").unwrap(), a));
+        // Pairs are compared in place: the same length and last byte, another method.
+        assert_eq!(interned_pair("GET", "/a/{id}"), "GET /a/{id}");
+        assert_eq!(interned_pair("PUT", "/a/{id}"), "PUT /a/{id}");
+        assert_eq!(interned_pair("GET", "/a/{id}"), "GET /a/{id}");
+        assert_eq!(interned_pair("GET", ""), "GET ");
+        assert_eq!(interned_pair("GE", "T "), "GE T ");
     }
 
     #[test]

@@ -1,0 +1,36 @@
+//! One of the server stacks over real sockets, for the loopback throughput script
+//! (`throughput.sh`): `serve STACK [ADDR]`, STACK one of `bare`, `empty_layer`, `tracecore`,
+//! `tower_http_trace`, `otel_axum_layer`. Serves `GET /items/{id}` on ADDR (default
+//! `127.0.0.1:0`) with one worker thread, prints `listening on ADDR`, and on SIGTERM or Ctrl-C
+//! prints `dropped N` (spans tracecore's queue dropped) and exits.
+
+use tracecore_benches::server::{Server, Stack};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let Some(stack) = args.next().as_deref().and_then(Stack::from_name) else {
+        eprintln!("usage: serve bare|empty_layer|tracecore|tower_http_trace|otel_axum_layer [ADDR]");
+        std::process::exit(2);
+    };
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:0".to_owned());
+    let server = Server::new(stack);
+    // The anchors record into their tracing subscriber from every thread.
+    tracing::dispatcher::set_global_default(server.dispatch.clone()).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+        println!("listening on {}", listener.local_addr().unwrap());
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
+        tokio::select! {
+            result = axum::serve(listener, server.router()) => result.unwrap(),
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    });
+    println!("dropped {}", server.dropped());
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Loopback throughput: a hello-world axum server bare, with tracecore's ServerLayer, and with the
+# OtelAxumLayer stack (tracing-opentelemetry into opentelemetry_sdk 0.33), each driven in turn by
+# wrk with a fixed connection count for a fixed time, in rounds that alternate the order. Prints
+# requests/s and p99 latency per stack (the median of the rounds) and the loss against bare.
+#
+#   benches/throughput.sh                 # 3 rounds of 10 s per stack, 32 connections
+#   ROUNDS=5 DURATION=20s CONNECTIONS=64 benches/throughput.sh
+#
+# With two or more cores the server (one worker thread, plus the span export thread) runs on
+# CPU 0 and wrk on CPU 1, so they do not steal each other's time. Installs wrk (Debian package)
+# when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-32}
+STACKS=(bare tracecore otel_axum_layer)
+TRACEPARENT="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+if ! command -v wrk >/dev/null; then
+  echo "installing wrk (Debian package)" >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk >/dev/null
+fi
+
+cargo build --quiet --release --bin serve
+
+server_cpu=() wrk_cpu=()
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  server_cpu=(taskset -c 0) wrk_cpu=(taskset -c 1)
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"; [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null || true' EXIT
+
+# run STACK ROUND: one wrk run against a fresh server; appends "STACK REQ_PER_S P99_US DROPPED".
+run() {
+  local stack=$1 out="$work/$1.$2"
+  "${server_cpu[@]}" target/release/serve "$stack" 127.0.0.1:0 >"$out.server" &
+  pid=$!
+  local addr=""
+  for _ in $(seq 100); do
+    addr=$(sed -n 's/^listening on //p' "$out.server")
+    [ -n "$addr" ] && break
+    sleep 0.05
+  done
+  [ -n "$addr" ] || { echo "serve $stack did not start" >&2; exit 1; }
+  local url="http://$addr/items/42"
+  # Warm up (connections, allocator, branch predictors), then measure.
+  "${wrk_cpu[@]}" wrk -t1 -c"$CONNECTIONS" -d2s -H "traceparent: $TRACEPARENT" "$url" >/dev/null
+  "${wrk_cpu[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -H "traceparent: $TRACEPARENT" "$url" >"$out.wrk"
+  kill -TERM "$pid"
+  wait "$pid" || true
+  pid=""
+  local rps p99 dropped
+  rps=$(awk '/^Requests\/sec:/ {print $2}' "$out.wrk")
+  p99=$(awk '$1 == "99%" {
+      v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
+      if (u == "ms") v *= 1000; else if (u == "s") v *= 1000000;
+      print v }' "$out.wrk")
+  dropped=$(sed -n 's/^dropped //p' "$out.server")
+  echo "$stack $rps $p99 ${dropped:-?}" >>"$work/results"
+  printf '  round %s  %-16s %10.0f req/s  p99 %8.0f µs\n' "$2" "$stack" "$rps" "$p99" >&2
+}
+
+echo "wrk -t1 -c$CONNECTIONS -d$DURATION, $ROUNDS rounds; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" >&2
+for round in $(seq "$ROUNDS"); do
+  # Rotate the order each round, so no stack always runs first or last.
+  for i in "${!STACKS[@]}"; do
+    run "${STACKS[$(( (i + round - 1) % ${#STACKS[@]} ))]}" "$round"
+  done
+done
+
+median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+bare=$(awk '$1 == "bare" {print $2}' "$work/results" | median)
+echo
+echo "| stack | requests/s (median of $ROUNDS) | p99 latency | throughput vs bare | spans dropped |"
+echo "|---|---:|---:|---:|---:|"
+for stack in "${STACKS[@]}"; do
+  rps=$(awk -v s="$stack" '$1 == s {print $2}' "$work/results" | median)
+  p99=$(awk -v s="$stack" '$1 == s {print $3}' "$work/results" | median)
+  dropped=$(awk -v s="$stack" '$1 == s {print $4}' "$work/results" | paste -sd/)
+  awk -v s="$stack" -v r="$rps" -v p="$p99" -v b="$bare" -v d="$dropped" 'BEGIN {
+    loss = (s == "bare") ? "–" : sprintf("%+.1f %%", (r / b - 1) * 100);
+    if (s != "tracecore") d = "–";
+    printf "| %s | %.0f | %.0f µs | %s | %s |\n", s, r, p, loss, d }'
+done

@@ -148,8 +148,8 @@ struct Role {
 }
 
 impl Role {
-    fn start(args: &[&str]) -> Self {
-        let mut child = example("client-gateway-server")
+    fn start(name: &str, args: &[&str]) -> Self {
+        let mut child = example(name)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -198,15 +198,21 @@ impl Drop for Role {
 
 #[test]
 fn each_role_runs_alone_and_the_trace_crosses_three_processes() {
-    let inventory = Role::start(&["inventory", "--listen", "127.0.0.1:0"]);
+    let inventory = Role::start(
+        "client-gateway-server",
+        &["inventory", "--listen", "127.0.0.1:0"],
+    );
     let inventory_url = inventory.url();
-    let gateway = Role::start(&[
-        "gateway",
-        "--listen",
-        "127.0.0.1:0",
-        "--upstream",
-        &inventory_url,
-    ]);
+    let gateway = Role::start(
+        "client-gateway-server",
+        &[
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &inventory_url,
+        ],
+    );
     let gateway_url = gateway.url();
     let out = run(
         "client-gateway-server",
@@ -234,4 +240,28 @@ fn each_role_runs_alone_and_the_trace_crosses_three_processes() {
     {
         assert!(inventory_out.contains(trace), "{trace} in\n{inventory_out}");
     }
+}
+
+#[test]
+fn the_w3c_conformance_service_answers_the_suites_requests() {
+    use std::io::{Read, Write};
+    let service = Role::start("w3c-conformance", &["127.0.0.1:0"]);
+    let url = service.url();
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches("/test")
+        .to_owned();
+    // An empty list of calls: nothing to call back, a 200 once done.
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "POST /test HTTP/1.1\r\nhost: {addr}\r\ntraceparent: 00-12345678901234567890123456789012-1234567890123456-01\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n[]"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
 }

@@ -8,12 +8,14 @@
 //! - `client`: requests `/orders/42`, `/orders/4242` and `/orders/0` from the gateway.
 //!
 //! [`all_in_one`] runs all three in one process; [`service_map`] reads who called whom from the
-//! spans.
+//! spans. [`conformance_service`] is the service the W3C trace-context test suite drives.
 
 mod all_in_one;
 mod service_map;
 mod services;
+mod w3c;
 
 pub use all_in_one::{Demo, all_in_one, otlp_endpoint_set};
 pub use service_map::{Edge, render_service_map, service_map};
 pub use services::{CLIENT_PATHS, client, gateway, inventory, serve, start_servers, traced_client};
+pub use w3c::conformance_service;

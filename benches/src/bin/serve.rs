@@ -9,7 +9,9 @@ use tracecore_benches::server::{Server, Stack};
 fn main() {
     let mut args = std::env::args().skip(1);
     let Some(stack) = args.next().as_deref().and_then(Stack::from_name) else {
-        eprintln!("usage: serve bare|empty_layer|tracecore|tower_http_trace|otel_axum_layer [ADDR]");
+        eprintln!(
+            "usage: serve bare|empty_layer|tracecore|tower_http_trace|otel_axum_layer [ADDR]"
+        );
         std::process::exit(2);
     };
     let addr = args.next().unwrap_or_else(|| "127.0.0.1:0".to_owned());

@@ -21,6 +21,22 @@ fn example(name: &str) -> Command {
         if profile_dir.ends_with("release") {
             build.arg("--release");
         }
+        // What cargo sets for this test, not for the build: some build scripts track these
+        // (ring's tracks CARGO_MANIFEST_DIR), and a change would rebuild them for nothing.
+        for (key, _) in std::env::vars() {
+            let per_test = [
+                "CARGO_MANIFEST_",
+                "CARGO_PKG_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_PRIMARY_",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+            ];
+            if per_test.iter().any(|p| key.starts_with(p)) {
+                build.env_remove(key);
+            }
+        }
         let status = build
             .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
             .status()

@@ -192,16 +192,7 @@ fn a_receiver_that_is_down_fails_the_export_not_the_demo() {
 
 /// Runs the demo in a child with `vars`; returns what it printed.
 fn demo_output(vars: &[(&str, &str)]) -> String {
-    let out = child_env::child_command("demo_child", vars)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success() && stdout.contains("1 passed"),
-        "the demo failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+    child_env::run_child_output("demo_child", vars).0
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

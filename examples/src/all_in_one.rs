@@ -80,18 +80,11 @@ pub async fn all_in_one() -> Result<Demo, String> {
         }
     });
     let otlp = otlp.then(|| {
-        let mut total = OtlpCounts::default();
-        for counts in services
+        let total = services
             .iter()
             .filter_map(|t| t.otlp_stats())
             .map(|s| s.counts())
-        {
-            total.requests += counts.requests;
-            total.retries += counts.retries;
-            total.spans_exported += counts.spans_exported;
-            total.spans_failed += counts.spans_failed;
-            total.spans_rejected += counts.spans_rejected;
-        }
+            .sum();
         (cl.to_string(), total)
     });
     Ok(Demo {

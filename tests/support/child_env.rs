@@ -15,8 +15,13 @@ pub const CHILD: &str = "TRACECORE_ENV_TEST_CHILD";
 /// Runs the ignored test `name` in a child process with exactly `vars` among the `OTEL_*`
 /// variables and returns its standard error (where the child prints its warnings).
 pub fn run_child(name: &str, vars: &[(&str, &str)]) -> String {
+    run_child_output(name, vars).1
+}
+
+/// Like [`run_child`], returning both standard output and standard error.
+pub fn run_child_output(name: &str, vars: &[(&str, &str)]) -> (String, String) {
     let out = child_command(name, vars).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         out.status.success(),
@@ -26,7 +31,7 @@ pub fn run_child(name: &str, vars: &[(&str, &str)]) -> String {
         stdout.contains("1 passed"),
         "child {name} did not run:\n{stdout}"
     );
-    stderr
+    (stdout, stderr)
 }
 
 /// The command that runs the ignored test `name` as a child with `vars`.

@@ -529,6 +529,27 @@ pub struct OtlpCounts {
     pub spans_rejected: u64,
 }
 
+/// Counters added field by field: the totals of several exporters.
+impl std::ops::Add for OtlpCounts {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            requests: self.requests + other.requests,
+            retries: self.retries + other.retries,
+            spans_exported: self.spans_exported + other.spans_exported,
+            spans_failed: self.spans_failed + other.spans_failed,
+            spans_rejected: self.spans_rejected + other.spans_rejected,
+        }
+    }
+}
+
+impl std::iter::Sum for OtlpCounts {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        iter.fold(Self::default(), |total, counts| total + counts)
+    }
+}
+
 impl OtlpStats {
     /// The counters now.
     pub fn counts(&self) -> OtlpCounts {

@@ -56,7 +56,10 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let result = ready!(this.inner.poll(cx));
+        let result = {
+            let _unwinding = EndOnPanic(this.guard);
+            ready!(this.inner.poll(cx))
+        };
         let mut guard = std::mem::take(this.guard);
         match result {
             Ok(mut response) => {
@@ -79,6 +82,22 @@ where
                 }
                 Poll::Ready(Err(error))
             }
+        }
+    }
+}
+
+/// Held while the handler is polled: if the handler panics, the unwinding drops it and the span
+/// ends with status Error and `error.type` `panic`, whether or not a catch-panic layer further
+/// out turns the panic into a 500 (the span would otherwise end later marked only cancelled).
+struct EndOnPanic<'a>(&'a mut InFlight);
+
+impl Drop for EndOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking()
+            && let Some(span) = self.0.take()
+        {
+            record_failure(&span.as_ref(), "panic", "panic", &"the handler panicked");
+            span.end();
         }
     }
 }

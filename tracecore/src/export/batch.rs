@@ -105,6 +105,8 @@ struct State {
     flush_requested: u64,
     flush_done: u64,
     shutdown: bool,
+    /// Shutdown ran out of time: spans not yet handed to the exporter are dropped and counted.
+    abandon: bool,
     stopped: bool,
 }
 
@@ -187,6 +189,7 @@ impl BatchProcessorBuilder {
                 flush_requested: 0,
                 flush_done: 0,
                 shutdown: false,
+                abandon: false,
                 stopped: false,
             }),
             wake: Condvar::new(),
@@ -274,6 +277,11 @@ fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
         };
         for batch in taken.make_contiguous().chunks(config.max_export_batch_size) {
             let n = batch.len() as u64;
+            if shared.lock().abandon {
+                shared.dropped.fetch_add(n, Ordering::Relaxed);
+                shared.lock().in_flight -= batch.len();
+                continue;
+            }
             match exporter.export(batch, config.export_timeout) {
                 Ok(()) => shared.exported.fetch_add(n, Ordering::Relaxed),
                 Err(_) => shared.dropped.fetch_add(n, Ordering::Relaxed),
@@ -348,11 +356,18 @@ impl SpanProcessor for BatchProcessor {
         }
         state.shutdown = true;
         self.shared.wake.notify_one();
-        // On timeout the thread finishes on its own; what it cannot export is counted then.
-        let state = self
-            .shared
-            .wait_done(state, deadline, |s| s.stopped)
-            .ok_or_else(|| FlushError::timeout(timeout))?;
+        let Some(state) = self.shared.wait_done(state, deadline, |s| s.stopped) else {
+            // Out of time: what is still queued is dropped and counted now; the export under
+            // way finishes within its own timeout, and the batches after it are counted as
+            // dropped without being sent.
+            let mut state = self.shared.lock();
+            state.abandon = true;
+            let queued = state.queue.len() as u64;
+            state.queue.clear();
+            drop(state);
+            self.shared.dropped.fetch_add(queued, Ordering::Relaxed);
+            return Err(FlushError::timeout(timeout));
+        };
         drop(state);
         if let Some(handle) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
             let _ = handle.join();

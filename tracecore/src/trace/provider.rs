@@ -167,7 +167,10 @@ impl TracerProvider {
     }
 
     /// Flushes and stops the processors, waiting at most `timeout`; spans ending afterwards are
-    /// dropped and counted. A second call is an error.
+    /// dropped and counted. On timeout the batch processor drops and counts what it has not yet
+    /// handed to its exporter; the export under way ends within the exporter's own timeout, so
+    /// soon after, every span is either exported or counted in [`dropped_spans`](Self::dropped_spans).
+    /// A second call is an error.
     pub fn shutdown(&self, timeout: Duration) -> Result<(), FlushError> {
         self.inner.shutdown(timeout)
     }

@@ -289,6 +289,42 @@ mod tests {
 
     const SRC: &str = "TEST_VAR";
 
+    proptest::proptest! {
+        #[test]
+        fn endpoints_never_panic_and_errors_name_the_variable(url in "[ -~]{0,40}") {
+            for result in [base_url(&url, SRC), traces_url(&url, SRC)] {
+                match result {
+                    Ok(full) => proptest::prop_assert!(full.starts_with("http"), "{}", full),
+                    Err(e) => proptest::prop_assert_eq!(e.variable(), SRC),
+                }
+            }
+        }
+
+        #[test]
+        fn a_base_endpoint_always_ends_in_one_traces_path(
+            host in "[a-z][a-z0-9.-]{0,10}",
+            port in 1u16..,
+            path in "(/[a-z0-9]{1,5}){0,3}/?",
+        ) {
+            let full = base_url(&format!("http://{host}:{port}{path}"), SRC).unwrap();
+            proptest::prop_assert!(full.ends_with("/v1/traces"), "{}", full);
+            proptest::prop_assert!(!full.ends_with("//v1/traces"), "{}", full);
+        }
+
+        #[test]
+        fn header_lists_give_valid_headers_or_name_the_variable(raw in "[ -~]{0,60}") {
+            match parse_headers(&raw, SRC) {
+                Ok(pairs) => {
+                    for (k, v) in pairs {
+                        proptest::prop_assert!(ureq::http::HeaderName::from_bytes(k.as_bytes()).is_ok());
+                        proptest::prop_assert!(ureq::http::HeaderValue::from_str(&v).is_ok());
+                    }
+                }
+                Err(e) => proptest::prop_assert_eq!(e.variable(), SRC),
+            }
+        }
+    }
+
     #[test]
     fn a_base_endpoint_gets_v1_traces_relative_to_its_path() {
         for (base, url) in [

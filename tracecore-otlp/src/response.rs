@@ -93,6 +93,22 @@ mod tests {
     use super::*;
     use crate::proto::ExportTracePartialSuccess;
 
+    proptest::proptest! {
+        #[test]
+        fn any_reply_is_read_without_panicking_and_2xx_is_success(
+            status in 100u16..600,
+            json in proptest::bool::ANY,
+            body in proptest::collection::vec(proptest::num::u8::ANY, 0..200),
+        ) {
+            let content_type = if json { "application/json" } else { "application/x-protobuf" };
+            let reply = read(status, content_type, &body);
+            proptest::prop_assert_eq!(
+                matches!(reply, Reply::Success { .. }),
+                (200..300).contains(&status)
+            );
+        }
+    }
+
     fn success(rejected: i64, message: &str) -> Reply {
         Reply::Success {
             rejected,

@@ -115,6 +115,30 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
 mod tests {
     use super::*;
 
+    proptest::proptest! {
+        #[test]
+        fn retry_after_never_panics(value in "[ -~]{0,40}", now in 0u64..=u64::from(u32::MAX)) {
+            let _ = parse_retry_after(&value, SystemTime::UNIX_EPOCH + Duration::from_secs(now));
+        }
+
+        #[test]
+        fn retry_after_dates_near_the_limits_never_panic(
+            day in 0u64..100, month in "[A-Z][a-z]{2}", year in proptest::num::u64::ANY,
+            h in 0u64..100, m in 0u64..100, s in 0u64..100,
+        ) {
+            let value = format!("Sun, {day:02} {month} {year} {h:02}:{m:02}:{s:02} GMT");
+            let _ = parse_retry_after(&value, SystemTime::now());
+        }
+
+        #[test]
+        fn retry_after_seconds_are_read_as_given(seconds in proptest::num::u64::ANY) {
+            proptest::prop_assert_eq!(
+                parse_retry_after(&format!(" {seconds} "), SystemTime::now()),
+                Some(Duration::from_secs(seconds))
+            );
+        }
+    }
+
     #[test]
     fn backoff_doubles_up_to_the_cap_and_jitters_within_half() {
         let p = RetryPolicy::new(Duration::from_millis(100), Duration::from_millis(350), 9);

@@ -182,3 +182,104 @@ proptest! {
         }
     }
 }
+
+/// A value one of the `OTEL_*` list variables might hold: known and unknown names, odd case,
+/// spaces, empty entries.
+fn list_value() -> impl Strategy<Value = String> {
+    proptest::collection::vec(
+        prop_oneof![
+            Just("tracecontext".to_owned()),
+            Just("Baggage".to_owned()),
+            Just(" b3 ".to_owned()),
+            Just("B3MULTI".to_owned()),
+            Just("jaeger".to_owned()),
+            Just("none".to_owned()),
+            Just(String::new()),
+            "[ -~]{0,12}",
+        ],
+        0..6,
+    )
+    .prop_map(|names| names.join(","))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(1000))]
+
+    #[test]
+    fn otel_list_values_give_known_propagators_or_warnings_naming_the_variable(value in list_value()) {
+        let names = tracecore::env::names(&value);
+        for name in &names {
+            prop_assert!(!name.is_empty());
+            prop_assert_eq!(name, &name.trim().to_ascii_lowercase());
+        }
+        let unique: std::collections::HashSet<_> = names.iter().collect();
+        prop_assert_eq!(unique.len(), names.len(), "no duplicates");
+
+        let (propagator, warnings) = tracecore::propagation::from_env_value(Some(&value));
+        for warning in &warnings {
+            prop_assert!(warning.starts_with("OTEL_PROPAGATORS: "), "{}", warning);
+        }
+        let usable = ["tracecontext", "baggage", "b3", "b3multi", "jaeger"];
+        let unknown = names.iter().filter(|n| !usable.contains(&n.as_str()) && *n != "none").count();
+        let default = ["traceparent", "tracestate", "baggage"];
+        if names.iter().any(|n| n == "none") {
+            prop_assert!(propagator.fields().is_empty(), "none wins");
+        } else if value.trim().is_empty() {
+            prop_assert!(warnings.is_empty(), "blank is unset");
+            prop_assert_eq!(propagator.fields(), default);
+        } else if unknown == names.len() {
+            prop_assert_eq!(warnings.len(), unknown + 1, "each unknown name, then the fallback");
+            prop_assert_eq!(propagator.fields(), default);
+        } else {
+            prop_assert_eq!(warnings.len(), unknown, "one warning per unknown name");
+        }
+    }
+
+    #[test]
+    fn otel_key_value_lists_round_trip_percent_encoding(
+        pairs in proptest::collection::vec(("[A-Za-z0-9._-]{1,10}", any::<String>()), 0..6)
+    ) {
+        let encode = |s: &str| {
+            s.bytes()
+                .map(|b| if b.is_ascii_alphanumeric() { (b as char).to_string() } else { format!("%{b:02X}") })
+                .collect::<String>()
+        };
+        let raw = pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join(",");
+        let parsed = tracecore::env::key_values(&raw).unwrap();
+        // Spaces around a member are not part of it; encoded ones are.
+        let expected = pairs.clone();
+        prop_assert_eq!(parsed, expected);
+    }
+
+    #[test]
+    fn otel_key_value_lists_never_panic_and_errors_quote_the_member(raw in "[ -~]{0,60}") {
+        match tracecore::env::key_values(&raw) {
+            Ok(pairs) => prop_assert!(pairs.iter().all(|(k, _)| !k.is_empty())),
+            Err(why) => prop_assert!(why.starts_with("member \""), "{}", why),
+        }
+    }
+
+    #[test]
+    fn sampler_values_never_panic_and_bad_ratios_warn(
+        name in prop_oneof![
+            Just("traceidratio".to_owned()),
+            Just("parentbased_traceidratio".to_owned()),
+            Just("always_on".to_owned()),
+            "[ -~]{0,20}",
+        ],
+        arg in prop_oneof![any::<f64>().prop_map(|f| f.to_string()), "[ -~]{0,10}"],
+    ) {
+        let (sampler, warnings) = tracecore::trace::sampler_from_env_values(Some(&name), Some(&arg));
+        prop_assert!(!sampler.description().is_empty());
+        for warning in &warnings {
+            prop_assert!(warning.starts_with("OTEL_TRACES_SAMPLER"), "{}", warning);
+        }
+        let ratio_sampler = name.trim().eq_ignore_ascii_case("traceidratio")
+            || name.trim().eq_ignore_ascii_case("parentbased_traceidratio");
+        if ratio_sampler {
+            let good = arg.trim().is_empty()
+                || arg.trim().parse::<f64>().is_ok_and(|r| (0.0..=1.0).contains(&r));
+            prop_assert_eq!(warnings.is_empty(), good, "{:?}", warnings);
+        }
+    }
+}

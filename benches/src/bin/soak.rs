@@ -1,0 +1,83 @@
+//! A traced hello-world server whose spans go over OTLP to an endpoint, for the soak script
+//! (`soak.sh`): `soak ENDPOINT [ADDR]`. Point ENDPOINT at a port where nothing listens to see a
+//! collector that is down. Serves `GET /items/{id}` on ADDR (default `127.0.0.1:0`) with one
+//! worker thread, prints `listening on ADDR`, then every second a line
+//! `rss_kib=N exported=N dropped=N requests=N`, until SIGTERM.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use tracecore::export::BatchProcessor;
+use tracecore::trace::TracerProvider;
+use tracecore_otlp::{OtlpExporter, RetryPolicy};
+
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let Some(endpoint) = args.next() else {
+        eprintln!("usage: soak ENDPOINT [ADDR]");
+        std::process::exit(2);
+    };
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:0".to_owned());
+    let exporter = OtlpExporter::builder()
+        .without_env()
+        .with_endpoint(endpoint)
+        .with_timeout(Duration::from_secs(1))
+        .with_retry(RetryPolicy::new(
+            Duration::from_millis(100),
+            Duration::from_millis(500),
+            3,
+        ))
+        .build()
+        .unwrap();
+    let stats = exporter.stats();
+    let provider = TracerProvider::builder()
+        .with_service_name("soak")
+        .with_span_processor(BatchProcessor::builder(exporter).build())
+        .build();
+    let router = Router::new()
+        .route("/items/{id}", get(|| async { "an item" }))
+        .layer(tracecore_tower::ServerLayer::new(provider.tracer("soak")));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(&addr).await.unwrap();
+        println!("listening on {}", listener.local_addr().unwrap());
+        let report = {
+            let provider = provider.clone();
+            async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(1));
+                loop {
+                    tick.tick().await;
+                    let counts = stats.counts();
+                    println!(
+                        "rss_kib={} exported={} dropped={} requests={}",
+                        rss_kib(),
+                        counts.spans_exported,
+                        provider.dropped_spans(),
+                        counts.requests,
+                    );
+                }
+            }
+        };
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
+        tokio::select! {
+            result = axum::serve(listener, router) => result.unwrap(),
+            _ = report => {}
+            _ = term.recv() => {}
+        }
+    });
+}

@@ -14,9 +14,9 @@ use axum::Router;
 use axum::extract::Path;
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
-use tracecore::export::BatchProcessor;
+use tracecore::export::{BatchProcessor, BatchProcessorBuilder};
 use tracecore::trace::{SpanData, SpanKind, Status, TracerProvider};
-use tracecore_otlp::{OtlpExporter, OtlpStats, RetryPolicy};
+use tracecore_otlp::{OtlpExporter, OtlpExporterBuilder, OtlpStats, RetryPolicy};
 use tracecore_tower::ServerLayer;
 
 use receiver::{Receiver, Reply, spans_of};
@@ -38,35 +38,25 @@ fn free_port() -> SocketAddr {
         .unwrap()
 }
 
-/// A service whose spans go to an OTLP receiver at `collector` through a small batch queue
-/// (64 spans, batches of 16), with short timeouts and retries so the test runs fast.
-fn otlp_service(collector: SocketAddr) -> (TracerProvider, OtlpStats, Router) {
-    let exporter = OtlpExporter::builder()
-        .without_env()
-        .with_endpoint(format!("http://{collector}/v1/traces"))
-        .with_timeout(Duration::from_millis(300))
-        .with_retry(RetryPolicy::new(
-            Duration::from_millis(5),
-            Duration::from_millis(10),
-            2,
-        ))
+/// A served `GET /items/{id}` whose spans go to the OTLP receiver at `url` through a batch
+/// processor configured by `batch`, the exporter by `exporter`.
+async fn traced_service(
+    url: String,
+    exporter: impl FnOnce(OtlpExporterBuilder) -> OtlpExporterBuilder,
+    batch: impl FnOnce(BatchProcessorBuilder) -> BatchProcessorBuilder,
+) -> (TracerProvider, OtlpStats, SocketAddr) {
+    let exporter = exporter(OtlpExporter::builder().without_env().with_endpoint(url))
         .build()
         .unwrap();
     let stats = exporter.stats();
     let provider = TracerProvider::builder()
         .with_service_name("faults")
-        .with_span_processor(
-            BatchProcessor::builder(exporter)
-                .with_max_queue_size(64)
-                .with_max_export_batch_size(16)
-                .with_scheduled_delay(Duration::from_millis(20))
-                .build(),
-        )
+        .with_span_processor(batch(BatchProcessor::builder(exporter)).build())
         .build();
     let router = Router::new()
         .route("/items/{id}", get(item))
         .layer(ServerLayer::new(provider.tracer("faults")));
-    (provider, stats, router)
+    (provider, stats, serve(router).await)
 }
 
 /// Sends `GET /items/{phase}-{i}` for each i in 0..n; every answer must be 200.
@@ -107,8 +97,24 @@ async fn all_accounted(provider: &TracerProvider, stats: &OtlpStats, total: u64)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_succeed_while_the_collector_is_down_failing_or_slow_and_export_resumes() {
     let collector = free_port();
-    let (provider, stats, router) = otlp_service(collector);
-    let addr = serve(router).await;
+    // A small queue (64 spans, batches of 16), short timeouts and retries, so the test runs fast.
+    let (provider, stats, addr) = traced_service(
+        format!("http://{collector}/v1/traces"),
+        |e| {
+            e.with_timeout(Duration::from_millis(300))
+                .with_retry(RetryPolicy::new(
+                    Duration::from_millis(5),
+                    Duration::from_millis(10),
+                    2,
+                ))
+        },
+        |b| {
+            b.with_max_queue_size(64)
+                .with_max_export_batch_size(16)
+                .with_scheduled_delay(Duration::from_millis(20))
+        },
+    )
+    .await;
     let mut total = 0;
 
     // Down: nothing listens. Every request succeeds; every span is counted as dropped.
@@ -267,27 +273,13 @@ async fn a_handler_that_panics_ends_its_server_span_with_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_flushes_queued_spans_within_its_timeout() {
     let receiver = Receiver::start();
-    let (provider, stats, router) = {
-        let exporter = OtlpExporter::builder()
-            .without_env()
-            .with_endpoint(receiver.url())
-            .build()
-            .unwrap();
-        let stats = exporter.stats();
-        // A long delay and a large batch: the spans wait in the queue until shutdown.
-        let provider = TracerProvider::builder()
-            .with_span_processor(
-                BatchProcessor::builder(exporter)
-                    .with_scheduled_delay(Duration::from_secs(60))
-                    .build(),
-            )
-            .build();
-        let router = Router::new()
-            .route("/items/{id}", get(item))
-            .layer(ServerLayer::new(provider.tracer("faults")));
-        (provider, stats, router)
-    };
-    let addr = serve(router).await;
+    // A long delay and a large batch: the spans wait in the queue until shutdown.
+    let (provider, stats, addr) = traced_service(
+        receiver.url(),
+        |e| e,
+        |b| b.with_scheduled_delay(Duration::from_secs(60)),
+    )
+    .await;
     requests(addr, "queued", 50).await;
     assert!(receiver.received().is_empty());
     provider.shutdown(Duration::from_secs(10)).unwrap();
@@ -302,26 +294,18 @@ async fn shutdown_flushes_queued_spans_within_its_timeout() {
 async fn shutdown_past_its_timeout_counts_what_it_could_not_send() {
     let receiver = Receiver::start();
     receiver.then(Reply::Hang(Duration::from_secs(5)));
-    let exporter = OtlpExporter::builder()
-        .without_env()
-        .with_endpoint(receiver.url())
-        .with_timeout(Duration::from_secs(2))
-        .with_retry(RetryPolicy::none())
-        .build()
-        .unwrap();
-    let stats = exporter.stats();
-    let provider = TracerProvider::builder()
-        .with_span_processor(
-            BatchProcessor::builder(exporter)
-                .with_max_export_batch_size(10)
+    let (provider, stats, addr) = traced_service(
+        receiver.url(),
+        |e| {
+            e.with_timeout(Duration::from_secs(2))
+                .with_retry(RetryPolicy::none())
+        },
+        |b| {
+            b.with_max_export_batch_size(10)
                 .with_scheduled_delay(Duration::from_secs(60))
-                .build(),
-        )
-        .build();
-    let router = Router::new()
-        .route("/items/{id}", get(item))
-        .layer(ServerLayer::new(provider.tracer("faults")));
-    let addr = serve(router).await;
+        },
+    )
+    .await;
     requests(addr, "stuck", 100).await;
 
     // The first batch hangs at the receiver; shutdown gives up after 200 ms...

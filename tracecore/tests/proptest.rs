@@ -247,8 +247,7 @@ proptest! {
         let raw = pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join(",");
         let parsed = tracecore::env::key_values(&raw).unwrap();
         // Spaces around a member are not part of it; encoded ones are.
-        let expected = pairs.clone();
-        prop_assert_eq!(parsed, expected);
+        prop_assert_eq!(parsed, pairs);
     }
 
     #[test]

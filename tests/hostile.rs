@@ -29,7 +29,7 @@ use tracecore::{Baggage, TraceState};
 use tracecore_reqwest::TraceMiddleware;
 use tracecore_tower::ServerLayer;
 
-use support::{bounded, recording_provider, wait_for_spans};
+use support::{bounded, is_lower_hex, recording_provider, split_traceparent, wait_for_spans};
 
 /// The cases run one at a time: the memory test reads the whole process's resident size.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -219,31 +219,15 @@ impl Outgoing {
             );
             values.into_iter().next()
         };
-        let hex = |s: &str, n: usize| {
-            s.len() == n
-                && s.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        };
-
         let traceparent = one("traceparent").expect("traceparent is always sent");
-        let parts: Vec<&str> = traceparent.split('-').collect();
-        assert!(
-            parts.len() == 4
-                && parts[0] == "00"
-                && hex(parts[1], 32)
-                && hex(parts[2], 16)
-                && hex(parts[3], 2)
-                && parts[1].bytes().any(|b| b != b'0')
-                && parts[2].bytes().any(|b| b != b'0'),
-            "{case}: traceparent {traceparent:?}"
-        );
-        let trace_id = parts[1].to_owned();
+        let (trace_id, _, _) = split_traceparent(&traceparent)
+            .unwrap_or_else(|| panic!("{case}: traceparent {traceparent:?}"));
 
         // B3 single: {trace}-{span}[-{sampling}]; Jaeger: {trace}:{span}:{parent}:{flags}.
         let b3 = one("b3").expect("b3 is sent");
         let b3: Vec<&str> = b3.split('-').collect();
         assert_eq!(b3[0], trace_id, "{case}: b3 and traceparent agree");
-        assert!(hex(b3[1], 16), "{case}: b3 {b3:?}");
+        assert!(is_lower_hex(b3[1], 16), "{case}: b3 {b3:?}");
         let jaeger = one("uber-trace-id").expect("uber-trace-id is sent");
         assert_eq!(
             jaeger.split(':').next().map(|t| format!("{t:0>32}")),

@@ -3,6 +3,9 @@
 //! repeated exactly as given), callbacks to a harness server here, and the `traceparent` and
 //! `tracestate` each callback carried checked against the spec sheet's rules (Level 2, strict).
 
+#[path = "support/mod.rs"]
+mod support;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -13,6 +16,8 @@ use axum::routing::post;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tracecore::trace::TracerProvider;
 use tracecore_examples::conformance_service;
+
+use support::split_traceparent;
 
 const TRACE_ID: &str = "12345678901234567890123456789012";
 const PARENT_ID: &str = "1234567890123456";
@@ -109,26 +114,8 @@ fn traceparent(case: &str, headers: &[(String, String)]) -> (String, String, u8)
         .map(|(_, v)| v.as_str())
         .collect();
     assert_eq!(values.len(), 1, "{case}: one traceparent, got {values:?}");
-    let parts: Vec<&str> = values[0].split('-').collect();
-    let lower_hex = |s: &str, n: usize| {
-        s.len() == n
-            && s.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    };
-    assert!(
-        parts.len() == 4
-            && parts[0] == "00"
-            && lower_hex(parts[1], 32)
-            && lower_hex(parts[2], 16)
-            && lower_hex(parts[3], 2),
-        "{case}: {:?} is not a version-00 traceparent",
-        values[0]
-    );
-    (
-        parts[1].to_owned(),
-        parts[2].to_owned(),
-        u8::from_str_radix(parts[3], 16).unwrap(),
-    )
+    split_traceparent(values[0])
+        .unwrap_or_else(|| panic!("{case}: {:?} is not a version-00 traceparent", values[0]))
 }
 
 /// The `tracestate` a callback carried (one field at most, never empty).

@@ -73,3 +73,30 @@ pub fn with_status_code(spans: &FinishedSpans, code: i64) -> &tracecore::trace::
         })
         .unwrap_or_else(|| panic!("no span with status code {code}: {:?}", spans.names()))
 }
+
+/// `s` is exactly `n` lowercase hex digits.
+pub fn is_lower_hex(s: &str, n: usize) -> bool {
+    s.len() == n
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A `traceparent` as tracecore emits it (version 00, lowercase hex, non-zero ids) split into
+/// trace id, span id and flags; `None` for anything else.
+pub fn split_traceparent(value: &str) -> Option<(String, String, u8)> {
+    let parts: Vec<&str> = value.split('-').collect();
+    let valid = parts.len() == 4
+        && parts[0] == "00"
+        && is_lower_hex(parts[1], 32)
+        && is_lower_hex(parts[2], 16)
+        && is_lower_hex(parts[3], 2)
+        && parts[1].bytes().any(|b| b != b'0')
+        && parts[2].bytes().any(|b| b != b'0');
+    valid.then(|| {
+        (
+            parts[1].to_owned(),
+            parts[2].to_owned(),
+            u8::from_str_radix(parts[3], 16).unwrap(),
+        )
+    })
+}

@@ -277,10 +277,13 @@ fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
         };
         for batch in taken.make_contiguous().chunks(config.max_export_batch_size) {
             let n = batch.len() as u64;
-            if shared.lock().abandon {
-                shared.dropped.fetch_add(n, Ordering::Relaxed);
-                shared.lock().in_flight -= batch.len();
-                continue;
+            {
+                let mut state = shared.lock();
+                if state.abandon {
+                    state.in_flight -= batch.len();
+                    shared.dropped.fetch_add(n, Ordering::Relaxed);
+                    continue;
+                }
             }
             match exporter.export(batch, config.export_timeout) {
                 Ok(()) => shared.exported.fetch_add(n, Ordering::Relaxed),

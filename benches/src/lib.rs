@@ -1,6 +1,7 @@
 //! The operations the benchmarks measure, shared by the criterion benches (time) and the
 //! `report` binary (allocations), so both measure exactly the same code.
 
+pub mod bridge;
 pub mod client;
 pub mod otlp;
 pub mod propagation;

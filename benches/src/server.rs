@@ -55,8 +55,7 @@ pub struct Server {
     pub stack: Stack,
     router: Router,
     runtime: tokio::runtime::Runtime,
-    tracecore: Option<spans::Tracecore>,
-    otel: Option<spans::Otel>,
+    pipelines: spans::Pipelines,
     /// The tracing subscriber the anchors record into (set as the default around each run).
     pub dispatch: tracing::Dispatch,
 }
@@ -73,8 +72,7 @@ impl Server {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let mut tracecore = None;
-        let mut otel = None;
+        let mut pipelines = spans::Pipelines::default();
         let mut dispatch = tracing::Dispatch::none();
         let router = match stack {
             Stack::Bare => hello(),
@@ -84,7 +82,7 @@ impl Server {
             Stack::Tracecore => {
                 let t = spans::Tracecore::new(true);
                 let layer = tracecore_tower::ServerLayer::new(t.tracer.clone());
-                tracecore = Some(t);
+                pipelines.tracecore = Some(t);
                 hello().layer(layer)
             }
             Stack::TowerHttp => {
@@ -99,7 +97,7 @@ impl Server {
                 let o = spans::Otel::new(true);
                 let layer = tracing_opentelemetry::layer().with_tracer(o.provider.tracer("bench"));
                 dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
-                otel = Some(o);
+                pipelines.otel = Some(o);
                 hello().layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default())
             }
         };
@@ -107,8 +105,7 @@ impl Server {
             stack,
             router,
             runtime,
-            tracecore,
-            otel,
+            pipelines,
             dispatch,
         }
     }
@@ -135,16 +132,11 @@ impl Server {
 
     /// Lets the export threads catch up, so that no span is dropped while timing.
     pub fn flush(&self) {
-        if let Some(t) = &self.tracecore {
-            t.flush();
-        }
-        if let Some(o) = &self.otel {
-            o.flush();
-        }
+        self.pipelines.flush();
     }
 
     /// Spans dropped by tracecore's queue (none may be while timing).
     pub fn dropped(&self) -> u64 {
-        self.tracecore.as_ref().map_or(0, spans::Tracecore::dropped)
+        self.pipelines.dropped()
     }
 }

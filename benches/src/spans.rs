@@ -157,3 +157,28 @@ pub fn offer_at_rate(rate: u64, duration: Duration) -> (u64, u64) {
     t.flush();
     (offered, t.dropped())
 }
+
+/// The pipelines behind a stack under test (either, both or none), flushed between timed chunks
+/// so that no span is dropped while timing.
+#[derive(Default)]
+pub struct Pipelines {
+    pub tracecore: Option<Tracecore>,
+    pub otel: Option<Otel>,
+}
+
+impl Pipelines {
+    /// Lets the export threads catch up.
+    pub fn flush(&self) {
+        if let Some(t) = &self.tracecore {
+            t.flush();
+        }
+        if let Some(o) = &self.otel {
+            o.flush();
+        }
+    }
+
+    /// Spans dropped by tracecore's queue (none may be while timing).
+    pub fn dropped(&self) -> u64 {
+        self.tracecore.as_ref().map_or(0, Tracecore::dropped)
+    }
+}

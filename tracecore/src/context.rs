@@ -84,6 +84,46 @@ impl Context {
             .unwrap_or_default()
     }
 
+    /// Calls `f` with this thread's current context, without cloning it: for code on a hot path
+    /// that only reads it (a log formatter writing the trace id).
+    ///
+    /// ```
+    /// use tracecore::Context;
+    ///
+    /// let sampled = Context::map_current(|cx| cx.span_context().is_some_and(|s| s.is_sampled()));
+    /// assert!(!sampled);
+    /// ```
+    pub fn map_current<T>(f: impl FnOnce(&Self) -> T) -> T {
+        let mut f = Some(f);
+        let out = CURRENT
+            .try_with(|current| {
+                // The borrow fails only if `f` itself changes the current context (it is held
+                // while `f` runs); such an `f` is not called here.
+                let cx = current.try_borrow().ok()?;
+                f.take().map(|f| f(&cx))
+            })
+            .ok()
+            .flatten();
+        match (out, f) {
+            (Some(out), _) => out,
+            // The thread is being torn down: there is no current context.
+            (None, Some(f)) => f(&Self::new()),
+            (None, None) => unreachable!("`f` ran and returned"),
+        }
+    }
+
+    /// Makes `cx` current on this thread and returns the context that was current.
+    ///
+    /// This is for integrations that keep their own record of what was entered and may leave
+    /// scopes out of order (the `tracing` bridge, whose spans are entered and exited by
+    /// callbacks): they put the returned context back themselves. Code with lexical scopes uses
+    /// [`attach`](Self::attach), whose guard restores the previous context.
+    pub fn replace_current(cx: Self) -> Self {
+        CURRENT
+            .try_with(|current| current.replace(cx))
+            .unwrap_or_default()
+    }
+
     /// The active span's context, local or remote.
     pub fn span_context(&self) -> Option<&SpanContext> {
         self.span_context.as_ref()

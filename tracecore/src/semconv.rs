@@ -62,6 +62,12 @@ keys! {
     EXCEPTION_MESSAGE = "exception.message";
     /// Exception stack trace.
     EXCEPTION_STACKTRACE = "exception.stacktrace";
+    /// The source file that declared the operation.
+    CODE_FILE_PATH = "code.file.path";
+    /// The line in that file.
+    CODE_LINE_NUMBER = "code.line.number";
+    /// The fully qualified function (or `tracing` span) name.
+    CODE_FUNCTION_NAME = "code.function.name";
     /// Logical service name.
     SERVICE_NAME = "service.name";
     /// Telemetry SDK name.

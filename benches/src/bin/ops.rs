@@ -7,7 +7,10 @@
 //!
 //! Operations: `none`, `extract`, `inject`, `parse` (traceparent), `tracestate`, `span`,
 //! `span-otel`, `span-unsampled`, `server-bare`, `server` (the server layer on a hello-world
-//! axum Router, in process), `otlp-protobuf`, `otlp-json` (one 512-span batch encoded).
+//! axum Router, in process), `otlp-protobuf`, `otlp-json` (one 512-span batch encoded),
+//! `bridge-bare_registry`, `bridge-tracecore`, `bridge-tracing_opentelemetry` (an
+//! `#[instrument]` fn with 2 fields inside a sampled parent, through each `tracing` stack), and
+//! `bridge-event-…` (the same with one `info!` inside).
 
 use std::hint::black_box;
 
@@ -20,6 +23,12 @@ fn main() {
         .nth(2)
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
+    if let Some(name) = op.strip_prefix("bridge-event-") {
+        return bridge(name, n, true);
+    }
+    if let Some(name) = op.strip_prefix("bridge-") {
+        return bridge(name, n, false);
+    }
     let headers = incoming_headers();
     let ours = Tracecore::new();
     let mut out = http::HeaderMap::with_capacity(8);
@@ -73,4 +82,27 @@ fn main() {
             }
         }
     }
+}
+
+/// `n` calls of the `#[instrument]` function through the `tracing` stack `name`.
+fn bridge(name: &str, n: u64, with_event: bool) {
+    use tracecore_benches::bridge::{Bridge, Stack, instrumented, instrumented_with_event};
+    let Some(stack) = Stack::ALL.into_iter().find(|s| s.name() == name) else {
+        eprintln!("unknown bridge stack {name:?}: bare_registry, tracecore, tracing_opentelemetry");
+        std::process::exit(2);
+    };
+    let b = Bridge::new(stack);
+    b.in_parent(|| {
+        for i in 0..n {
+            if i % 1024 == 0 {
+                b.flush();
+            }
+            if with_event {
+                instrumented_with_event(black_box(42), black_box("eu"));
+            } else {
+                instrumented(black_box(42), black_box("eu"));
+            }
+        }
+    });
+    b.flush();
 }

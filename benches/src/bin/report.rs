@@ -186,6 +186,7 @@ fn main() {
     }
 
     overhead_tables();
+    bridge_table();
     otlp_table();
 
     let (offered, dropped) = spans::offer_at_rate(1_000_000, Duration::from_secs(1));
@@ -264,6 +265,75 @@ fn otlp_table() {
         println!(
             "export thread at 10 k spans/s, {name}, to a local receiver: {:.2} % of a core (target < 5 %)",
             share * 100.0
+        );
+    }
+}
+
+/// The `tracing` bridge: time and allocations added over the bare registry per `#[instrument]`
+/// span (and per event), tracecore-tracing beside tracing-opentelemetry; and the fmt line's ids.
+fn bridge_table() {
+    use tracecore_benches::bridge::{
+        Bridge, Stack, fmt_dispatch, instrumented, instrumented_with_event, log_line,
+    };
+
+    println!();
+    println!(
+        "`tracing` bridge: an `#[instrument]` fn with 2 fields inside a sampled parent, ended into the batch queue; then the same with one `info!` inside:"
+    );
+    println!();
+    println!(
+        "| stack | span | added over bare | allocs added | span + event | event alone (difference) | allocs added by the event |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let mut bare: Option<(Option<f64>, f64, Option<f64>, f64)> = None;
+    for stack in Stack::ALL {
+        let b = Bridge::new(stack);
+        let span_allocs = b.in_parent(|| {
+            allocs_per_op_with(
+                || instrumented(black_box(42), black_box("eu")),
+                || b.flush(),
+            )
+        });
+        let event_allocs = b.in_parent(|| {
+            allocs_per_op_with(
+                || instrumented_with_event(black_box(42), black_box("eu")),
+                || b.flush(),
+            )
+        });
+        let span_ns = median_ns("bridge_span", stack.name());
+        let event_ns = median_ns("bridge_span_event", stack.name());
+        let base = *bare.get_or_insert((span_ns, span_allocs, event_ns, event_allocs));
+        let ns = |v: Option<f64>| v.map_or("not run".to_owned(), |ns| format!("{ns:.0} ns"));
+        let diff = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => format!("{:+.0} ns", a - b),
+            _ => "–".to_owned(),
+        };
+        println!(
+            "| {} | {} | {} | {:+.1} | {} | {} | {:+.1} |",
+            stack.name(),
+            ns(span_ns),
+            diff(span_ns, base.0),
+            span_allocs - base.1,
+            ns(event_ns),
+            diff(event_ns, span_ns),
+            (event_allocs - span_allocs) - (base.3 - base.1),
+        );
+    }
+
+    let t = spans::Tracecore::new(true);
+    println!();
+    println!("| fmt line (Compact, to a sink) inside a recorded span | time | allocs |");
+    println!("|---|---:|---:|");
+    for (name, with_ids) in [("without_ids", false), ("with_ids", true)] {
+        let dispatch = fmt_dispatch(with_ids, t.tracer.clone());
+        let allocs = tracing::dispatcher::with_default(&dispatch, || {
+            let _span = tracing::info_span!("request").entered();
+            allocs_per_op(log_line)
+        });
+        let ns = median_ns("fmt_line", name);
+        println!(
+            "| {name} | {} | {allocs:.1} |",
+            ns.map_or("not run".to_owned(), |ns| format!("{ns:.0} ns"))
         );
     }
 }

@@ -117,10 +117,21 @@ pub(crate) fn limit_attributes(
     max: usize,
     max_len: Option<usize>,
 ) -> (Vec<KeyValue>, u32) {
+    // The common case (unique keys within the limits) keeps the list as it is.
+    if list.len() <= max && max_len.is_none() && !has_repeated_key(&list) {
+        return (list, 0);
+    }
     let mut out = Vec::with_capacity(list.len().min(max));
     let mut dropped = 0;
     for kv in list {
         push_attribute(&mut out, &mut dropped, kv, max, max_len);
     }
     (out, dropped)
+}
+
+/// Whether two attributes in `list` share a key.
+pub(crate) fn has_repeated_key(list: &[KeyValue]) -> bool {
+    list.iter()
+        .enumerate()
+        .any(|(i, a)| list[..i].iter().any(|b| a.key == b.key))
 }

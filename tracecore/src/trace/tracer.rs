@@ -3,11 +3,11 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::{Arc, Mutex};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use super::provider::ProviderInner;
 use super::span::{RecordingSpan, SpanState, now};
-use super::{InstrumentationScope, Link, SamplingDecision, Span, SpanKind, Status, limits};
+use super::{InstrumentationScope, Link, SamplingDecision, Span, SpanKind, Status, clock, limits};
 use crate::{Context, KeyValue, SpanContext, TraceFlags};
 
 /// Starts spans for one instrumentation scope of one provider. Cloning is cheap; hand it to
@@ -46,6 +46,7 @@ impl Tracer {
             kind: SpanKind::Internal,
             links: Vec::new(),
             start_time: None,
+            start_instant: None,
         }
     }
 
@@ -98,6 +99,7 @@ pub struct SpanBuilder<'a> {
     kind: SpanKind,
     links: Vec<Link>,
     start_time: Option<SystemTime>,
+    start_instant: Option<Instant>,
 }
 
 impl SpanBuilder<'_> {
@@ -116,6 +118,15 @@ impl SpanBuilder<'_> {
     /// An explicit start time (default: now).
     pub fn with_start_time(mut self, time: SystemTime) -> Self {
         self.start_time = Some(time);
+        self
+    }
+
+    /// A start time read earlier from the monotonic clock: the span's duration runs from it, and
+    /// its wall-clock start is derived from it (for integrations that decide to record an
+    /// operation after it began, such as the `tracing` bridge). An explicit
+    /// [`with_start_time`](Self::with_start_time) still wins for the wall-clock start.
+    pub fn with_start_instant(mut self, instant: Instant) -> Self {
+        self.start_instant = Some(instant);
         self
     }
 
@@ -192,7 +203,7 @@ impl SpanBuilder<'_> {
         let mut dropped = 0;
         // The common case (unique keys within the limits) keeps the list as given; otherwise it
         // is rebuilt under the limit rules.
-        if kept.len() > max || max_len.is_some() || has_repeated_key(&kept) {
+        if kept.len() > max || max_len.is_some() || limits::has_repeated_key(&kept) {
             let all = std::mem::take(&mut kept);
             for attribute in all {
                 limits::push_attribute(&mut kept, &mut dropped, attribute, max, max_len);
@@ -220,7 +231,10 @@ impl SpanBuilder<'_> {
                 },
             );
         }
-        let (start, wall) = now();
+        let (start, wall) = match self.start_instant {
+            Some(instant) => (instant, clock::wall_time(instant)),
+            None => now(),
+        };
         let start_time = self.start_time.unwrap_or(wall);
         let recording = Arc::new(RecordingSpan {
             span_context,
@@ -276,10 +290,4 @@ impl fmt::Debug for SpanBuilder<'_> {
             .field("kind", &self.kind)
             .finish_non_exhaustive()
     }
-}
-
-fn has_repeated_key(list: &[KeyValue]) -> bool {
-    list.iter()
-        .enumerate()
-        .any(|(i, a)| list[..i].iter().any(|b| a.key == b.key))
 }

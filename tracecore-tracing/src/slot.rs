@@ -88,6 +88,7 @@ impl SpanSlot {
     }
 
     /// The span's trace and span ids, once it has started.
+    #[cfg(feature = "fmt")]
     pub(crate) fn ids(&self) -> Option<(TraceId, SpanId)> {
         match &self.state {
             State::Started { cx, .. } => cx.span_context().map(|sc| (sc.trace_id(), sc.span_id())),

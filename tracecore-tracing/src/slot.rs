@@ -12,7 +12,7 @@ use std::fmt;
 use std::time::Instant;
 
 use tracecore::trace::{Link, Span, SpanKind, Status, Tracer};
-use tracecore::{Context, KeyValue, SpanContext, SpanId, TraceId};
+use tracecore::{Context, KeyValue, SpanContext};
 
 use crate::SetParentError;
 
@@ -89,7 +89,7 @@ impl SpanSlot {
 
     /// The span's trace and span ids, once it has started.
     #[cfg(feature = "fmt")]
-    pub(crate) fn ids(&self) -> Option<(TraceId, SpanId)> {
+    pub(crate) fn ids(&self) -> Option<(tracecore::TraceId, tracecore::SpanId)> {
         match &self.state {
             State::Started { cx, .. } => cx.span_context().map(|sc| (sc.trace_id(), sc.span_id())),
             State::Pending(_) | State::Ended => None,

@@ -60,7 +60,7 @@ impl Body for TracedBody {
         match &frame {
             None => finish(this.span.take()),
             Some(Err(error)) => {
-                if let Some(span) = this.span.take() {
+                if let Some(mut span) = this.span.take() {
                     span.record_failure(FailureKind::Body, error);
                     span.end();
                 }

@@ -78,7 +78,7 @@ impl TraceMiddleware {
         let info = ClientRequest::new(request.method(), url.as_str(), url.host_str(), url.port())
             .with_template(template)
             .with_resend_count(attempt);
-        let span = if propagate {
+        let mut span = if propagate {
             self.tracing.start(&parent, &info, &mut headers)
         } else {
             self.tracing.start_span(&parent, &info, &headers)
@@ -97,7 +97,7 @@ impl TraceMiddleware {
                 }
             }
             Err(error) => {
-                record_error(&span, &error);
+                record_error(&mut span, &error);
                 span.end();
                 Err(error)
             }
@@ -105,7 +105,7 @@ impl TraceMiddleware {
     }
 }
 
-fn record_error(span: &ClientSpan, error: &reqwest_middleware::Error) {
+fn record_error(span: &mut ClientSpan, error: &reqwest_middleware::Error) {
     match error {
         reqwest_middleware::Error::Reqwest(e) => span.record_failure(failure_kind(e), e),
         reqwest_middleware::Error::Middleware(e) => {

@@ -34,6 +34,8 @@ pub struct Counts {
     pub header_values_skipped: u64,
     /// Span, event and link attributes dropped by the span limits.
     pub attributes_dropped: u64,
+    /// Metric measurements ignored: NaN, infinite, or negative for a counter.
+    pub invalid_measurements: u64,
 }
 
 pub(crate) static INVALID_TRACEPARENT: AtomicU64 = AtomicU64::new(0);
@@ -41,6 +43,7 @@ pub(crate) static INVALID_TRACESTATE: AtomicU64 = AtomicU64::new(0);
 pub(crate) static BAGGAGE_MEMBERS_DROPPED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static HEADER_VALUES_SKIPPED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static ATTRIBUTES_DROPPED: AtomicU64 = AtomicU64::new(0);
+pub(crate) static INVALID_MEASUREMENTS: AtomicU64 = AtomicU64::new(0);
 
 /// Adds `n` to a counter.
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -57,6 +60,7 @@ pub fn counts() -> Counts {
         baggage_members_dropped: BAGGAGE_MEMBERS_DROPPED.load(Ordering::Relaxed),
         header_values_skipped: HEADER_VALUES_SKIPPED.load(Ordering::Relaxed),
         attributes_dropped: ATTRIBUTES_DROPPED.load(Ordering::Relaxed),
+        invalid_measurements: INVALID_MEASUREMENTS.load(Ordering::Relaxed),
     }
 }
 

@@ -34,7 +34,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
-        if let Some(span) = this.span.take() {
+        if let Some(mut span) = this.span.take() {
             match &result {
                 Ok(response) => {
                     span.record_response(response.status(), response.version(), response.headers());

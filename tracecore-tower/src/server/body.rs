@@ -7,7 +7,7 @@ use std::task::{Context as TaskContext, Poll, ready};
 
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tracecore::http_span::{FailureKind, InFlight, record_failure};
+use tracecore::http_span::{FailureKind, InFlight};
 
 pin_project! {
     /// The response body of [`Server`](super::Server): the span ends after the last frame, on a
@@ -47,11 +47,10 @@ where
         match &frame {
             None => this.guard.finish(),
             Some(Err(error)) => {
-                if let Some(span) = this.guard.take() {
-                    let kind = FailureKind::Body.as_str();
-                    record_failure(&span.as_ref(), kind, type_name::<B::Error>(), error);
-                    span.end();
-                }
+                let kind = FailureKind::Body.as_str();
+                this.guard
+                    .record_failure(kind, type_name::<B::Error>(), error);
+                this.guard.finish();
             }
             Some(Ok(_)) if this.inner.is_end_stream() => this.guard.finish(),
             Some(Ok(_)) => {}

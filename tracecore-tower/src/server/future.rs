@@ -11,8 +11,7 @@ use http::Response;
 use http::header::{HeaderName, HeaderValue};
 use pin_project_lite::pin_project;
 use tracecore::WithContext;
-use tracecore::http_span::{InFlight, Side, record_failure};
-use tracecore::trace::Span;
+use tracecore::http_span::{InFlight, Side};
 
 use super::layer::Config;
 use super::{ResponseBody, ResponseHeader};
@@ -28,10 +27,10 @@ pin_project! {
 }
 
 impl<F> ResponseFuture<F> {
-    pub(crate) fn traced(inner: WithContext<F>, span: Span, config: Arc<Config>) -> Self {
+    pub(crate) fn traced(inner: WithContext<F>, guard: InFlight, config: Arc<Config>) -> Self {
         Self {
             inner,
-            guard: InFlight::new(span),
+            guard,
             config: Some(config),
         }
     }
@@ -63,8 +62,8 @@ where
         let mut guard = std::mem::take(this.guard);
         match result {
             Ok(mut response) => {
-                if let (Some(span), Some(config)) = (guard.span(), this.config.as_deref()) {
-                    record_response(span, config, &mut response);
+                if let Some(config) = this.config.as_deref() {
+                    record_response(&mut guard, config, &mut response);
                 }
                 let (parts, body) = response.into_parts();
                 if body.is_end_stream() {
@@ -76,10 +75,8 @@ where
                 )))
             }
             Err(error) => {
-                if let Some(span) = guard.take() {
-                    record_failure(&span.as_ref(), type_name::<E>(), type_name::<E>(), &error);
-                    span.end();
-                }
+                guard.record_failure(type_name::<E>(), type_name::<E>(), &error);
+                guard.finish();
                 Poll::Ready(Err(error))
             }
         }
@@ -93,11 +90,10 @@ struct EndOnPanic<'a>(&'a mut InFlight);
 
 impl Drop for EndOnPanic<'_> {
     fn drop(&mut self) {
-        if std::thread::panicking()
-            && let Some(span) = self.0.take()
-        {
-            record_failure(&span.as_ref(), "panic", "panic", &"the handler panicked");
-            span.end();
+        if std::thread::panicking() && self.0.span().is_some() {
+            self.0
+                .record_failure("panic", "panic", &"the handler panicked");
+            self.0.finish();
         }
     }
 }
@@ -110,11 +106,14 @@ impl<F> fmt::Debug for ResponseFuture<F> {
     }
 }
 
-fn record_response<B>(span: &Span, config: &Config, response: &mut Response<B>) {
+fn record_response<B>(guard: &mut InFlight, config: &Config, response: &mut Response<B>) {
+    guard.record_response(Side::Server, response.status());
+    let Some(span) = guard.span() else {
+        return;
+    };
     if !config.response_headers.is_empty() && span.is_recording() {
         span.set_attributes(config.response_headers.attributes(response.headers()));
     }
-    Side::Server.record_response(&span.as_ref(), response.status());
     let traceparent = span.span_context().traceparent();
     let (name, value) = match config.response_header {
         ResponseHeader::None => return,

@@ -59,6 +59,7 @@ pub(crate) struct Config {
     pub(crate) response_headers: HeaderCapture,
     pub(crate) redaction: UrlRedaction,
     pub(crate) trusted_proxy: bool,
+    pub(crate) active_requests: bool,
 }
 
 impl ServerLayer {
@@ -77,6 +78,7 @@ impl ServerLayer {
                 response_headers: HeaderCapture::default(),
                 redaction: UrlRedaction::default(),
                 trusted_proxy: false,
+                active_requests: false,
             }),
         }
     }
@@ -91,8 +93,16 @@ impl ServerLayer {
         self
     }
 
+    /// Also counts the requests in flight in `http.server.active_requests` (opt-in, as the
+    /// conventions have it), when the tracer's provider records metrics.
+    #[must_use]
+    pub fn with_active_requests(mut self, on: bool) -> Self {
+        self.config().active_requests = on;
+        self
+    }
+
     /// Traces only the requests for which `filter` returns true (skip `/health` and the like).
-    /// A request filtered out passes through untouched: no span, no context.
+    /// A request filtered out passes through untouched: no span, no context, no metrics.
     pub fn with_filter<F>(mut self, filter: F) -> Self
     where
         F: Fn(&Parts) -> bool + Send + Sync + 'static,

@@ -4,8 +4,10 @@ use std::net::SocketAddr;
 
 use http::header::{self, HeaderMap};
 use http::request::Parts;
-use tracecore::http_span::{MethodAttributes, protocol_version, route_value, span_name};
-use tracecore::trace::{Link, Span, SpanKind};
+use tracecore::http_span::{
+    InFlight, MethodAttributes, interned, protocol_version, route_value, span_name,
+};
+use tracecore::trace::{Link, SpanKind};
 use tracecore::{Context, KeyValue, SpanContext, semconv};
 
 use super::layer::Config;
@@ -16,13 +18,14 @@ use super::layer::Config;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PeerAddr(pub SocketAddr);
 
-/// Starts the SERVER span of a request.
+/// Starts the SERVER span of a request, and its duration measurement when the tracer's
+/// provider records metrics.
 pub(crate) fn start_span(
     config: &Config,
     parts: &Parts,
     parent: &Context,
     link: Option<SpanContext>,
-) -> Span {
+) -> InFlight {
     let MethodAttributes {
         known,
         method,
@@ -82,7 +85,8 @@ pub(crate) fn start_span(
             i64::from(peer.port()),
         ));
     }
-    if let Some(version) = protocol_version(parts.version) {
+    let version = protocol_version(parts.version);
+    if let Some(version) = version {
         attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
     }
     if let Some(ua) = headers.get(header::USER_AGENT) {
@@ -93,11 +97,18 @@ pub(crate) fn start_span(
         attributes.extend(config.request_headers.attributes(headers));
     }
 
+    let measure = config.tracer.http_metrics().and_then(|metrics| {
+        let route = route.map(interned);
+        metrics.server(known, scheme, route, version, config.active_requests)
+    });
     let mut builder = config.tracer.span_builder(name).with_kind(SpanKind::Server);
     if let Some(link) = link {
         builder = builder.with_link(Link::new(link, Vec::new()));
     }
-    builder.start_with_attributes(parent, attributes)
+    if let Some(measure) = &measure {
+        builder = builder.with_start_instant(measure.start());
+    }
+    InFlight::measured(builder.start_with_attributes(parent, attributes), measure)
 }
 
 /// The route: from the configured function, else axum's `MatchedPath` (borrowed, no copy).

@@ -69,10 +69,12 @@ where
         } else {
             (incoming, None)
         };
-        let span = request::start_span(config, &parts, &parent, link);
-        let cx = span.context(&parent);
+        let guard = request::start_span(config, &parts, &parent, link);
+        let cx = guard
+            .span()
+            .map_or_else(|| parent.clone(), |s| s.context(&parent));
         parts.extensions.insert(cx.clone());
         let future = self.inner.call(Request::from_parts(parts, body));
-        ResponseFuture::traced(future.with_context(cx), span, config.clone())
+        ResponseFuture::traced(future.with_context(cx), guard, config.clone())
     }
 }

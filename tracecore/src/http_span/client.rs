@@ -83,7 +83,7 @@ impl<'a> ClientRequest<'a> {
 /// let tracing = ClientTracing::new(provider.tracer("my-client"));
 /// let mut headers = HeaderMap::new();
 /// let request = ClientRequest::new(&Method::GET, "http://localhost:8080/items/7", Some("localhost"), Some(8080));
-/// let span = tracing.start(&Context::new(), &request, &mut headers);
+/// let mut span = tracing.start(&Context::new(), &request, &mut headers);
 /// let sent = headers["traceparent"].to_str().unwrap();
 /// assert!(sent.contains(&span.span().span_context().span_id().to_string()));
 /// span.record_response(StatusCode::NOT_FOUND, Version::HTTP_11, &HeaderMap::new());
@@ -209,13 +209,17 @@ impl ClientTracing {
         if !self.request_headers.is_empty() {
             attributes.extend(self.request_headers.attributes(headers));
         }
-        let span = self
+        let measure = self
             .tracer
-            .span_builder(name)
-            .with_kind(SpanKind::Client)
-            .start_with_attributes(parent, attributes);
+            .http_metrics()
+            .and_then(|m| m.client(known, request.host.map(super::interned), request.port()));
+        let mut builder = self.tracer.span_builder(name).with_kind(SpanKind::Client);
+        if let Some(measure) = &measure {
+            builder = builder.with_start_instant(measure.start());
+        }
+        let span = builder.start_with_attributes(parent, attributes);
         ClientSpan {
-            span: InFlight::new(span),
+            span: InFlight::measured(span, measure),
             response_headers: (!self.response_headers.is_empty())
                 .then(|| self.response_headers.clone()),
         }
@@ -244,25 +248,32 @@ impl ClientSpan {
     }
 
     /// Records the response: `http.response.status_code`, `network.protocol.version`, captured
-    /// headers, and for 4xx and 5xx status Error with `error.type` = the code.
-    pub fn record_response(&self, status: StatusCode, version: Version, headers: &HeaderMap) {
+    /// headers, and for 4xx and 5xx status Error with `error.type` = the code; the same on the
+    /// duration measurement.
+    pub fn record_response(&mut self, status: StatusCode, version: Version, headers: &HeaderMap) {
+        let protocol = protocol_version(version);
+        if let Some(measure) = self.span.measure_mut() {
+            measure.set_protocol(protocol);
+        }
         let span = self.span();
-        if !span.is_recording() {
-            return;
+        if span.is_recording() {
+            if let Some(v) = protocol {
+                span.set_attribute(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, v));
+            }
+            if let Some(capture) = &self.response_headers {
+                span.set_attributes(capture.attributes(headers));
+            }
         }
-        if let Some(v) = protocol_version(version) {
-            span.set_attribute(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, v));
-        }
-        if let Some(capture) = &self.response_headers {
-            span.set_attributes(capture.attributes(headers));
-        }
-        Side::Client.record_response(&span.as_ref(), status);
+        self.span.record_response(Side::Client, status);
     }
 
     /// Records a failure with no response: status Error, `error.type` from `kind`, and an
-    /// `exception` event.
-    pub fn record_failure<E: Error + ?Sized>(&self, kind: FailureKind, error: &E) {
+    /// `exception` event; `error.type` on the duration measurement.
+    pub fn record_failure<E: Error + ?Sized>(&mut self, kind: FailureKind, error: &E) {
         kind.record(&self.span().as_ref(), error);
+        if let Some(measure) = self.span.measure_mut() {
+            measure.failure(kind.as_str());
+        }
     }
 
     /// Ends the span.

@@ -30,12 +30,14 @@ mod client;
 mod headers;
 mod intern;
 mod method;
+mod metrics;
 mod status;
 mod url;
 
 pub use client::{ClientRequest, ClientSpan, ClientTracing};
 pub use headers::HeaderCapture;
 pub use method::{MethodAttributes, known_method, span_name};
+pub use metrics::{DURATION_BOUNDARIES, HttpMeasure, HttpMetrics};
 pub use status::{FailureKind, Side, record_failure};
 pub use url::{SENSITIVE_QUERY_PARAMETERS, UrlRedaction};
 
@@ -70,40 +72,106 @@ pub fn route_value(route: &str) -> crate::Value {
     crate::Value::String(intern::interned_or_owned(route))
 }
 
-/// The span of a request in flight: it ends exactly once, by [`finish`](Self::finish), or when
-/// dropped first (the request was abandoned) marked [`CANCELLED`].
+/// An interned route template, URL template or host (bounded: past the intern table's size, an
+/// owned copy), for attribute values and metric keys that do not allocate per request.
+pub fn interned(value: &str) -> std::borrow::Cow<'static, str> {
+    intern::interned_or_owned(value)
+}
+
+/// The span of a request in flight, and its duration measurement: both end exactly once, by
+/// [`finish`](Self::finish), or when dropped first (the request was abandoned), the span marked
+/// [`CANCELLED`].
+///
+/// A cancelled request is still measured: its duration, with the status code if a response
+/// had begun, and no `error.type` (as its span has none): the slow requests callers gave up on
+/// stay in the latency histogram, and error rates agree with the spans.
 #[derive(Debug, Default)]
-pub struct InFlight(Option<Span>);
+pub struct InFlight {
+    span: Option<Span>,
+    measure: Option<HttpMeasure>,
+}
 
 impl InFlight {
     /// Holds `span` until the request is done.
     pub const fn new(span: Span) -> Self {
-        Self(Some(span))
+        Self {
+            span: Some(span),
+            measure: None,
+        }
+    }
+
+    /// Holds `span` and the request's duration measurement (the span should have started at
+    /// [`HttpMeasure::start`], so both see the same duration).
+    pub fn measured(span: Span, measure: Option<HttpMeasure>) -> Self {
+        Self {
+            span: Some(span),
+            measure,
+        }
     }
 
     /// The span, until it ends.
     pub fn span(&self) -> Option<&Span> {
-        self.0.as_ref()
+        self.span.as_ref()
     }
 
-    /// Takes the span out, to end it some other way.
-    pub fn take(&mut self) -> Option<Span> {
-        self.0.take()
+    /// The measurement, until it ends.
+    pub fn measure_mut(&mut self) -> Option<&mut HttpMeasure> {
+        self.measure.as_mut()
     }
 
-    /// Ends the span normally (nothing if it already ended).
+    /// Records the response's status code on the span (and its status by the table) and on the
+    /// measurement.
+    pub fn record_response(&mut self, side: Side, status: http::StatusCode) {
+        if let Some(span) = &self.span {
+            side.record_response(&span.as_ref(), status);
+        }
+        if let Some(measure) = &mut self.measure {
+            measure.response(side, status);
+        }
+    }
+
+    /// Records a failure with no response (see [`record_failure`]) on the span and the
+    /// measurement.
+    pub fn record_failure(
+        &mut self,
+        error_type: &'static str,
+        exception_type: &'static str,
+        error: &dyn std::fmt::Display,
+    ) {
+        if let Some(span) = &self.span {
+            record_failure(&span.as_ref(), error_type, exception_type, error);
+        }
+        if let Some(measure) = &mut self.measure {
+            measure.failure(error_type);
+        }
+    }
+
+    /// Ends the span and the measurement normally, at one clock reading (nothing if they
+    /// already ended).
     pub fn finish(&mut self) {
-        if let Some(span) = self.0.take() {
-            span.end();
+        match self.measure.take() {
+            Some(measure) => {
+                let end = std::time::Instant::now();
+                if let Some(span) = self.span.take() {
+                    span.end_with_instant(end);
+                }
+                measure.finish(end);
+            }
+            None => {
+                if let Some(span) = self.span.take() {
+                    span.end();
+                }
+            }
         }
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        if let Some(span) = self.0.take() {
+        if let Some(span) = &self.span {
             span.set_attribute(KeyValue::new(CANCELLED, true));
         }
+        self.finish();
     }
 }
 

@@ -285,6 +285,15 @@ impl Span {
         self.end_at(Some(end_time));
     }
 
+    /// Ends the span at `at`, an instant read from the monotonic clock (for integrations that
+    /// share one clock reading between the span and a duration metric).
+    pub fn end_with_instant(mut self, at: Instant) {
+        if let Inner::Recording(span) = std::mem::replace(&mut self.inner, Inner::Ended) {
+            let end = span.start_time + at.saturating_duration_since(span.start);
+            span.end(Some(end));
+        }
+    }
+
     fn end_at(&mut self, end_time: Option<SystemTime>) {
         if let Inner::Recording(span) = std::mem::replace(&mut self.inner, Inner::Ended) {
             span.end(end_time);

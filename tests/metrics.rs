@@ -1,0 +1,284 @@
+//! The HTTP metrics the layers record, over real sockets: the attribute sets of
+//! `http.server.request.duration` and `http.client.request.duration` for 200, 404, 500, a
+//! cancelled request and a refused connection; sampled-out requests measured; filtered ones not.
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::StatusCode;
+use axum::routing::get;
+use reqwest_middleware::ClientBuilder;
+use tracecore::KeyValue;
+use tracecore::export::InMemoryExporter;
+use tracecore::metrics::{HistogramPoint, ManualReader, MeterProvider, Number, ResourceMetrics};
+use tracecore::trace::{AlwaysOff, TracerProvider};
+use tracecore_reqwest::TraceMiddleware;
+use tracecore_tower::ServerLayer;
+
+use support::{bounded, http_client, serve, wait_for_spans};
+
+struct Telemetry {
+    traces: TracerProvider,
+    spans: InMemoryExporter,
+    reader: ManualReader,
+}
+
+fn telemetry(sampled: bool) -> Telemetry {
+    let reader = ManualReader::new();
+    let meters = MeterProvider::builder()
+        .with_service_name("shop")
+        .with_reader(reader.clone())
+        .build();
+    let spans = InMemoryExporter::new();
+    let mut builder = TracerProvider::builder()
+        .with_service_name("shop")
+        .with_simple_exporter(spans.clone())
+        .with_meter_provider(meters);
+    if !sampled {
+        builder = builder.with_sampler(AlwaysOff);
+    }
+    Telemetry {
+        traces: builder.build(),
+        spans,
+        reader,
+    }
+}
+
+async fn item(Path(id): Path<u32>) -> (StatusCode, &'static str) {
+    match id {
+        0 => (StatusCode::INTERNAL_SERVER_ERROR, "storage failed"),
+        1..=999 => (StatusCode::OK, "an item"),
+        _ => (StatusCode::NOT_FOUND, "no such item"),
+    }
+}
+
+async fn server(t: &Telemetry) -> SocketAddr {
+    let router = Router::new()
+        .route("/items/{id}", get(item))
+        .route("/health", get(|| async { "ok" }))
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                "late"
+            }),
+        )
+        .layer(
+            ServerLayer::new(t.traces.tracer("tracecore-tower"))
+                .with_filter(|request| request.uri.path() != "/health")
+                .with_active_requests(true),
+        );
+    serve(router).await
+}
+
+/// The points of a histogram, as (attributes, point).
+fn histogram<'a>(metrics: &'a ResourceMetrics, name: &str) -> Vec<&'a HistogramPoint> {
+    metrics
+        .metric(name)
+        .map(|m| m.data.histogram_points().iter().collect())
+        .unwrap_or_default()
+}
+
+fn attrs(pairs: &[(&'static str, tracecore::Value)]) -> Vec<KeyValue> {
+    pairs
+        .iter()
+        .map(|(k, v)| KeyValue::new(*k, v.clone()))
+        .collect()
+}
+
+fn s(v: &'static str) -> tracecore::Value {
+    tracecore::Value::from(v)
+}
+
+fn i(v: i64) -> tracecore::Value {
+    tracecore::Value::I64(v)
+}
+
+#[tokio::test]
+async fn server_durations_have_exactly_the_conventions_attributes() {
+    let t = telemetry(true);
+    let addr = server(&t).await;
+    let client = http_client();
+    for path in ["/items/1", "/items/2", "/items/4242", "/items/0", "/health"] {
+        bounded(client.get(format!("http://{addr}{path}")).send())
+            .await
+            .unwrap();
+    }
+    let spans = wait_for_spans(&t.spans, 4).await;
+    let metrics = t.reader.collect();
+    let points = histogram(&metrics, "http.server.request.duration");
+    let series = |status: i64| {
+        points
+            .iter()
+            .find(|p| {
+                p.attributes.iter().any(|kv| {
+                    kv.key.as_str() == "http.response.status_code" && kv.value == i(status)
+                })
+            })
+            .unwrap_or_else(|| panic!("no series for {status}: {points:?}"))
+    };
+    let base = |status: i64| {
+        vec![
+            ("http.request.method", s("GET")),
+            ("http.response.status_code", i(status)),
+            ("http.route", s("/items/{id}")),
+            ("network.protocol.version", s("1.1")),
+            ("url.scheme", s("http")),
+        ]
+    };
+    assert_eq!(series(200).attributes, attrs(&base(200)));
+    assert_eq!(series(200).count, 2);
+    assert_eq!(
+        series(404).attributes,
+        attrs(&base(404)),
+        "4xx is not a server error"
+    );
+    let mut five = vec![("error.type", s("500"))];
+    five.extend(base(500));
+    assert_eq!(series(500).attributes, attrs(&five));
+    assert_eq!(
+        points.len(),
+        3,
+        "the filtered /health is not measured: {points:?}"
+    );
+    assert_eq!(
+        &*series(200).bounds,
+        &tracecore::http_span::DURATION_BOUNDARIES
+    );
+
+    // The duration is the span's, to the nanosecond.
+    let span_500 = support::with_status_code(&spans, 500);
+    assert_eq!(series(500).sum, span_500.duration().as_secs_f64());
+
+    // Nothing of high cardinality anywhere.
+    for p in &points {
+        for kv in &p.attributes {
+            assert!(
+                ![
+                    "url.path",
+                    "url.full",
+                    "client.address",
+                    "user_agent.original",
+                    "server.address"
+                ]
+                .contains(&kv.key.as_str()),
+                "{kv:?}"
+            );
+        }
+    }
+    // The opt-in active requests are back to zero.
+    let active = metrics.metric("http.server.active_requests").unwrap();
+    let p = &active.data.number_points()[0];
+    assert_eq!(p.value, Number::I64(0));
+    assert_eq!(
+        p.attributes,
+        attrs(&[("http.request.method", s("GET")), ("url.scheme", s("http"))])
+    );
+}
+
+#[tokio::test]
+async fn a_cancelled_request_is_measured_without_error_type_or_status() {
+    let t = telemetry(true);
+    let addr = server(&t).await;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let error = bounded(client.get(format!("http://{addr}/slow")).send())
+        .await
+        .unwrap_err();
+    assert!(error.is_timeout());
+    wait_for_spans(&t.spans, 1).await;
+    let metrics = t.reader.collect();
+    let points = histogram(&metrics, "http.server.request.duration");
+    assert_eq!(points.len(), 1);
+    assert_eq!(
+        points[0].attributes,
+        attrs(&[
+            ("http.request.method", s("GET")),
+            ("http.route", s("/slow")),
+            ("network.protocol.version", s("1.1")),
+            ("url.scheme", s("http")),
+        ])
+    );
+    assert!(
+        points[0].sum >= 0.15,
+        "it ran until the client gave up: {}",
+        points[0].sum
+    );
+}
+
+#[tokio::test]
+async fn sampled_out_requests_are_measured() {
+    let t = telemetry(false);
+    let addr = server(&t).await;
+    for _ in 0..3 {
+        bounded(http_client().get(format!("http://{addr}/items/5")).send())
+            .await
+            .unwrap();
+    }
+    assert!(t.spans.finished_spans().is_empty());
+    let metrics = t.reader.collect();
+    let points = histogram(&metrics, "http.server.request.duration");
+    assert_eq!(points[0].count, 3);
+}
+
+#[tokio::test]
+async fn client_durations_per_outcome_including_a_refused_connection() {
+    let t = telemetry(true);
+    let addr = server(&t).await;
+    let client = ClientBuilder::new(http_client())
+        .with(TraceMiddleware::new(t.traces.tracer("tracecore-reqwest")))
+        .build();
+    for path in ["/items/1", "/items/4242", "/items/0"] {
+        bounded(client.get(format!("http://{addr}{path}")).send())
+            .await
+            .unwrap();
+    }
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let refused = bounded(client.get(format!("http://{closed}/")).send()).await;
+    assert!(refused.is_err());
+
+    let metrics = t.reader.collect();
+    let points = histogram(&metrics, "http.client.request.duration");
+    let port = i64::from(addr.port());
+    let with = |extra: Vec<(&'static str, tracecore::Value)>, status: Option<i64>, port: i64| {
+        let mut v = extra;
+        v.push(("http.request.method", s("GET")));
+        if let Some(code) = status {
+            v.push(("http.response.status_code", i(code)));
+            v.push(("network.protocol.version", s("1.1")));
+        }
+        v.push(("server.address", s("127.0.0.1")));
+        v.push(("server.port", i(port)));
+        attrs(&v)
+    };
+    let expected = [
+        with(vec![], Some(200), port),
+        with(vec![("error.type", s("404"))], Some(404), port),
+        with(vec![("error.type", s("500"))], Some(500), port),
+        with(
+            vec![("error.type", s("connection_error"))],
+            None,
+            i64::from(closed.port()),
+        ),
+    ];
+    for want in &expected {
+        assert!(
+            points.iter().any(|p| &p.attributes == want && p.count == 1),
+            "no point {want:?} in {points:?}"
+        );
+    }
+    assert_eq!(points.len(), 4);
+    // The server side of the same calls, in the same provider, under its own scope.
+    assert_eq!(histogram(&metrics, "http.server.request.duration").len(), 3);
+}

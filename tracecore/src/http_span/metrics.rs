@@ -1,0 +1,318 @@
+//! The HTTP metrics, recorded by the same integrations that record the spans
+//! ([semconv HTTP metrics](https://opentelemetry.io/docs/specs/semconv/http/http-metrics/)).
+//!
+//! | instrument | unit | attributes |
+//! |---|---|---|
+//! | `http.server.request.duration` | `s` | `http.request.method`, `url.scheme`, `http.response.status_code` (if a response was sent), `http.route` (if the framework routes), `error.type` (if it ended in error), `network.protocol.version` |
+//! | `http.client.request.duration` | `s` | `http.request.method`, `server.address`, `server.port`, `http.response.status_code`, `error.type`, `network.protocol.version` |
+//! | `http.server.active_requests` (opt-in) | `{request}` | `http.request.method`, `url.scheme` |
+//!
+//! Nothing of high cardinality is recorded: no path, no full URL, no client address, no user
+//! agent. The duration equals the span's: both are read from the same two clock readings.
+//! A series is found from a small fixed key (the interned method, route and scheme, the status
+//! code, the protocol version, the `error.type`) without allocating once it exists.
+
+use std::borrow::Cow;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use http::StatusCode;
+
+use super::Side;
+use crate::metrics::{
+    Aggregation, Descriptor, HistogramCell, Instrument, Meter, SeriesKey, SumCell, Table,
+    hash_bytes, mix,
+};
+use crate::{KeyValue, semconv};
+
+/// The advised buckets of both durations, in seconds.
+pub const DURATION_BOUNDARIES: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// The HTTP instruments of one tracer's instrumentation scope.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    server_duration: Arc<Instrument<HttpKey>>,
+    client_duration: Arc<Instrument<HttpKey>>,
+    server_active: Arc<OnceLock<Arc<Instrument<HttpKey>>>>,
+    meter: Meter,
+}
+
+impl HttpMetrics {
+    /// The instruments, created in `meter`.
+    pub fn new(meter: &Meter) -> Self {
+        let duration = |name: &'static str, description: &'static str| {
+            let instrument = Arc::new(Instrument::new(
+                Descriptor {
+                    name: Cow::Borrowed(name),
+                    description: Cow::Borrowed(description),
+                    unit: Cow::Borrowed("s"),
+                },
+                Aggregation::Histogram {
+                    table: Table::new(meter.cardinality_limit()),
+                    bounds: Arc::from(DURATION_BOUNDARIES),
+                },
+            ));
+            if meter.is_enabled() {
+                meter.register(instrument.clone());
+            }
+            instrument
+        };
+        Self {
+            server_duration: duration(
+                "http.server.request.duration",
+                "Duration of HTTP server requests.",
+            ),
+            client_duration: duration(
+                "http.client.request.duration",
+                "Duration of HTTP client requests.",
+            ),
+            server_active: Arc::default(),
+            meter: meter.clone(),
+        }
+    }
+
+    fn active(&self) -> &Arc<Instrument<HttpKey>> {
+        self.server_active.get_or_init(|| {
+            let instrument = Arc::new(Instrument::new(
+                Descriptor {
+                    name: Cow::Borrowed("http.server.active_requests"),
+                    description: Cow::Borrowed("Number of active HTTP server requests."),
+                    unit: Cow::Borrowed("{request}"),
+                },
+                Aggregation::Sum {
+                    table: Table::new(self.meter.cardinality_limit()),
+                    float: false,
+                    monotonic: false,
+                },
+            ));
+            if self.meter.is_enabled() {
+                self.meter.register(instrument.clone());
+            }
+            instrument
+        })
+    }
+
+    /// Starts measuring a server request (the clock is read now: start its span at
+    /// [`HttpMeasure::start`]). With `active_requests`, `http.server.active_requests` counts it
+    /// until it ends.
+    pub fn server(
+        &self,
+        method: &'static str,
+        scheme: &'static str,
+        route: Option<Cow<'static, str>>,
+        protocol: Option<&'static str>,
+        active_requests: bool,
+    ) -> Option<HttpMeasure> {
+        if !self.meter.is_enabled() {
+            return None;
+        }
+        let key = HttpKey {
+            side: Side::Server,
+            method,
+            scheme: Some(scheme),
+            route,
+            server_address: None,
+            server_port: None,
+            status: None,
+            error_type: None,
+            protocol,
+        };
+        let active = active_requests.then(|| {
+            let active = self.active().clone();
+            active_series(&active, &key).add_i64(1);
+            active
+        });
+        Some(HttpMeasure {
+            instrument: self.server_duration.clone(),
+            start: Instant::now(),
+            key,
+            active,
+        })
+    }
+
+    /// Starts measuring a client request (one per attempt).
+    pub fn client(
+        &self,
+        method: &'static str,
+        server_address: Option<Cow<'static, str>>,
+        server_port: Option<u16>,
+    ) -> Option<HttpMeasure> {
+        if !self.meter.is_enabled() {
+            return None;
+        }
+        Some(HttpMeasure {
+            instrument: self.client_duration.clone(),
+            start: Instant::now(),
+            key: HttpKey {
+                side: Side::Client,
+                method,
+                scheme: None,
+                route: None,
+                server_address,
+                server_port,
+                status: None,
+                error_type: None,
+                protocol: None,
+            },
+            active: None,
+        })
+    }
+}
+
+impl std::fmt::Debug for HttpMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpMetrics")
+            .field("scope", self.meter.scope())
+            .finish_non_exhaustive()
+    }
+}
+
+fn active_series<'a>(instrument: &'a Instrument<HttpKey>, key: &HttpKey) -> &'a SumCell {
+    // Only method and scheme: the attributes the specification gives this instrument.
+    let key = HttpKey {
+        side: key.side,
+        method: key.method,
+        scheme: key.scheme,
+        route: None,
+        server_address: None,
+        server_port: None,
+        status: None,
+        error_type: None,
+        protocol: None,
+    };
+    match &instrument.aggregation {
+        Aggregation::Sum { table, .. } => {
+            &table
+                .series(key.hash(), |k| *k == key, || key.clone(), SumCell::default)
+                .cell
+        }
+        _ => unreachable!("http.server.active_requests is a sum"),
+    }
+}
+
+/// One request being measured: ends with its span, in [`InFlight`](super::InFlight).
+pub struct HttpMeasure {
+    instrument: Arc<Instrument<HttpKey>>,
+    start: Instant,
+    key: HttpKey,
+    active: Option<Arc<Instrument<HttpKey>>>,
+}
+
+impl HttpMeasure {
+    /// When the request started: the span starts here too
+    /// ([`SpanBuilder::with_start_instant`](crate::trace::SpanBuilder::with_start_instant)).
+    pub fn start(&self) -> Instant {
+        self.start
+    }
+
+    /// The response's status code, and `error.type` when it makes the request an error.
+    pub(crate) fn response(&mut self, side: Side, status: StatusCode) {
+        self.key.status = Some(status.as_u16());
+        self.key.error_type = side.error_type(status);
+    }
+
+    /// The request ended without a response: `error_type` (low-cardinality) says why.
+    pub fn failure(&mut self, error_type: &'static str) {
+        self.key.error_type = Some(error_type);
+    }
+
+    /// The protocol version the response came with (client side).
+    pub fn set_protocol(&mut self, protocol: Option<&'static str>) {
+        self.key.protocol = protocol;
+    }
+
+    /// Records the duration up to `end`.
+    pub(crate) fn finish(self, end: Instant) {
+        let seconds = end.saturating_duration_since(self.start).as_secs_f64();
+        if let Aggregation::Histogram { table, bounds } = &self.instrument.aggregation {
+            let key = &self.key;
+            table
+                .series(
+                    key.hash(),
+                    |k| k == key,
+                    || key.clone(),
+                    || HistogramCell::new(bounds.len()),
+                )
+                .cell
+                .record(bounds, seconds);
+        }
+        if let Some(active) = &self.active {
+            active_series(active, &self.key).add_i64(-1);
+        }
+    }
+}
+
+impl std::fmt::Debug for HttpMeasure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpMeasure")
+            .field("instrument", &self.instrument.descriptor.name)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What identifies an HTTP duration series: the attribute values, interned or static.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct HttpKey {
+    side: Side,
+    method: &'static str,
+    scheme: Option<&'static str>,
+    route: Option<Cow<'static, str>>,
+    server_address: Option<Cow<'static, str>>,
+    server_port: Option<u16>,
+    status: Option<u16>,
+    error_type: Option<&'static str>,
+    protocol: Option<&'static str>,
+}
+
+impl HttpKey {
+    fn hash(&self) -> u64 {
+        let mut h = hash_bytes(self.side as u64, self.method.as_bytes());
+        for part in [
+            self.scheme,
+            self.route.as_deref(),
+            self.server_address.as_deref(),
+            self.error_type,
+            self.protocol,
+        ] {
+            h = hash_bytes(h.rotate_left(5), part.unwrap_or("").as_bytes());
+        }
+        let numbers =
+            u64::from(self.status.unwrap_or(0)) << 16 | u64::from(self.server_port.unwrap_or(0));
+        mix(h ^ numbers)
+    }
+}
+
+impl SeriesKey for HttpKey {
+    fn attributes(&self) -> Vec<KeyValue> {
+        let mut out = Vec::with_capacity(7);
+        if let Some(e) = self.error_type {
+            out.push(KeyValue::new(semconv::ERROR_TYPE, e));
+        }
+        out.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, self.method));
+        if let Some(status) = self.status {
+            out.push(KeyValue::new(
+                semconv::HTTP_RESPONSE_STATUS_CODE,
+                i64::from(status),
+            ));
+        }
+        if let Some(route) = &self.route {
+            out.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
+        }
+        if let Some(version) = self.protocol {
+            out.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+        }
+        if let Some(address) = &self.server_address {
+            out.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
+        }
+        if let Some(port) = self.server_port {
+            out.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        }
+        if let Some(scheme) = self.scheme {
+            out.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+        }
+        out
+    }
+}

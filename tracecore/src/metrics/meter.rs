@@ -1,0 +1,156 @@
+//! Meters: the instruments of one instrumentation scope.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use super::aggregate::DeltaState;
+use super::data::{ScopeMetrics, Temporality};
+use super::instrument::{Collect, Counter, Gauge, Histogram, InstrumentBuilder, UpDownCounter};
+use crate::trace::InstrumentationScope;
+
+/// Creates the instruments of one instrumentation scope. Cloning is cheap.
+///
+/// ```
+/// use tracecore::metrics::{ManualReader, MeterProvider};
+/// use tracecore::KeyValue;
+///
+/// let reader = ManualReader::new();
+/// let provider = MeterProvider::builder().with_reader(reader.clone()).build();
+/// let orders = provider.meter("shop").u64_counter("app.orders").with_unit("{order}").build();
+/// orders.add(2, &[KeyValue::new("region", "eu")]);
+/// orders.add(1, &[KeyValue::new("region", "eu")]);
+/// let collected = reader.collect();
+/// let point = &collected.metric("app.orders").unwrap().data.number_points()[0];
+/// assert_eq!(point.value.as_f64(), 3.0);
+/// ```
+#[derive(Clone)]
+pub struct Meter {
+    inner: Arc<MeterInner>,
+}
+
+pub(crate) struct MeterInner {
+    pub(crate) scope: InstrumentationScope,
+    instruments: Mutex<Vec<Arc<dyn Collect>>>,
+    limit: usize,
+    enabled: bool,
+}
+
+impl MeterInner {
+    pub(crate) fn new(scope: InstrumentationScope, limit: usize, enabled: bool) -> Self {
+        Self {
+            scope,
+            instruments: Mutex::new(Vec::new()),
+            limit,
+            enabled,
+        }
+    }
+
+    pub(crate) fn collect(
+        &self,
+        now: SystemTime,
+        preferred: Temporality,
+        state: &mut DeltaState,
+    ) -> Option<ScopeMetrics> {
+        let instruments = self
+            .instruments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let metrics: Vec<_> = instruments
+            .iter()
+            .filter_map(|i| i.collect(now, preferred, state))
+            .collect();
+        (!metrics.is_empty()).then(|| ScopeMetrics {
+            scope: self.scope.clone(),
+            metrics,
+        })
+    }
+}
+
+impl Meter {
+    pub(crate) fn new(inner: Arc<MeterInner>) -> Self {
+        Self { inner }
+    }
+
+    /// The instrumentation scope.
+    pub fn scope(&self) -> &InstrumentationScope {
+        &self.inner.scope
+    }
+
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.inner.enabled
+    }
+
+    pub(crate) fn cardinality_limit(&self) -> usize {
+        self.inner.limit
+    }
+
+    /// Adds an instrument to what this meter collects. A second instrument with the same name
+    /// is collected too (and warned about once): both are exported.
+    pub(crate) fn register(&self, instrument: Arc<dyn Collect>) {
+        let mut instruments = self
+            .inner
+            .instruments
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let name = &instrument.descriptor().name;
+        if instruments.iter().any(|i| i.descriptor().name == *name) {
+            crate::diag::warn_once(&format!(
+                "metrics: instrument {name:?} was created twice in scope {:?}; both are exported: create it once and clone it",
+                self.inner.scope.name()
+            ));
+        }
+        instruments.push(instrument);
+    }
+
+    /// A `u64` counter.
+    pub fn u64_counter(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+    ) -> InstrumentBuilder<'_, Counter<u64>> {
+        InstrumentBuilder::new(self, name.into())
+    }
+
+    /// An `f64` counter.
+    pub fn f64_counter(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+    ) -> InstrumentBuilder<'_, Counter<f64>> {
+        InstrumentBuilder::new(self, name.into())
+    }
+
+    /// An `i64` up-down counter.
+    pub fn i64_up_down_counter(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+    ) -> InstrumentBuilder<'_, UpDownCounter<i64>> {
+        InstrumentBuilder::new(self, name.into())
+    }
+
+    /// An `f64` histogram.
+    pub fn f64_histogram(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+    ) -> InstrumentBuilder<'_, Histogram<f64>> {
+        InstrumentBuilder::new(self, name.into())
+    }
+
+    /// An `f64` gauge.
+    pub fn f64_gauge(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+    ) -> InstrumentBuilder<'_, Gauge<f64>> {
+        InstrumentBuilder::new(self, name.into())
+    }
+}
+
+impl fmt::Debug for Meter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Meter")
+            .field("scope", &self.inner.scope)
+            .field("enabled", &self.inner.enabled)
+            .finish_non_exhaustive()
+    }
+}

@@ -185,3 +185,38 @@ async fn an_unreachable_inventory_is_a_502_with_a_connection_error() {
     );
     assert_eq!((map[1].calls, map[1].errors), (1, 1));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_ends_with_its_metrics_table_read_from_the_duration_histograms() {
+    let demo = tracecore_examples::all_in_one().await.unwrap();
+    let table = tracecore_examples::render_metrics_table(&demo.metrics);
+    let row = |service: &str, kind: &str, target: &str| -> Vec<String> {
+        table
+            .lines()
+            .find(|l| {
+                let cells: Vec<&str> = l.split_whitespace().collect();
+                cells.len() >= 5
+                    && cells[0] == service
+                    && cells[1] == kind
+                    && cells[2].starts_with(target)
+            })
+            .unwrap_or_else(|| panic!("no {service} {kind} {target} row in\n{table}"))
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect()
+    };
+    // Three requests per hop: 200, 404 and 500/502. Server errors are 5xx only; client errors
+    // 4xx and 5xx.
+    let inventory = row("inventory", "SERVER", "/items/{id}");
+    assert_eq!((inventory[3].as_str(), inventory[4].as_str()), ("3", "1"));
+    let gateway = row("gateway", "SERVER", "/orders/{id}");
+    assert_eq!((gateway[3].as_str(), gateway[4].as_str()), ("3", "1"));
+    let gateway_client = row("gateway", "CLIENT", "127.0.0.1:");
+    assert_eq!(
+        (gateway_client[3].as_str(), gateway_client[4].as_str()),
+        ("3", "2")
+    );
+    let client = row("client", "CLIENT", "127.0.0.1:");
+    assert_eq!((client[3].as_str(), client[4].as_str()), ("3", "2"));
+    assert!(demo.render(false).contains(&table), "the demo prints it");
+}

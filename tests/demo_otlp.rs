@@ -63,10 +63,23 @@ fn the_demo_sends_its_three_traces_to_the_otlp_endpoint() {
         "{stdout}"
     );
 
-    let received = receiver.received();
+    let (received, metrics): (Vec<_>, Vec<_>) = receiver
+        .received()
+        .into_iter()
+        .partition(|r| r.path == "/v1/traces");
     assert!(
-        received.iter().all(|r| r.path == "/v1/traces"
-            && r.header("content-type") == Some("application/x-protobuf"))
+        received
+            .iter()
+            .all(|r| r.header("content-type") == Some("application/x-protobuf"))
+    );
+    assert!(
+        metrics.iter().all(|r| r.path == "/v1/metrics"),
+        "nothing else is sent"
+    );
+    check_demo_metrics(&metrics);
+    assert!(
+        stdout.contains("metric points exported, 0 failed"),
+        "{stdout}"
     );
     let mut spans = Vec::new();
     let mut services = HashMap::new();
@@ -149,7 +162,11 @@ fn with_http_json_the_demo_sends_json() {
         "{stdout}"
     );
     let mut names = Vec::new();
-    for r in receiver.received() {
+    for r in receiver
+        .received()
+        .iter()
+        .filter(|r| r.path == "/v1/traces")
+    {
         assert_eq!(r.header("content-type"), Some("application/json"));
         let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
         for rs in body["resourceSpans"].as_array().unwrap() {
@@ -187,6 +204,64 @@ fn a_receiver_that_is_down_fails_the_export_not_the_demo() {
     assert!(
         stdout.contains("OTLP: 0 spans exported, 12 failed"),
         "{stdout}"
+    );
+}
+
+/// The metrics the demo's three services flushed before exit: each server's duration histogram
+/// (three requests, one per client path, with their status codes) and the clients'.
+fn check_demo_metrics(requests: &[receiver::Received]) {
+    use prost::Message;
+    let mut durations: Vec<(String, String, u64, Option<i64>)> = Vec::new();
+    for r in requests {
+        let request = proto::ExportMetricsServiceRequest::decode(&r.body[..]).unwrap();
+        for rm in &request.resource_metrics {
+            let service = rm
+                .resource
+                .as_ref()
+                .and_then(|res| res.attributes.iter().find(|kv| kv.key == "service.name"))
+                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    proto::any_value::Value::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .expect("a service.name");
+            for metric in rm.scope_metrics.iter().flat_map(|s| &s.metrics) {
+                let Some(proto::MetricData::Histogram(h)) = &metric.data else {
+                    continue;
+                };
+                for p in &h.data_points {
+                    let code = p
+                        .attributes
+                        .iter()
+                        .find(|kv| kv.key == "http.response.status_code")
+                        .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                            proto::any_value::Value::IntValue(i) => Some(*i),
+                            _ => None,
+                        });
+                    durations.push((service.clone(), metric.name.clone(), p.count, code));
+                }
+            }
+        }
+    }
+    durations.sort();
+    let server = "http.server.request.duration".to_owned();
+    let client = "http.client.request.duration".to_owned();
+    let row = |s: &str, m: &String, c: i64| (s.to_owned(), m.clone(), 1, Some(c));
+    assert_eq!(
+        durations,
+        [
+            row("client", &client, 200),
+            row("client", &client, 404),
+            row("client", &client, 502),
+            row("gateway", &client, 200),
+            row("gateway", &client, 404),
+            row("gateway", &client, 500),
+            row("gateway", &server, 200),
+            row("gateway", &server, 404),
+            row("gateway", &server, 502),
+            row("inventory", &server, 200),
+            row("inventory", &server, 404),
+            row("inventory", &server, 500),
+        ]
     );
 }
 

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use tracecore::export::{FinishedSpans, InMemoryExporter, WaterfallOptions, render_waterfall};
+use tracecore::metrics::{HistogramPoint, ManualReader, ResourceMetrics};
 use tracecore::trace::{SpanKind, TracerProvider};
 use tracecore_otlp::{ExporterKind, OtlpCounts, Setup, Telemetry};
 
@@ -33,8 +34,10 @@ pub struct Demo {
     /// Every span of the three services.
     pub spans: FinishedSpans,
     /// When the spans also went over OTLP: the client's telemetry summary (the receiver, the
-    /// protocol) and what the three exporters counted.
+    /// protocol) and what the span and metric exporters of the three services counted.
     pub otlp: Option<(String, OtlpCounts)>,
+    /// Each service's metrics, collected after the requests.
+    pub metrics: Vec<ResourceMetrics>,
 }
 
 /// Runs the demo: starts `inventory` and `gateway`, sends the client's three requests, waits
@@ -43,9 +46,15 @@ pub struct Demo {
 pub async fn all_in_one() -> Result<Demo, String> {
     let spans = InMemoryExporter::new();
     let otlp = otlp_endpoint_set();
-    let telemetry = |name: &'static str| -> Result<Telemetry, String> {
+    let readers = [
+        ManualReader::new(),
+        ManualReader::new(),
+        ManualReader::new(),
+    ];
+    let telemetry = |name: &'static str, reader: &ManualReader| -> Result<Telemetry, String> {
         Setup::new()
             .with_service_name(name)
+            .with_metric_reader(reader.clone())
             .with_provider(TracerProvider::builder().with_simple_exporter(spans.clone()))
             .with_exporters([if otlp {
                 ExporterKind::Otlp
@@ -56,9 +65,9 @@ pub async fn all_in_one() -> Result<Demo, String> {
             .map_err(|e| e.to_string())
     };
     let services = [
-        telemetry("inventory")?,
-        telemetry("gateway")?,
-        telemetry("client")?,
+        telemetry("inventory", &readers[0])?,
+        telemetry("gateway", &readers[1])?,
+        telemetry("client", &readers[2])?,
     ];
     let [inv, gw, cl] = &services;
 
@@ -73,6 +82,7 @@ pub async fn all_in_one() -> Result<Demo, String> {
     while spans.finished_spans().len() < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let metrics = readers.iter().map(ManualReader::collect).collect();
     // Side by side, so that a receiver that is down costs one shutdown timeout, not three.
     std::thread::scope(|scope| {
         for t in &services {
@@ -82,7 +92,8 @@ pub async fn all_in_one() -> Result<Demo, String> {
     let otlp = otlp.then(|| {
         let total = services
             .iter()
-            .filter_map(|t| t.otlp_stats())
+            .flat_map(|t| [t.otlp_stats(), t.metric_stats()])
+            .flatten()
             .map(|s| s.counts())
             .sum();
         (cl.to_string(), total)
@@ -93,6 +104,7 @@ pub async fn all_in_one() -> Result<Demo, String> {
         results,
         spans: spans.finished_spans(),
         otlp,
+        metrics,
     })
 }
 
@@ -126,13 +138,131 @@ impl Demo {
             self.spans.of_kind(SpanKind::Server).len(),
             self.spans.of_kind(SpanKind::Client).len(),
         );
+        out.push('\n');
+        out.push_str(&render_metrics_table(&self.metrics));
         if let Some((summary, counts)) = &self.otlp {
             let _ = writeln!(
                 out,
-                "OTLP: {} spans exported, {} failed, {} rejected ({})",
-                counts.spans_exported, counts.spans_failed, counts.spans_rejected, summary
+                "OTLP: {} spans exported, {} failed, {} rejected; {} metric points exported, {} failed ({})",
+                counts.spans_exported,
+                counts.spans_failed,
+                counts.spans_rejected,
+                counts.points_exported,
+                counts.points_failed,
+                summary
             );
         }
         out
+    }
+}
+
+/// One row per service and route (server) or per service and peer (client): requests, errors,
+/// p50 and p99, read from the `http.*.request.duration` histograms.
+pub fn render_metrics_table(services: &[ResourceMetrics]) -> String {
+    let mut rows: Vec<[String; 6]> = Vec::new();
+    for metrics in services {
+        let service = metrics.resource.service_name().to_owned();
+        for (name, side, by) in [
+            ("http.server.request.duration", "SERVER", "http.route"),
+            ("http.client.request.duration", "CLIENT", "server.address"),
+        ] {
+            let mut groups: Vec<(String, Vec<&HistogramPoint>)> = Vec::new();
+            for metric in metrics.metrics_named(name) {
+                for point in metric.data.histogram_points() {
+                    let attr =
+                        |key: &str| point.attributes.iter().find(|kv| kv.key.as_str() == key);
+                    let mut target = attr(by).map_or("-".to_owned(), |kv| kv.value.to_string());
+                    if let Some(port) = attr("server.port") {
+                        target = format!("{target}:{}", port.value);
+                    }
+                    match groups.iter_mut().find(|(t, _)| *t == target) {
+                        Some((_, points)) => points.push(point),
+                        None => groups.push((target, vec![point])),
+                    }
+                }
+            }
+            for (target, points) in groups {
+                let merged = merge(&points);
+                let errors: u64 = points
+                    .iter()
+                    .filter(|p| {
+                        p.attributes
+                            .iter()
+                            .any(|kv| kv.key.as_str() == "error.type")
+                    })
+                    .map(|p| p.count)
+                    .sum();
+                let q = |q: f64| merged.quantile(q).map_or("-".to_owned(), format_seconds);
+                rows.push([
+                    service.clone(),
+                    side.to_owned(),
+                    target,
+                    merged.count.to_string(),
+                    errors.to_string(),
+                    format!("{} / {}", q(0.5), q(0.99)),
+                ]);
+            }
+        }
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    let header = [
+        "service",
+        "kind",
+        "route / peer",
+        "requests",
+        "errors",
+        "p50 / p99",
+    ];
+    let widths: Vec<usize> = (0..6)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::from("metrics (http.*.request.duration)\n");
+    for row in std::iter::once(header.map(str::to_owned)).chain(rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i >= 3 {
+                    format!("{c:>w$}", w = widths[i])
+                } else {
+                    format!("{c:<w$}", w = widths[i])
+                }
+            })
+            .collect();
+        let _ = writeln!(out, "  {}", cells.join("  ").trim_end());
+    }
+    out
+}
+
+/// The points of one group added up (same bounds: the HTTP durations').
+fn merge(points: &[&HistogramPoint]) -> HistogramPoint {
+    let mut merged = points[0].clone();
+    for p in &points[1..] {
+        merged.count += p.count;
+        merged.sum += p.sum;
+        for (m, c) in merged.bucket_counts.iter_mut().zip(&p.bucket_counts) {
+            *m += c;
+        }
+        merged.min = merged.min.zip(p.min).map(|(a, b)| a.min(b));
+        merged.max = merged.max.zip(p.max).map(|(a, b)| a.max(b));
+    }
+    merged
+}
+
+fn format_seconds(s: f64) -> String {
+    if s < 1e-3 {
+        format!("{:.0} µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.1} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
     }
 }

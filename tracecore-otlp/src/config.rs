@@ -1,17 +1,43 @@
-//! The exporter's `OTEL_EXPORTER_OTLP_*` settings: each per-signal variable (`..._TRACES_...`)
-//! wins over the generic one; empty means unset; a bad value is warned about once and the
+//! The exporters' `OTEL_EXPORTER_OTLP_*` settings: each per-signal variable (`..._TRACES_...`,
+//! `..._METRICS_...`) wins over the generic one; empty means unset; a bad value is warned about once and the
 //! default used, except where no default can stand in (an endpoint that is not a URL, a
 //! certificate that cannot be read), which is an error naming the variable.
 
 use std::fmt;
 use std::time::Duration;
 
+use tracecore::metrics::Temporality;
 use tracecore::{diag, env};
 
 use crate::Protocol;
 
 /// The default collector address for OTLP/HTTP.
-pub(crate) const DEFAULT_ENDPOINT: &str = "http://localhost:4318/v1/traces";
+const DEFAULT_BASE: &str = "http://localhost:4318/";
+
+/// Which signal an exporter sends: it picks the variables and the URL path.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Signal {
+    /// Spans, to `v1/traces`.
+    #[default]
+    Traces,
+    /// Metrics, to `v1/metrics`.
+    Metrics,
+}
+
+impl Signal {
+    /// The path appended to a base endpoint.
+    pub(crate) fn path(self) -> &'static str {
+        match self {
+            Self::Traces => "v1/traces",
+            Self::Metrics => "v1/metrics",
+        }
+    }
+
+    /// The default URL.
+    pub(crate) fn default_endpoint(self) -> String {
+        format!("{DEFAULT_BASE}{}", self.path())
+    }
+}
 
 /// The default export timeout (`OTEL_EXPORTER_OTLP_TIMEOUT`).
 pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -67,78 +93,107 @@ impl fmt::Display for Compression {
 
 /// A variable's value: the per-signal one if set, else the generic one, with the name it came
 /// from.
-pub(crate) fn signal_var(suffix: &str) -> Option<(String, &'static str)> {
-    let (traces, generic) = names(suffix);
-    env::var(traces)
-        .map(|v| (v, traces))
+pub(crate) fn signal_var(signal: Signal, suffix: &str) -> Option<(String, &'static str)> {
+    let (specific, generic) = names(signal, suffix);
+    env::var(specific)
+        .map(|v| (v, specific))
         .or_else(|| env::var(generic).map(|v| (v, generic)))
 }
 
-/// The per-signal and generic variable names for `suffix` (`ENDPOINT`, `HEADERS`, ...).
-fn names(suffix: &str) -> (&'static str, &'static str) {
-    match suffix {
-        "ENDPOINT" => (
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-        ),
-        "HEADERS" => (
-            "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
-            "OTEL_EXPORTER_OTLP_HEADERS",
-        ),
-        "TIMEOUT" => (
-            "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
-            "OTEL_EXPORTER_OTLP_TIMEOUT",
-        ),
-        "PROTOCOL" => (
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-        ),
-        "COMPRESSION" => (
-            "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
-            "OTEL_EXPORTER_OTLP_COMPRESSION",
-        ),
-        "CERTIFICATE" => (
-            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
-            "OTEL_EXPORTER_OTLP_CERTIFICATE",
-        ),
-        "CLIENT_CERTIFICATE" => (
-            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
-            "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
-        ),
-        "CLIENT_KEY" => (
-            "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
-            "OTEL_EXPORTER_OTLP_CLIENT_KEY",
-        ),
-        other => unreachable!("no OTLP variable ends in {other}"),
+/// The variable names a suffix (`ENDPOINT`, `HEADERS`, ...) can take: traces, metrics, generic.
+const NAMES: [(&str, &str, &str, &str); 8] = [
+    (
+        "ENDPOINT",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    ),
+    (
+        "HEADERS",
+        "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
+        "OTEL_EXPORTER_OTLP_METRICS_HEADERS",
+        "OTEL_EXPORTER_OTLP_HEADERS",
+    ),
+    (
+        "TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_METRICS_TIMEOUT",
+        "OTEL_EXPORTER_OTLP_TIMEOUT",
+    ),
+    (
+        "PROTOCOL",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ),
+    (
+        "COMPRESSION",
+        "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_METRICS_COMPRESSION",
+        "OTEL_EXPORTER_OTLP_COMPRESSION",
+    ),
+    (
+        "CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_METRICS_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CERTIFICATE",
+    ),
+    (
+        "CLIENT_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_METRICS_CLIENT_CERTIFICATE",
+        "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE",
+    ),
+    (
+        "CLIENT_KEY",
+        "OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY",
+        "OTEL_EXPORTER_OTLP_METRICS_CLIENT_KEY",
+        "OTEL_EXPORTER_OTLP_CLIENT_KEY",
+    ),
+];
+
+/// The per-signal and generic variable names for `suffix`.
+fn names(signal: Signal, suffix: &str) -> (&'static str, &'static str) {
+    let Some(&(_, traces, metrics, generic)) = NAMES.iter().find(|n| n.0 == suffix) else {
+        unreachable!("no OTLP variable ends in {suffix}")
+    };
+    match signal {
+        Signal::Traces => (traces, generic),
+        Signal::Metrics => (metrics, generic),
     }
 }
 
-/// The traces URL from the environment: `..._TRACES_ENDPOINT` as given (an empty path becomes
-/// `/`), else `OTEL_EXPORTER_OTLP_ENDPOINT` with `v1/traces` appended, else the default.
-pub(crate) fn endpoint_from_env() -> Result<String, ConfigError> {
-    let (traces, generic) = names("ENDPOINT");
-    if let Some(url) = env::var(traces) {
-        return traces_url(url.trim(), traces);
+/// The signal's URL from the environment: `..._TRACES_ENDPOINT` (or `..._METRICS_ENDPOINT`) as
+/// given (an empty path becomes `/`), else `OTEL_EXPORTER_OTLP_ENDPOINT` with `v1/traces` (or
+/// `v1/metrics`) appended, else the default.
+pub(crate) fn endpoint_from_env(signal: Signal) -> Result<String, ConfigError> {
+    let (specific, generic) = names(signal, "ENDPOINT");
+    if let Some(url) = env::var(specific) {
+        return signal_url(url.trim(), specific);
     }
     if let Some(url) = env::var(generic) {
-        return base_url(url.trim(), generic);
+        return base_url(url.trim(), generic, signal);
     }
-    Ok(DEFAULT_ENDPOINT.to_owned())
+    Ok(signal.default_endpoint())
 }
 
-/// A base URL with `v1/traces` appended relative to its path.
-pub(crate) fn base_url(url: &str, source: &'static str) -> Result<String, ConfigError> {
+/// A base URL with the signal's path (`v1/traces`) appended relative to its path.
+pub(crate) fn base_url(
+    url: &str,
+    source: &'static str,
+    signal: Signal,
+) -> Result<String, ConfigError> {
     check_url(url, source)?;
     let (before_query, query) = match url.find(['?', '#']) {
         Some(at) => url.split_at(at),
         None => (url, ""),
     };
     let slash = if before_query.ends_with('/') { "" } else { "/" };
-    Ok(format!("{before_query}{slash}v1/traces{query}"))
+    Ok(format!("{before_query}{slash}{}{query}", signal.path()))
 }
 
 /// A signal URL used as given, except that an empty path becomes `/`.
-pub(crate) fn traces_url(url: &str, source: &'static str) -> Result<String, ConfigError> {
+pub(crate) fn signal_url(url: &str, source: &'static str) -> Result<String, ConfigError> {
     check_url(url, source)?;
     let after_scheme = url.find("://").map_or(0, |at| at + 3);
     if url[after_scheme..].contains('/') {
@@ -189,12 +244,12 @@ fn check_url(url: &str, source: &'static str) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// Headers from `OTEL_EXPORTER_OTLP_HEADERS`, then `..._TRACES_HEADERS` (a key in both takes
-/// the per-signal value).
-pub(crate) fn headers_from_env() -> Result<Vec<(String, String)>, ConfigError> {
-    let (traces, generic) = names("HEADERS");
+/// Headers from `OTEL_EXPORTER_OTLP_HEADERS`, then the signal's (`..._TRACES_HEADERS`; a key in
+/// both takes the per-signal value).
+pub(crate) fn headers_from_env(signal: Signal) -> Result<Vec<(String, String)>, ConfigError> {
+    let (specific, generic) = names(signal, "HEADERS");
     let mut headers = Vec::new();
-    for name in [generic, traces] {
+    for name in [generic, specific] {
         if let Some(raw) = env::var(name) {
             for (key, value) in parse_headers(&raw, name)? {
                 headers.retain(|(k, _): &(String, String)| !k.eq_ignore_ascii_case(&key));
@@ -231,8 +286,8 @@ pub(crate) fn parse_headers(
 
 /// `OTEL_EXPORTER_OTLP[_TRACES]_TIMEOUT` in milliseconds; `0` means no limit of its own (the
 /// batch processor's export timeout still bounds it).
-pub(crate) fn timeout_from_env() -> Option<Duration> {
-    let (raw, name) = signal_var("TIMEOUT")?;
+pub(crate) fn timeout_from_env(signal: Signal) -> Option<Duration> {
+    let (raw, name) = signal_var(signal, "TIMEOUT")?;
     match raw.trim().parse::<i64>() {
         Ok(ms) if ms >= 0 => Some(Duration::from_millis(ms as u64)),
         _ => {
@@ -246,8 +301,8 @@ pub(crate) fn timeout_from_env() -> Option<Duration> {
 }
 
 /// `OTEL_EXPORTER_OTLP[_TRACES]_PROTOCOL`.
-pub(crate) fn protocol_from_env() -> Option<Protocol> {
-    let (raw, name) = signal_var("PROTOCOL")?;
+pub(crate) fn protocol_from_env(signal: Signal) -> Option<Protocol> {
+    let (raw, name) = signal_var(signal, "PROTOCOL")?;
     match raw.trim().to_ascii_lowercase().as_str() {
         "http/protobuf" => Some(Protocol::HttpProtobuf),
         "http/json" => Some(Protocol::HttpJson),
@@ -269,14 +324,32 @@ pub(crate) fn protocol_from_env() -> Option<Protocol> {
 }
 
 /// `OTEL_EXPORTER_OTLP[_TRACES]_COMPRESSION`.
-pub(crate) fn compression_from_env() -> Option<Compression> {
-    let (raw, name) = signal_var("COMPRESSION")?;
+pub(crate) fn compression_from_env(signal: Signal) -> Option<Compression> {
+    let (raw, name) = signal_var(signal, "COMPRESSION")?;
     match raw.trim().to_ascii_lowercase().as_str() {
         "gzip" => Some(Compression::Gzip),
         "none" => Some(Compression::None),
         _ => {
             diag::warn_once(&format!(
                 "{name}: unknown compression {raw:?}; using none (accepted: gzip, none)"
+            ));
+            None
+        }
+    }
+}
+
+/// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`: `cumulative` (the default), `delta`,
+/// or `lowmemory` (delta for the synchronous counters and histograms tracecore has, as the
+/// specification's table says; up-down counters stay cumulative either way).
+pub(crate) fn temporality_from_env() -> Option<Temporality> {
+    const NAME: &str = "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE";
+    let raw = env::var(NAME)?;
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "cumulative" => Some(Temporality::Cumulative),
+        "delta" | "lowmemory" => Some(Temporality::Delta),
+        _ => {
+            diag::warn_once(&format!(
+                "{NAME}: unknown value {raw:?}; using cumulative (accepted: cumulative, delta, lowmemory)"
             ));
             None
         }
@@ -292,7 +365,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn endpoints_never_panic_and_errors_name_the_variable(url in "[ -~]{0,40}") {
-            for result in [base_url(&url, SRC), traces_url(&url, SRC)] {
+            for result in [base_url(&url, SRC, Signal::Traces), signal_url(&url, SRC)] {
                 match result {
                     Ok(full) => proptest::prop_assert!(full.starts_with("http"), "{}", full),
                     Err(e) => proptest::prop_assert_eq!(e.variable(), SRC),
@@ -306,7 +379,7 @@ mod tests {
             port in 1u16..,
             path in "(/[a-z0-9]{1,5}){0,3}/?",
         ) {
-            let full = base_url(&format!("http://{host}:{port}{path}"), SRC).unwrap();
+            let full = base_url(&format!("http://{host}:{port}{path}"), SRC, Signal::Traces).unwrap();
             proptest::prop_assert!(full.ends_with("/v1/traces"), "{}", full);
             proptest::prop_assert!(!full.ends_with("//v1/traces"), "{}", full);
         }
@@ -341,10 +414,10 @@ mod tests {
             ("https://c/p?x=1", "https://c/p/v1/traces?x=1"),
         ] {
             if base.starts_with("https") && !cfg!(feature = "rustls") {
-                assert!(base_url(base, SRC).is_err());
+                assert!(base_url(base, SRC, Signal::Traces).is_err());
                 continue;
             }
-            assert_eq!(base_url(base, SRC).unwrap(), url, "{base}");
+            assert_eq!(base_url(base, SRC, Signal::Traces).unwrap(), url, "{base}");
         }
     }
 
@@ -357,7 +430,7 @@ mod tests {
             ("http://c:4318/custom/path", "http://c:4318/custom/path"),
             ("http://c:4318?x=1", "http://c:4318/?x=1"),
         ] {
-            assert_eq!(traces_url(given, SRC).unwrap(), url, "{given}");
+            assert_eq!(signal_url(given, SRC).unwrap(), url, "{given}");
         }
     }
 
@@ -369,7 +442,7 @@ mod tests {
             ("http://", "not a URL"),
             ("not a url", "not a URL"),
         ] {
-            let e = base_url(url, "OTEL_EXPORTER_OTLP_ENDPOINT").unwrap_err();
+            let e = base_url(url, "OTEL_EXPORTER_OTLP_ENDPOINT", Signal::Traces).unwrap_err();
             let text = e.to_string();
             assert!(text.starts_with("OTEL_EXPORTER_OTLP_ENDPOINT: "), "{text}");
             assert!(text.contains(says), "{url}: {text}");

@@ -7,11 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
 use tracecore::export::{ExportError, SpanExporter};
+use tracecore::metrics::{MetricExporter, ResourceMetrics, Temporality};
 use tracecore::trace::SpanData;
 use tracecore::{IdGenerator, RandomIdGenerator, diag};
 use ureq::http::{HeaderName, HeaderValue};
 
-use crate::config::{self, Compression, ConfigError, DEFAULT_TIMEOUT};
+use crate::config::{self, Compression, ConfigError, DEFAULT_TIMEOUT, Signal};
 use crate::response::{self, Reply};
 use crate::retry::{RetryPolicy, parse_retry_after};
 use crate::{Protocol, tls};
@@ -48,6 +49,14 @@ const USER_AGENT: &str = concat!(
 /// # Ok::<(), tracecore_otlp::ConfigError>(())
 /// ```
 pub struct OtlpExporter {
+    transport: Transport,
+    failing: bool,
+    shut_down: bool,
+}
+
+/// The HTTP side shared by the span and metric exporters: one uninstrumented client, the
+/// request body buffers, and the retry rules.
+pub(crate) struct Transport {
     agent: ureq::Agent,
     endpoint: String,
     protocol: Protocol,
@@ -59,9 +68,8 @@ pub struct OtlpExporter {
     compressed: Vec<u8>,
     random: RandomIdGenerator,
     stats: Arc<Counters>,
-    failing: bool,
     warned_partial: bool,
-    shut_down: bool,
+    signal: Signal,
 }
 
 /// Builds an [`OtlpExporter`]. What code sets wins over the `OTEL_EXPORTER_OTLP_*` variables,
@@ -75,14 +83,27 @@ pub struct OtlpExporterBuilder {
     timeout: Option<Duration>,
     retry: Option<RetryPolicy>,
     ignore_env: bool,
+    metrics_endpoint: Option<String>,
+    pub(crate) signal: Signal,
+    temporality: Option<Temporality>,
 }
 
 impl OtlpExporterBuilder {
     /// Posts to `url` exactly as given (like `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`; include the
-    /// path, usually `/v1/traces`).
+    /// path, usually `/v1/traces`). A metric exporter built from this builder posts to the same
+    /// URL with a final `v1/traces` replaced by `v1/metrics`, unless
+    /// [`with_metrics_endpoint`](Self::with_metrics_endpoint) says otherwise.
     #[must_use]
     pub fn with_endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
+        self
+    }
+
+    /// The metric exporter posts to `url` exactly as given (like
+    /// `OTEL_EXPORTER_OTLP_METRICS_ENDPOINT`, usually ending in `/v1/metrics`).
+    #[must_use]
+    pub fn with_metrics_endpoint(mut self, url: impl Into<String>) -> Self {
+        self.metrics_endpoint = Some(url.into());
         self
     }
 
@@ -133,13 +154,24 @@ impl OtlpExporterBuilder {
     /// The settings this builder resolves to, with the environment read.
     pub(crate) fn resolve(&self) -> Result<Settings, ConfigError> {
         let env = !self.ignore_env;
-        let endpoint = match &self.endpoint {
-            Some(url) => config::traces_url(url, "OtlpExporterBuilder::with_endpoint")?,
-            None if env => config::endpoint_from_env()?,
-            None => config::DEFAULT_ENDPOINT.to_owned(),
+        let code_endpoint = match self.signal {
+            Signal::Traces => self.endpoint.clone(),
+            Signal::Metrics => self.metrics_endpoint.clone().or_else(|| {
+                self.endpoint
+                    .as_deref()
+                    .map(|url| match url.strip_suffix("v1/traces") {
+                        Some(base) => format!("{base}v1/metrics"),
+                        None => url.to_owned(),
+                    })
+            }),
+        };
+        let endpoint = match &code_endpoint {
+            Some(url) => config::signal_url(url, "OtlpExporterBuilder::with_endpoint")?,
+            None if env => config::endpoint_from_env(self.signal)?,
+            None => self.signal.default_endpoint(),
         };
         let mut headers = if env {
-            config::headers_from_env()?
+            config::headers_from_env(self.signal)?
         } else {
             Vec::new()
         };
@@ -163,13 +195,18 @@ impl OtlpExporterBuilder {
             })?;
             parsed.push((n, v));
         }
-        let timeout = pick(env, self.timeout, config::timeout_from_env).unwrap_or(DEFAULT_TIMEOUT);
+        let signal = self.signal;
+        let timeout =
+            pick(env, self.timeout, || config::timeout_from_env(signal)).unwrap_or(DEFAULT_TIMEOUT);
         Ok(Settings {
-            tls: tls::from_env(env)?,
+            tls: tls::from_env(env, signal)?,
             endpoint,
-            protocol: pick(env, self.protocol, config::protocol_from_env).unwrap_or_default(),
-            compression: pick(env, self.compression, config::compression_from_env)
+            protocol: pick(env, self.protocol, || config::protocol_from_env(signal))
                 .unwrap_or_default(),
+            compression: pick(env, self.compression, || {
+                config::compression_from_env(signal)
+            })
+            .unwrap_or_default(),
             headers: parsed,
             timeout: (!timeout.is_zero()).then_some(timeout),
             retry: self.retry.unwrap_or_default(),
@@ -180,10 +217,28 @@ impl OtlpExporterBuilder {
     pub fn build(self) -> Result<OtlpExporter, ConfigError> {
         Ok(self.resolve()?.exporter())
     }
+
+    /// The temporality a metric exporter asks for (wins over
+    /// `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`).
+    #[must_use]
+    pub fn with_temporality(mut self, temporality: Temporality) -> Self {
+        self.temporality = Some(temporality);
+        self
+    }
+
+    /// A metric exporter instead, reading the `OTEL_EXPORTER_OTLP_METRICS_*` variables (and
+    /// posting to `v1/metrics` under a generic endpoint).
+    pub fn build_metrics(mut self) -> Result<OtlpMetricExporter, ConfigError> {
+        self.signal = Signal::Metrics;
+        let env = !self.ignore_env;
+        let temporality = pick(env, self.temporality, config::temporality_from_env)
+            .unwrap_or(Temporality::Cumulative);
+        Ok(self.resolve()?.metric_exporter(temporality))
+    }
 }
 
 /// The value code set, else the environment's (when read).
-fn pick<T>(env: bool, code: Option<T>, from_env: fn() -> Option<T>) -> Option<T> {
+fn pick<T>(env: bool, code: Option<T>, from_env: impl FnOnce() -> Option<T>) -> Option<T> {
     code.or_else(|| if env { from_env() } else { None })
 }
 
@@ -222,6 +277,23 @@ impl Settings {
     }
 
     pub(crate) fn exporter(self) -> OtlpExporter {
+        OtlpExporter {
+            transport: self.transport(Signal::Traces),
+            failing: false,
+            shut_down: false,
+        }
+    }
+
+    pub(crate) fn metric_exporter(self, temporality: Temporality) -> OtlpMetricExporter {
+        OtlpMetricExporter {
+            transport: self.transport(Signal::Metrics),
+            temporality,
+            failing: false,
+            shut_down: false,
+        }
+    }
+
+    fn transport(self, signal: Signal) -> Transport {
         let config = self
             .tls
             .apply(
@@ -231,7 +303,7 @@ impl Settings {
                     .max_redirects(0),
             )
             .build();
-        OtlpExporter {
+        Transport {
             agent: ureq::Agent::new_with_config(config),
             endpoint: self.endpoint,
             protocol: self.protocol,
@@ -243,9 +315,8 @@ impl Settings {
             compressed: Vec::new(),
             random: RandomIdGenerator::new(),
             stats: Arc::default(),
-            failing: false,
             warned_partial: false,
-            shut_down: false,
+            signal,
         }
     }
 }
@@ -268,28 +339,30 @@ impl OtlpExporter {
 
     /// The URL requests go to.
     pub fn endpoint(&self) -> &str {
-        &self.endpoint
+        &self.transport.endpoint
     }
 
     /// The body format.
     pub fn protocol(&self) -> Protocol {
-        self.protocol
+        self.transport.protocol
     }
 
     /// A live view of this exporter's counters (take it before handing the exporter over).
     pub fn stats(&self) -> OtlpStats {
-        OtlpStats(self.stats.clone())
+        OtlpStats(self.transport.stats.clone())
     }
 
-    /// One export of `batch`, retried as the policy says, all before `deadline`.
+    /// One export of `batch` (split in halves while it encodes past the request limit), all
+    /// before `deadline`.
     fn send(&mut self, batch: &[SpanData], deadline: Option<Instant>) -> Result<(), String> {
-        self.body.clear();
-        self.protocol.encode(batch, &mut self.body);
-        if self.body.len() > MAX_REQUEST_SIZE {
+        let t = &mut self.transport;
+        t.body.clear();
+        t.protocol.encode(batch, &mut t.body);
+        if t.body.len() > MAX_REQUEST_SIZE {
             if batch.len() == 1 {
                 return Err(format!(
                     "a span encodes to {} bytes, past the {MAX_REQUEST_SIZE}-byte request limit",
-                    self.body.len()
+                    t.body.len()
                 ));
             }
             let (a, b) = batch.split_at(batch.len() / 2);
@@ -297,6 +370,13 @@ impl OtlpExporter {
             let second = self.send(b, deadline);
             return first.and(second);
         }
+        self.transport.send(deadline)
+    }
+}
+
+impl Transport {
+    /// Sends the encoded body, retried as the policy says, all before `deadline`.
+    fn send(&mut self, deadline: Option<Instant>) -> Result<(), String> {
         if self.compression == Compression::Gzip {
             self.compressed.clear();
             let mut gz = flate2::write::GzEncoder::new(
@@ -395,15 +475,17 @@ impl OtlpExporter {
         match response::read(status, &content_type, &bytes) {
             Reply::Success { rejected, message } => {
                 if rejected > 0 || !message.is_empty() {
-                    self.stats
-                        .spans_rejected
-                        .fetch_add(rejected.max(0) as u64, Ordering::Relaxed);
+                    let (counter, what) = match self.signal {
+                        Signal::Traces => (&self.stats.spans_rejected, "spans"),
+                        Signal::Metrics => (&self.stats.points_rejected, "points"),
+                    };
+                    counter.fetch_add(rejected.max(0) as u64, Ordering::Relaxed);
                     if !self.warned_partial {
                         self.warned_partial = true;
                         diag::warn(&format!(
-                            "OTLP receiver {} accepted the export partially: {rejected} spans \
+                            "OTLP receiver {} accepted the export partially: {rejected} {what} \
                              rejected: {message:?} (not retried; said once per exporter, \
-                             counted in OtlpStats::spans_rejected)",
+                             counted in OtlpStats::{what}_rejected)",
                             self.endpoint
                         ));
                     }
@@ -419,6 +501,48 @@ impl OtlpExporter {
                 } else {
                     Attempt::Fail(message)
                 }
+            }
+        }
+    }
+}
+
+impl Transport {
+    /// When an export given `timeout` must be done, with the exporter's own timeout too.
+    fn deadline(&self, timeout: Duration) -> Option<Instant> {
+        let limit = match self.timeout {
+            Some(own) => own.min(timeout),
+            None => timeout,
+        };
+        Instant::now().checked_add(limit)
+    }
+
+    /// Says when exports start failing and when they recover (not once per export), and
+    /// turns a failure into the error the reader or processor counts.
+    fn report(
+        &self,
+        failing: &mut bool,
+        result: Result<(), String>,
+        what: &str,
+    ) -> Result<(), ExportError> {
+        match result {
+            Ok(()) => {
+                if std::mem::take(failing) {
+                    diag::warn(&format!("OTLP export to {} recovered", self.endpoint));
+                }
+                Ok(())
+            }
+            Err(why) => {
+                if !std::mem::replace(failing, true) {
+                    diag::warn(&format!(
+                        "OTLP export to {} failed: {why}; {what} are dropped and counted until \
+                         it recovers",
+                        self.endpoint
+                    ));
+                }
+                Err(ExportError::new(format!(
+                    "OTLP export to {} failed: {why}",
+                    self.endpoint
+                )))
             }
         }
     }
@@ -447,35 +571,16 @@ impl SpanExporter for OtlpExporter {
         if batch.is_empty() {
             return Ok(());
         }
-        let limit = match self.timeout {
-            Some(own) => own.min(timeout),
-            None => timeout,
-        };
-        let deadline = Instant::now().checked_add(limit);
+        let deadline = self.transport.deadline(timeout);
         let n = batch.len() as u64;
-        match self.send(batch, deadline) {
-            Ok(()) => {
-                self.stats.spans_exported.fetch_add(n, Ordering::Relaxed);
-                if std::mem::take(&mut self.failing) {
-                    diag::warn(&format!("OTLP export to {} recovered", self.endpoint));
-                }
-                Ok(())
-            }
-            Err(why) => {
-                self.stats.spans_failed.fetch_add(n, Ordering::Relaxed);
-                if !std::mem::replace(&mut self.failing, true) {
-                    diag::warn(&format!(
-                        "OTLP export to {} failed: {why}; spans are dropped and counted until \
-                         it recovers",
-                        self.endpoint
-                    ));
-                }
-                Err(ExportError::new(format!(
-                    "OTLP export to {} failed: {why}",
-                    self.endpoint
-                )))
-            }
-        }
+        let result = self.send(batch, deadline);
+        let t = &self.transport;
+        let counter = match result {
+            Ok(()) => &t.stats.spans_exported,
+            Err(_) => &t.stats.spans_failed,
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
+        t.report(&mut self.failing, result, "spans")
     }
 
     fn shutdown(&mut self) -> Result<(), ExportError> {
@@ -487,6 +592,14 @@ impl SpanExporter for OtlpExporter {
 impl fmt::Debug for OtlpExporter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OtlpExporter")
+            .field("transport", &self.transport)
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Transport")
             .field("endpoint", &self.endpoint)
             .field("protocol", &self.protocol)
             .field("compression", &self.compression)
@@ -500,6 +613,92 @@ impl fmt::Debug for OtlpExporter {
     }
 }
 
+/// Sends metrics to an OTLP/HTTP receiver's `v1/metrics`, from a
+/// [`PeriodicReader`](tracecore::metrics::PeriodicReader)'s thread: the same formats, retries,
+/// timeouts and TLS as [`OtlpExporter`], from the `OTEL_EXPORTER_OTLP_METRICS_*` variables over
+/// the generic ones, and the temporality `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
+/// asks for.
+///
+/// ```no_run
+/// use tracecore::metrics::{MeterProvider, PeriodicReader};
+/// use tracecore_otlp::OtlpExporter;
+///
+/// let exporter = OtlpExporter::builder().build_metrics()?; // http://localhost:4318/v1/metrics
+/// let meters = MeterProvider::builder().with_reader(PeriodicReader::new(exporter)).build();
+/// # Ok::<(), tracecore_otlp::ConfigError>(())
+/// ```
+pub struct OtlpMetricExporter {
+    transport: Transport,
+    temporality: Temporality,
+    failing: bool,
+    shut_down: bool,
+}
+
+impl OtlpMetricExporter {
+    /// The URL requests go to.
+    pub fn endpoint(&self) -> &str {
+        &self.transport.endpoint
+    }
+
+    /// The body format.
+    pub fn protocol(&self) -> Protocol {
+        self.transport.protocol
+    }
+
+    /// A live view of this exporter's counters (`points_*`).
+    pub fn stats(&self) -> OtlpStats {
+        OtlpStats(self.transport.stats.clone())
+    }
+}
+
+impl MetricExporter for OtlpMetricExporter {
+    fn export(&mut self, metrics: &ResourceMetrics, timeout: Duration) -> Result<(), ExportError> {
+        if self.shut_down {
+            return Err(ExportError::new("the OTLP metric exporter is shut down"));
+        }
+        let t = &mut self.transport;
+        t.body.clear();
+        t.protocol.encode_metrics(metrics, &mut t.body);
+        if t.body.is_empty() {
+            return Ok(());
+        }
+        let n = metrics.point_count() as u64;
+        let result = if t.body.len() > MAX_REQUEST_SIZE {
+            Err(format!(
+                "the metrics encode to {} bytes, past the {MAX_REQUEST_SIZE}-byte request limit",
+                t.body.len()
+            ))
+        } else {
+            let deadline = t.deadline(timeout);
+            t.send(deadline)
+        };
+        let counter = match result {
+            Ok(()) => &t.stats.points_exported,
+            Err(_) => &t.stats.points_failed,
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
+        t.report(&mut self.failing, result, "metric points")
+    }
+
+    fn temporality(&self) -> Temporality {
+        self.temporality
+    }
+
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        self.shut_down = true;
+        Ok(())
+    }
+}
+
+impl fmt::Debug for OtlpMetricExporter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OtlpMetricExporter")
+            .field("transport", &self.transport)
+            .field("temporality", &self.temporality)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Default)]
 struct Counters {
     requests: AtomicU64,
@@ -507,6 +706,9 @@ struct Counters {
     spans_exported: AtomicU64,
     spans_failed: AtomicU64,
     spans_rejected: AtomicU64,
+    points_exported: AtomicU64,
+    points_failed: AtomicU64,
+    points_rejected: AtomicU64,
 }
 
 /// A live view of an [`OtlpExporter`]'s counters; cheap to clone.
@@ -527,6 +729,12 @@ pub struct OtlpCounts {
     pub spans_failed: u64,
     /// Spans the receiver said it rejected in a partial success.
     pub spans_rejected: u64,
+    /// Metric data points in exports the receiver accepted.
+    pub points_exported: u64,
+    /// Metric data points in exports that failed for good.
+    pub points_failed: u64,
+    /// Metric data points the receiver said it rejected in a partial success.
+    pub points_rejected: u64,
 }
 
 /// Counters added field by field: the totals of several exporters.
@@ -540,6 +748,9 @@ impl std::ops::Add for OtlpCounts {
             spans_exported: self.spans_exported + other.spans_exported,
             spans_failed: self.spans_failed + other.spans_failed,
             spans_rejected: self.spans_rejected + other.spans_rejected,
+            points_exported: self.points_exported + other.points_exported,
+            points_failed: self.points_failed + other.points_failed,
+            points_rejected: self.points_rejected + other.points_rejected,
         }
     }
 }
@@ -560,6 +771,9 @@ impl OtlpStats {
             spans_exported: c.spans_exported.load(Ordering::Relaxed),
             spans_failed: c.spans_failed.load(Ordering::Relaxed),
             spans_rejected: c.spans_rejected.load(Ordering::Relaxed),
+            points_exported: c.points_exported.load(Ordering::Relaxed),
+            points_failed: c.points_failed.load(Ordering::Relaxed),
+            points_rejected: c.points_rejected.load(Ordering::Relaxed),
         }
     }
 }

@@ -43,6 +43,9 @@ mod tls;
 
 pub use config::{Compression, ConfigError};
 pub use encode::Protocol;
-pub use exporter::{OtlpCounts, OtlpExporter, OtlpExporterBuilder, OtlpStats};
+pub use exporter::{OtlpCounts, OtlpExporter, OtlpExporterBuilder, OtlpMetricExporter, OtlpStats};
 pub use retry::RetryPolicy;
-pub use setup::{ExporterKind, Setup, Telemetry, exporters_from_env_value, init};
+pub use setup::{
+    ExporterKind, Setup, Telemetry, exporters_from_env_value, init,
+    metrics_exporters_from_env_value,
+};

@@ -1,4 +1,4 @@
-//! The OTLP trace messages (`opentelemetry.proto.*.v1`), as prost types.
+//! The OTLP trace and metrics messages (`opentelemetry.proto.*.v1`), as prost types.
 //!
 //! The exporter writes requests straight from [`SpanData`](tracecore::trace::SpanData) without
 //! building these (see [`Protocol::encode`](crate::Protocol::encode)); they decode what a receiver
@@ -218,4 +218,177 @@ pub struct ArrayValue {
 pub struct KeyValueList {
     #[prost(message, repeated, tag = "1")]
     pub values: Vec<KeyValue>,
+}
+
+/// `collector.metrics.v1.ExportMetricsServiceRequest`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExportMetricsServiceRequest {
+    #[prost(message, repeated, tag = "1")]
+    pub resource_metrics: Vec<ResourceMetrics>,
+}
+
+/// `collector.metrics.v1.ExportMetricsServiceResponse`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExportMetricsServiceResponse {
+    #[prost(message, optional, tag = "1")]
+    pub partial_success: Option<ExportMetricsPartialSuccess>,
+}
+
+/// `collector.metrics.v1.ExportMetricsPartialSuccess`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExportMetricsPartialSuccess {
+    #[prost(int64, tag = "1")]
+    pub rejected_data_points: i64,
+    #[prost(string, tag = "2")]
+    pub error_message: String,
+}
+
+/// `metrics.v1.ResourceMetrics`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ResourceMetrics {
+    #[prost(message, optional, tag = "1")]
+    pub resource: Option<Resource>,
+    #[prost(message, repeated, tag = "2")]
+    pub scope_metrics: Vec<ScopeMetrics>,
+    #[prost(string, tag = "3")]
+    pub schema_url: String,
+}
+
+/// `metrics.v1.ScopeMetrics`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ScopeMetrics {
+    #[prost(message, optional, tag = "1")]
+    pub scope: Option<InstrumentationScope>,
+    #[prost(message, repeated, tag = "2")]
+    pub metrics: Vec<Metric>,
+    #[prost(string, tag = "3")]
+    pub schema_url: String,
+}
+
+/// `metrics.v1.Metric`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Metric {
+    #[prost(string, tag = "1")]
+    pub name: String,
+    #[prost(string, tag = "2")]
+    pub description: String,
+    #[prost(string, tag = "3")]
+    pub unit: String,
+    #[prost(oneof = "MetricData", tags = "5, 7, 9")]
+    pub data: Option<MetricData>,
+}
+
+/// `Metric.data`.
+#[derive(Clone, PartialEq, prost::Oneof)]
+pub enum MetricData {
+    #[prost(message, tag = "5")]
+    Gauge(Gauge),
+    #[prost(message, tag = "7")]
+    Sum(Sum),
+    #[prost(message, tag = "9")]
+    Histogram(Histogram),
+}
+
+/// `metrics.v1.Gauge`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Gauge {
+    #[prost(message, repeated, tag = "1")]
+    pub data_points: Vec<NumberDataPoint>,
+}
+
+/// `metrics.v1.Sum`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Sum {
+    #[prost(message, repeated, tag = "1")]
+    pub data_points: Vec<NumberDataPoint>,
+    #[prost(int32, tag = "2")]
+    pub aggregation_temporality: i32,
+    #[prost(bool, tag = "3")]
+    pub is_monotonic: bool,
+}
+
+/// `metrics.v1.Histogram`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Histogram {
+    #[prost(message, repeated, tag = "1")]
+    pub data_points: Vec<HistogramDataPoint>,
+    #[prost(int32, tag = "2")]
+    pub aggregation_temporality: i32,
+}
+
+/// `metrics.v1.NumberDataPoint`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct NumberDataPoint {
+    #[prost(message, repeated, tag = "7")]
+    pub attributes: Vec<KeyValue>,
+    #[prost(fixed64, tag = "2")]
+    pub start_time_unix_nano: u64,
+    #[prost(fixed64, tag = "3")]
+    pub time_unix_nano: u64,
+    #[prost(oneof = "NumberValue", tags = "4, 6")]
+    pub value: Option<NumberValue>,
+    #[prost(message, repeated, tag = "5")]
+    pub exemplars: Vec<Exemplar>,
+    #[prost(uint32, tag = "8")]
+    pub flags: u32,
+}
+
+/// `NumberDataPoint.value`.
+#[derive(Clone, Copy, PartialEq, prost::Oneof)]
+pub enum NumberValue {
+    #[prost(double, tag = "4")]
+    AsDouble(f64),
+    #[prost(sfixed64, tag = "6")]
+    AsInt(i64),
+}
+
+/// `metrics.v1.HistogramDataPoint`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct HistogramDataPoint {
+    #[prost(message, repeated, tag = "9")]
+    pub attributes: Vec<KeyValue>,
+    #[prost(fixed64, tag = "2")]
+    pub start_time_unix_nano: u64,
+    #[prost(fixed64, tag = "3")]
+    pub time_unix_nano: u64,
+    #[prost(fixed64, tag = "4")]
+    pub count: u64,
+    #[prost(double, optional, tag = "5")]
+    pub sum: Option<f64>,
+    #[prost(fixed64, repeated, tag = "6")]
+    pub bucket_counts: Vec<u64>,
+    #[prost(double, repeated, tag = "7")]
+    pub explicit_bounds: Vec<f64>,
+    #[prost(message, repeated, tag = "8")]
+    pub exemplars: Vec<Exemplar>,
+    #[prost(uint32, tag = "10")]
+    pub flags: u32,
+    #[prost(double, optional, tag = "11")]
+    pub min: Option<f64>,
+    #[prost(double, optional, tag = "12")]
+    pub max: Option<f64>,
+}
+
+/// `metrics.v1.Exemplar`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct Exemplar {
+    #[prost(message, repeated, tag = "7")]
+    pub filtered_attributes: Vec<KeyValue>,
+    #[prost(fixed64, tag = "2")]
+    pub time_unix_nano: u64,
+    #[prost(oneof = "ExemplarValue", tags = "3, 6")]
+    pub value: Option<ExemplarValue>,
+    #[prost(bytes = "vec", tag = "4")]
+    pub span_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "5")]
+    pub trace_id: Vec<u8>,
+}
+
+/// `Exemplar.value`.
+#[derive(Clone, Copy, PartialEq, prost::Oneof)]
+pub enum ExemplarValue {
+    #[prost(double, tag = "3")]
+    AsDouble(f64),
+    #[prost(sfixed64, tag = "6")]
+    AsInt(i64),
 }

@@ -9,7 +9,7 @@ use crate::proto::{ExportTraceServiceResponse, RpcStatus};
 /// What a reply means.
 #[derive(Debug, PartialEq)]
 pub(crate) enum Reply {
-    /// 2xx: accepted; `rejected` spans and `message` from a partial success, if any.
+    /// 2xx: accepted; `rejected` spans (or points) and `message` from a partial success, if any.
     Success { rejected: i64, message: String },
     /// Anything else: the status and what the body said.
     Failure { message: String },
@@ -50,7 +50,8 @@ pub(crate) fn read(status: u16, content_type: &str, body: &[u8]) -> Reply {
     Reply::Failure { message }
 }
 
-/// `partialSuccess.rejectedSpans` (a number or a decimal string) and `.errorMessage`.
+/// `partialSuccess.rejectedSpans` (or `.rejectedDataPoints` in a metrics reply; a number or a
+/// decimal string) and `.errorMessage`.
 fn json_partial_success(body: &[u8]) -> (i64, String) {
     let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
         return (0, String::new());
@@ -58,7 +59,10 @@ fn json_partial_success(body: &[u8]) -> (i64, String) {
     let Some(partial) = value.get("partialSuccess").filter(|p| p.is_object()) else {
         return (0, String::new());
     };
-    let rejected = match partial.get("rejectedSpans") {
+    let count = partial
+        .get("rejectedSpans")
+        .or_else(|| partial.get("rejectedDataPoints"));
+    let rejected = match count {
         Some(serde_json::Value::Number(n)) => n.as_i64().unwrap_or(0),
         Some(serde_json::Value::String(s)) => s.parse().unwrap_or(0),
         _ => 0,

@@ -6,6 +6,9 @@ use std::fmt;
 use std::time::Duration;
 
 use tracecore::export::{BatchConfig, BatchProcessor, ConsoleExporter};
+use tracecore::metrics::{
+    ConsoleMetricExporter, ManualReader, Meter, MeterProvider, PeriodicReader,
+};
 use tracecore::propagation::{self, Propagator};
 use tracecore::trace::{Tracer, TracerProvider, TracerProviderBuilder};
 use tracecore::{diag, env};
@@ -95,6 +98,51 @@ pub fn exporters_from_env_value(value: Option<&str>) -> (Vec<ExporterKind>, Vec<
     (kinds, warnings)
 }
 
+/// The metrics exporters `OTEL_METRICS_EXPORTER` names: `otlp` (the default), `console`, `none`,
+/// like [`exporters_from_env_value`].
+///
+/// ```
+/// use tracecore_otlp::{ExporterKind, metrics_exporters_from_env_value};
+///
+/// assert_eq!(metrics_exporters_from_env_value(None).0, [ExporterKind::Otlp]);
+/// assert_eq!(metrics_exporters_from_env_value(Some("none")).0, [ExporterKind::None]);
+/// let (kinds, warnings) = metrics_exporters_from_env_value(Some("prometheus"));
+/// assert_eq!(kinds, [ExporterKind::Otlp]);
+/// assert!(warnings[0].starts_with("OTEL_METRICS_EXPORTER: \"prometheus\""));
+/// ```
+pub fn metrics_exporters_from_env_value(value: Option<&str>) -> (Vec<ExporterKind>, Vec<String>) {
+    const VAR: &str = "OTEL_METRICS_EXPORTER";
+    let mut warnings = Vec::new();
+    let mut kinds = Vec::new();
+    for name in env::names(value.unwrap_or("")) {
+        let kind = match name.as_str() {
+            "otlp" => ExporterKind::Otlp,
+            "console" => ExporterKind::Console,
+            "none" => ExporterKind::None,
+            "prometheus" => {
+                warnings.push(format!(
+                    "{VAR}: \"prometheus\" is not supported by tracecore-otlp yet; ignored"
+                ));
+                continue;
+            }
+            _ => {
+                warnings.push(format!("{VAR}: unknown exporter {name:?} ignored"));
+                continue;
+            }
+        };
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    if kinds.contains(&ExporterKind::None) {
+        return (vec![ExporterKind::None], warnings);
+    }
+    if kinds.is_empty() {
+        kinds.push(ExporterKind::Otlp);
+    }
+    (kinds, warnings)
+}
+
 /// Sets a service up from the `OTEL_*` environment, code settings winning. See [`init`] for the
 /// one-line version.
 ///
@@ -109,6 +157,9 @@ pub struct Setup {
     provider: Option<TracerProviderBuilder>,
     service_name: Option<Cow<'static, str>>,
     exporters: Option<Vec<ExporterKind>>,
+    metrics_exporters: Option<Vec<ExporterKind>>,
+    metric_interval: Option<Duration>,
+    metric_readers: Vec<ManualReader>,
     otlp: OtlpExporterBuilder,
     console: Option<ConsoleExporter>,
 }
@@ -141,7 +192,31 @@ impl Setup {
         self
     }
 
-    /// Configures the OTLP exporter (used when the exporters include `otlp`).
+    /// Uses these metrics exporters instead of `OTEL_METRICS_EXPORTER` (`None` alone: no
+    /// metrics, and the layers pay nothing for them).
+    #[must_use]
+    pub fn with_metrics_exporters(mut self, kinds: impl IntoIterator<Item = ExporterKind>) -> Self {
+        self.metrics_exporters = Some(kinds.into_iter().collect());
+        self
+    }
+
+    /// Also lets `reader` collect the service's metrics on demand (a table at the end of a run,
+    /// tests), whatever the exporters are.
+    #[must_use]
+    pub fn with_metric_reader(mut self, reader: ManualReader) -> Self {
+        self.metric_readers.push(reader);
+        self
+    }
+
+    /// Exports metrics every `interval` instead of `OTEL_METRIC_EXPORT_INTERVAL` (60 s).
+    #[must_use]
+    pub fn with_metric_interval(mut self, interval: Duration) -> Self {
+        self.metric_interval = Some(interval);
+        self
+    }
+
+    /// Configures the OTLP exporters (used when the exporters include `otlp`); the metrics one
+    /// takes the same options, with the `OTEL_EXPORTER_OTLP_METRICS_*` variables.
     #[must_use]
     pub fn with_otlp(mut self, builder: OtlpExporterBuilder) -> Self {
         self.otlp = builder;
@@ -173,6 +248,57 @@ impl Setup {
         if let Some(name) = self.service_name {
             builder = builder.with_service_name(name);
         }
+        let resource = builder.resource();
+        builder = builder.with_resource(resource.clone());
+        // Metrics go where spans go unless code or `OTEL_METRICS_EXPORTER` says otherwise (with
+        // nothing set, both are `otlp`, as the specification's defaults say).
+        let metric_kinds = match (self.metrics_exporters, env::var("OTEL_METRICS_EXPORTER")) {
+            (Some(kinds), _) => kinds,
+            (None, Some(value)) => {
+                let (kinds, warnings) = metrics_exporters_from_env_value(Some(&value));
+                for warning in warnings {
+                    diag::warn_once(&warning);
+                }
+                kinds
+            }
+            (None, None) => kinds.clone(),
+        };
+        let mut meters = MeterProvider::builder().with_resource(resource);
+        let mut metrics_described = Vec::new();
+        let mut metric_stats = None;
+        let mut interval = None;
+        for kind in &metric_kinds {
+            let reader = match kind {
+                ExporterKind::Otlp => {
+                    let mut otlp = self.otlp.clone();
+                    otlp.signal = crate::config::Signal::Metrics;
+                    let settings = otlp.resolve()?;
+                    metrics_described.push(format!("otlp ({})", settings.describe()));
+                    let exporter = otlp.build_metrics()?;
+                    metric_stats = Some(exporter.stats());
+                    PeriodicReader::new(exporter)
+                }
+                ExporterKind::Console => {
+                    metrics_described.push("console".to_owned());
+                    PeriodicReader::new(ConsoleMetricExporter::new())
+                }
+                ExporterKind::None => continue,
+            };
+            let reader = match self.metric_interval {
+                Some(i) => reader.with_interval(i),
+                None => reader,
+            };
+            interval = reader.interval();
+            meters = meters.with_reader(reader);
+        }
+        let any_reader = !metrics_described.is_empty() || !self.metric_readers.is_empty();
+        for reader in self.metric_readers {
+            meters = meters.with_reader(reader);
+        }
+        let meter_provider = any_reader.then(|| meters.build());
+        if let Some(meter_provider) = &meter_provider {
+            builder = builder.with_meter_provider(meter_provider.clone());
+        }
         let mut described = Vec::new();
         let mut otlp_stats = None;
         let mut console = self.console;
@@ -203,8 +329,17 @@ impl Setup {
         }
         let provider = builder.build();
         let propagation = propagation::from_env().fields().join(",");
+        let metrics = if metrics_described.is_empty() {
+            "none".to_owned()
+        } else {
+            format!(
+                "{} every {} ms",
+                metrics_described.join(" + "),
+                interval.unwrap_or_default().as_millis()
+            )
+        };
         let summary = format!(
-            "tracecore: service.name={} exporter={} sampler={} propagation={}{}",
+            "tracecore: service.name={} exporter={} metrics={metrics} sampler={} propagation={}{}",
             provider.resource().service_name(),
             described.join(" + "),
             provider.sampler_description(),
@@ -221,9 +356,11 @@ impl Setup {
         );
         Ok(Telemetry {
             provider,
+            meter_provider,
             kinds,
             summary,
             otlp_stats,
+            metric_stats,
         })
     }
 }
@@ -243,9 +380,11 @@ impl fmt::Debug for Setup {
 #[derive(Debug, Clone)]
 pub struct Telemetry {
     provider: TracerProvider,
+    meter_provider: Option<MeterProvider>,
     kinds: Vec<ExporterKind>,
     summary: String,
     otlp_stats: Option<OtlpStats>,
+    metric_stats: Option<OtlpStats>,
 }
 
 impl Telemetry {
@@ -274,10 +413,40 @@ impl Telemetry {
         self.otlp_stats.as_ref()
     }
 
-    /// Exports what is queued and stops, waiting at most `timeout`; spans still queued then
-    /// are counted as dropped.
+    /// The OTLP metric exporter's counters (`points_*`), when OTLP metrics are in use.
+    pub fn metric_stats(&self) -> Option<&OtlpStats> {
+        self.metric_stats.as_ref()
+    }
+
+    /// The meter provider (the layers' HTTP metrics go to it), unless metrics are off.
+    pub fn meter_provider(&self) -> Option<&MeterProvider> {
+        self.meter_provider.as_ref()
+    }
+
+    /// A meter for the instrumentation scope `name`, for the service's own instruments (they
+    /// record nothing when metrics are off).
+    pub fn meter(&self, name: impl Into<Cow<'static, str>>) -> Meter {
+        match &self.meter_provider {
+            Some(meters) => meters.meter(name),
+            None => MeterProvider::builder()
+                .with_disabled(true)
+                .build()
+                .meter(name),
+        }
+    }
+
+    /// Exports what is queued (spans, then a last collection of metrics) and stops, waiting
+    /// at most `timeout` in all; spans still queued then are counted as dropped.
     pub fn shutdown(&self, timeout: Duration) -> Result<(), tracecore::export::FlushError> {
-        self.provider.shutdown(timeout)
+        let deadline = std::time::Instant::now() + timeout;
+        let spans = self.provider.shutdown(timeout);
+        let metrics = match &self.meter_provider {
+            Some(meters) => {
+                meters.shutdown(deadline.saturating_duration_since(std::time::Instant::now()))
+            }
+            None => Ok(()),
+        };
+        spans.and(metrics)
     }
 }
 

@@ -2,9 +2,7 @@
 //! `OTEL_EXPORTER_OTLP[_TRACES]_CERTIFICATE`; a client certificate and key for mTLS from
 //! `..._CLIENT_CERTIFICATE` and `..._CLIENT_KEY`.
 
-use crate::config::ConfigError;
-#[cfg(feature = "rustls")]
-use crate::config::signal_var;
+use crate::config::{ConfigError, Signal, signal_var};
 
 /// Resolved TLS settings.
 #[derive(Debug, Default)]
@@ -38,14 +36,14 @@ impl Tls {
 /// The TLS settings from the environment (when `env`); files that cannot be read or parsed are
 /// errors naming the variable.
 #[cfg(feature = "rustls")]
-pub(crate) fn from_env(env: bool) -> Result<Tls, ConfigError> {
+pub(crate) fn from_env(env: bool, signal: Signal) -> Result<Tls, ConfigError> {
     use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey};
 
     if !env {
         return Ok(Tls::default());
     }
     let read = |suffix: &str| -> Result<Option<(Vec<u8>, &'static str)>, ConfigError> {
-        let Some((path, name)) = signal_var(suffix) else {
+        let Some((path, name)) = signal_var(signal, suffix) else {
             return Ok(None);
         };
         std::fs::read(path.trim())
@@ -92,10 +90,10 @@ pub(crate) fn from_env(env: bool) -> Result<Tls, ConfigError> {
 
 /// Without TLS support, certificate variables have nothing to apply to: said once.
 #[cfg(not(feature = "rustls"))]
-pub(crate) fn from_env(env: bool) -> Result<Tls, ConfigError> {
+pub(crate) fn from_env(env: bool, signal: Signal) -> Result<Tls, ConfigError> {
     if env {
         for suffix in ["CERTIFICATE", "CLIENT_CERTIFICATE", "CLIENT_KEY"] {
-            if let Some((_, name)) = crate::config::signal_var(suffix) {
+            if let Some((_, name)) = signal_var(signal, suffix) {
                 tracecore::diag::warn_once(&format!(
                     "{name} is set but ignored: https needs tracecore-otlp's `rustls` feature"
                 ));

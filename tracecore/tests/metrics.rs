@@ -364,3 +364,25 @@ fn the_periodic_reader_exports_on_its_interval() {
     assert!(provider.exported_points() >= 2);
     provider.shutdown(Duration::from_secs(5)).unwrap();
 }
+
+#[test]
+fn quantiles_interpolate_inside_the_bucket_narrowed_to_min_and_max() {
+    let (provider, reader) = provider();
+    let h = provider
+        .meter("m")
+        .f64_histogram("d")
+        .with_boundaries(vec![1.0, 2.0, 4.0])
+        .unwrap()
+        .build();
+    for v in [1.5, 1.5, 3.0, 3.0] {
+        h.record(v, &[]);
+    }
+    let collected = reader.collect();
+    let p = &collected.metric("d").unwrap().data.histogram_points()[0];
+    // Half the measurements are in (1, 2]: the median is the top of that bucket.
+    assert_eq!(p.quantile(0.5), Some(2.0));
+    // The rest are in (2, 4], narrowed to max 3: p99 is near 3, never past it.
+    let p99 = p.quantile(0.99).unwrap();
+    assert!(p99 > 2.9 && p99 <= 3.0, "{p99}");
+    assert_eq!(p.quantile(0.0), Some(1.5), "the bottom is the min");
+}

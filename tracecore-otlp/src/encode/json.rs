@@ -5,6 +5,9 @@
 use std::borrow::Cow;
 use std::io::Write as _;
 
+use tracecore::metrics::{
+    HistogramPoint, Metric, MetricData, Number, NumberPoint, ResourceMetrics,
+};
 use tracecore::trace::{Event, Link, SpanData};
 use tracecore::{Array, KeyValue, SpanContext, Value};
 
@@ -38,6 +41,139 @@ pub(super) fn request(groups: &[ResourceGroup<'_>], out: &mut Vec<u8>) {
         out.extend_from_slice(b"]}");
     }
     out.extend_from_slice(b"]}");
+}
+
+/// An `ExportMetricsServiceRequest` for `metrics` in OTLP JSON (nothing when it holds no point).
+pub(super) fn metrics_request(metrics: &ResourceMetrics, out: &mut Vec<u8>) {
+    if metrics.point_count() == 0 {
+        return;
+    }
+    out.extend_from_slice(b"{\"resourceMetrics\":[{\"resource\":{\"attributes\":");
+    array(out, metrics.resource.attributes(), key_value);
+    out.extend_from_slice(b"},\"scopeMetrics\":[");
+    for (j, scope) in metrics.scopes.iter().enumerate() {
+        comma(out, j);
+        out.extend_from_slice(b"{\"scope\":{");
+        let mut first = true;
+        string_field(out, &mut first, "name", scope.scope.name());
+        string_field(
+            out,
+            &mut first,
+            "version",
+            scope.scope.version().unwrap_or(""),
+        );
+        out.extend_from_slice(b"},\"metrics\":");
+        array(out, &scope.metrics, write_metric);
+        out.push(b'}');
+    }
+    out.extend_from_slice(b"]}]}");
+}
+
+fn write_metric(out: &mut Vec<u8>, metric: &Metric) {
+    out.push(b'{');
+    let mut first = true;
+    string_field(out, &mut first, "name", &metric.name);
+    string_field(out, &mut first, "description", &metric.description);
+    string_field(out, &mut first, "unit", &metric.unit);
+    match &metric.data {
+        MetricData::Gauge { points } => {
+            out.extend_from_slice(b",\"gauge\":{\"dataPoints\":");
+            array(out, points, number_point);
+            out.push(b'}');
+        }
+        MetricData::Sum {
+            points,
+            temporality,
+            monotonic,
+        } => {
+            out.extend_from_slice(b",\"sum\":{\"dataPoints\":");
+            array(out, points, number_point);
+            let _ = write!(
+                out,
+                ",\"aggregationTemporality\":{}",
+                super::temporality(*temporality)
+            );
+            if *monotonic {
+                out.extend_from_slice(b",\"isMonotonic\":true");
+            }
+            out.push(b'}');
+        }
+        MetricData::Histogram {
+            points,
+            temporality,
+        } => {
+            out.extend_from_slice(b",\"histogram\":{\"dataPoints\":");
+            array(out, points, histogram_point);
+            let _ = write!(
+                out,
+                ",\"aggregationTemporality\":{}}}",
+                super::temporality(*temporality)
+            );
+        }
+        _ => {}
+    }
+    out.push(b'}');
+}
+
+fn times(out: &mut Vec<u8>, start: std::time::SystemTime, time: std::time::SystemTime) {
+    let _ = write!(
+        out,
+        "{{\"startTimeUnixNano\":\"{}\",\"timeUnixNano\":\"{}\"",
+        unix_nanos(start),
+        unix_nanos(time)
+    );
+}
+
+fn number_point(out: &mut Vec<u8>, p: &NumberPoint) {
+    times(out, p.start_time, p.time);
+    match p.value {
+        Number::I64(v) => {
+            let _ = write!(out, ",\"asInt\":\"{v}\"");
+        }
+        Number::F64(v) => {
+            out.extend_from_slice(b",\"asDouble\":");
+            double(out, v);
+        }
+    }
+    list_field(out, "attributes", &p.attributes, key_value);
+    out.push(b'}');
+}
+
+fn histogram_point(out: &mut Vec<u8>, p: &HistogramPoint) {
+    times(out, p.start_time, p.time);
+    let _ = write!(out, ",\"count\":\"{}\",\"sum\":", p.count);
+    double(out, p.sum);
+    out.extend_from_slice(b",\"bucketCounts\":");
+    array(out, &p.bucket_counts, |out, c| {
+        let _ = write!(out, "\"{c}\"");
+    });
+    out.extend_from_slice(b",\"explicitBounds\":");
+    array(out, &p.bounds, |out, b| double(out, *b));
+    list_field(out, "exemplars", &p.exemplars, |out, e| {
+        let mut trace_hex = [0u8; 32];
+        let mut span_hex = [0u8; 16];
+        e.trace_id.encode_hex(&mut trace_hex);
+        e.span_id.encode_hex(&mut span_hex);
+        let _ = write!(
+            out,
+            "{{\"timeUnixNano\":\"{}\",\"asDouble\":",
+            unix_nanos(e.time)
+        );
+        double(out, e.value);
+        out.extend_from_slice(b",\"traceId\":\"");
+        out.extend_from_slice(&trace_hex);
+        out.extend_from_slice(b"\",\"spanId\":\"");
+        out.extend_from_slice(&span_hex);
+        out.extend_from_slice(b"\"}");
+    });
+    list_field(out, "attributes", &p.attributes, key_value);
+    for (name, v) in [("min", p.min), ("max", p.max)] {
+        if let Some(v) = v {
+            let _ = write!(out, ",\"{name}\":");
+            double(out, v);
+        }
+    }
+    out.push(b'}');
 }
 
 fn write_span(out: &mut Vec<u8>, span: &SpanData) {

@@ -9,6 +9,7 @@ mod protobuf;
 use std::fmt;
 use std::time::SystemTime;
 
+use tracecore::metrics::{ResourceMetrics, Temporality};
 use tracecore::trace::{InstrumentationScope, Resource, SpanData, SpanKind, Status};
 
 /// The OTLP/HTTP body format (`OTEL_EXPORTER_OTLP_PROTOCOL`).
@@ -37,6 +38,30 @@ impl Protocol {
         match self {
             Self::HttpProtobuf => "http/protobuf",
             Self::HttpJson => "http/json",
+        }
+    }
+
+    /// Appends `metrics` to `out` as one `ExportMetricsServiceRequest` (nothing when there is no
+    /// point: empty envelopes are not sent).
+    ///
+    /// ```
+    /// use prost::Message;
+    /// use tracecore::metrics::{ManualReader, MeterProvider};
+    /// use tracecore_otlp::{Protocol, proto};
+    ///
+    /// let reader = ManualReader::new();
+    /// let provider = MeterProvider::builder().with_service_name("api").with_reader(reader.clone()).build();
+    /// provider.meter("doc").u64_counter("app.orders").build().add(3, &[]);
+    ///
+    /// let mut body = Vec::new();
+    /// Protocol::HttpProtobuf.encode_metrics(&reader.collect(), &mut body);
+    /// let request = proto::ExportMetricsServiceRequest::decode(&body[..]).unwrap();
+    /// assert_eq!(request.resource_metrics[0].scope_metrics[0].metrics[0].name, "app.orders");
+    /// ```
+    pub fn encode_metrics(self, metrics: &ResourceMetrics, out: &mut Vec<u8>) {
+        match self {
+            Self::HttpProtobuf => protobuf::metrics_request(metrics, out),
+            Self::HttpJson => json::metrics_request(metrics, out),
         }
     }
 
@@ -146,4 +171,12 @@ fn flags(trace_flags: u8, remote: bool) -> u32 {
 fn unix_nanos(time: SystemTime) -> u64 {
     time.duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+/// OTLP `AggregationTemporality`: `DELTA = 1`, `CUMULATIVE = 2`.
+fn temporality(t: Temporality) -> u64 {
+    match t {
+        Temporality::Delta => 1,
+        Temporality::Cumulative => 2,
+    }
 }

@@ -6,6 +6,9 @@
 
 use std::borrow::Cow;
 
+use tracecore::metrics::{
+    HistogramPoint, Metric, MetricData, Number, NumberPoint, ResourceMetrics,
+};
 use tracecore::trace::{Event, Link, SpanData};
 use tracecore::{Array, KeyValue, Value};
 
@@ -238,6 +241,133 @@ fn fixed32(out: &mut Vec<u8>, field: u32, v: u32) {
     if v != 0 {
         tag(out, field, FIXED32);
         out.extend_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// An `ExportMetricsServiceRequest` for `metrics` (nothing at all when it holds no point).
+pub(super) fn metrics_request(metrics: &ResourceMetrics, out: &mut Vec<u8>) {
+    if metrics.point_count() == 0 {
+        return;
+    }
+    // ExportMetricsServiceRequest.resource_metrics = 1
+    message(out, 1, 3, |out| {
+        // ResourceMetrics.resource = 1
+        message(out, 1, 2, |out| {
+            for kv in metrics.resource.attributes() {
+                key_value(out, 1, kv);
+            }
+        });
+        for scope in &metrics.scopes {
+            // ResourceMetrics.scope_metrics = 2
+            message(out, 2, 3, |out| {
+                message(out, 1, 1, |out| {
+                    string(out, 1, scope.scope.name());
+                    string(out, 2, scope.scope.version().unwrap_or(""));
+                });
+                for metric in &scope.metrics {
+                    // ScopeMetrics.metrics = 2
+                    message(out, 2, 3, |out| write_metric(out, metric));
+                }
+            });
+        }
+    });
+}
+
+fn write_metric(out: &mut Vec<u8>, metric: &Metric) {
+    string(out, 1, &metric.name);
+    string(out, 2, &metric.description);
+    string(out, 3, &metric.unit);
+    match &metric.data {
+        // Metric.gauge = 5 { data_points = 1 }
+        MetricData::Gauge { points } => message(out, 5, 2, |out| {
+            for p in points {
+                message(out, 1, 1, |out| number_point(out, p));
+            }
+        }),
+        // Metric.sum = 7 { data_points = 1, aggregation_temporality = 2, is_monotonic = 3 }
+        MetricData::Sum {
+            points,
+            temporality,
+            monotonic,
+        } => message(out, 7, 2, |out| {
+            for p in points {
+                message(out, 1, 1, |out| number_point(out, p));
+            }
+            uint(out, 2, super::temporality(*temporality));
+            uint(out, 3, u64::from(*monotonic));
+        }),
+        // Metric.histogram = 9 { data_points = 1, aggregation_temporality = 2 }
+        MetricData::Histogram {
+            points,
+            temporality,
+        } => message(out, 9, 3, |out| {
+            for p in points {
+                message(out, 1, 2, |out| histogram_point(out, p));
+            }
+            uint(out, 2, super::temporality(*temporality));
+        }),
+        _ => {}
+    }
+}
+
+fn number_point(out: &mut Vec<u8>, p: &NumberPoint) {
+    fixed64(out, 2, unix_nanos(p.start_time));
+    fixed64(out, 3, unix_nanos(p.time));
+    // The `value` oneof is written even when it holds zero.
+    match p.value {
+        Number::F64(v) => {
+            tag(out, 4, FIXED64);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        Number::I64(v) => {
+            tag(out, 6, FIXED64);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    for kv in &p.attributes {
+        key_value(out, 7, kv);
+    }
+}
+
+fn histogram_point(out: &mut Vec<u8>, p: &HistogramPoint) {
+    fixed64(out, 2, unix_nanos(p.start_time));
+    fixed64(out, 3, unix_nanos(p.time));
+    fixed64(out, 4, p.count);
+    // `optional double sum = 5`: present, so written even when zero.
+    tag(out, 5, FIXED64);
+    out.extend_from_slice(&p.sum.to_le_bytes());
+    if !p.bucket_counts.is_empty() {
+        tag(out, 6, LEN);
+        varint(out, 8 * p.bucket_counts.len() as u64);
+        for c in &p.bucket_counts {
+            out.extend_from_slice(&c.to_le_bytes());
+        }
+    }
+    if !p.bounds.is_empty() {
+        tag(out, 7, LEN);
+        varint(out, 8 * p.bounds.len() as u64);
+        for b in p.bounds.iter() {
+            out.extend_from_slice(&b.to_le_bytes());
+        }
+    }
+    for e in &p.exemplars {
+        // HistogramDataPoint.exemplars = 8
+        message(out, 8, 1, |out| {
+            fixed64(out, 2, unix_nanos(e.time));
+            tag(out, 3, FIXED64);
+            out.extend_from_slice(&e.value.to_le_bytes());
+            bytes(out, 4, &e.span_id.to_bytes());
+            bytes(out, 5, &e.trace_id.to_bytes());
+        });
+    }
+    for kv in &p.attributes {
+        key_value(out, 9, kv);
+    }
+    for (field, v) in [(11, p.min), (12, p.max)] {
+        if let Some(v) = v {
+            tag(out, field, FIXED64);
+            out.extend_from_slice(&v.to_le_bytes());
+        }
     }
 }
 

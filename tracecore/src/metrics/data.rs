@@ -197,7 +197,8 @@ pub struct HistogramPoint {
 
 impl HistogramPoint {
     /// The value below which a fraction `q` (0 to 1) of the measurements fall, estimated by
-    /// linear interpolation inside the bucket it lands in (as Prometheus' `histogram_quantile`).
+    /// linear interpolation inside the bucket it lands in (as Prometheus' `histogram_quantile`),
+    /// with the bucket narrowed to the recorded min and max when they are known.
     pub fn quantile(&self, q: f64) -> Option<f64> {
         if self.count == 0 {
             return None;
@@ -206,14 +207,22 @@ impl HistogramPoint {
         let mut below = 0u64;
         for (i, &n) in self.bucket_counts.iter().enumerate() {
             if n > 0 && (below + n) as f64 >= rank {
-                let lower = if i == 0 {
-                    self.min
-                        .unwrap_or(0.0)
-                        .min(self.bounds.first().copied().unwrap_or(0.0))
+                let mut lower = if i == 0 {
+                    f64::NEG_INFINITY
                 } else {
                     self.bounds[i - 1]
                 };
-                let upper = self.bounds.get(i).copied().or(self.max).unwrap_or(lower);
+                let mut upper = self.bounds.get(i).copied().unwrap_or(f64::INFINITY);
+                if let (Some(min), Some(max)) = (self.min, self.max) {
+                    lower = lower.max(min);
+                    upper = upper.min(max);
+                }
+                let lower = if lower.is_finite() {
+                    lower
+                } else {
+                    upper.min(0.0)
+                };
+                let upper = if upper.is_finite() { upper } else { lower };
                 let into = (rank - below as f64) / n as f64;
                 return Some(lower + (upper - lower) * into);
             }

@@ -37,6 +37,7 @@
 //! carry no min and max (they are optional in OTLP, and an interval's extremes are not kept).
 
 mod aggregate;
+mod console;
 mod data;
 mod instrument;
 mod meter;
@@ -48,6 +49,7 @@ pub(crate) use aggregate::{Aggregation, HistogramCell, SumCell};
 pub(crate) use instrument::{Descriptor, Instrument};
 pub(crate) use table::{SeriesKey, Table, hash_bytes, mix};
 
+pub use console::ConsoleMetricExporter;
 pub use data::{
     Exemplar, HistogramPoint, Metric, MetricData, Number, NumberPoint, ResourceMetrics,
     ScopeMetrics, Temporality,

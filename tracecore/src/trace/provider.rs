@@ -294,20 +294,27 @@ impl TracerProviderBuilder {
         self
     }
 
-    /// The provider.
-    pub fn build(self) -> TracerProvider {
-        let resource = match (self.resource, self.service_name) {
-            (Some(r), None) => r,
+    /// The resource the provider will have: the one given (or built from `OTEL_SERVICE_NAME`
+    /// and `OTEL_RESOURCE_ATTRIBUTES`), with the service name set in code. Give it to a
+    /// `MeterProvider` so that spans and metrics name the same service.
+    pub fn resource(&self) -> Resource {
+        match (&self.resource, &self.service_name) {
+            (Some(r), None) => r.clone(),
             (Some(r), Some(name)) => {
                 let mut b = Resource::builder().without_env();
                 for kv in r.attributes() {
                     b = b.with_attribute(kv.clone());
                 }
-                b.with_service_name(name).build()
+                b.with_service_name(name.clone()).build()
             }
-            (None, Some(name)) => Resource::builder().with_service_name(name).build(),
+            (None, Some(name)) => Resource::builder().with_service_name(name.clone()).build(),
             (None, None) => Resource::builder().build(),
-        };
+        }
+    }
+
+    /// The provider.
+    pub fn build(self) -> TracerProvider {
+        let resource = self.resource();
         TracerProvider {
             inner: Arc::new(ProviderInner {
                 resource,

@@ -3,6 +3,7 @@
 
 pub mod bridge;
 pub mod client;
+pub mod metrics;
 pub mod otlp;
 pub mod propagation;
 pub mod server;

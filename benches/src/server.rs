@@ -22,6 +22,8 @@ pub enum Stack {
     /// A pass-through layer: what any `Router::layer` costs before it does anything.
     EmptyLayer,
     Tracecore,
+    /// tracecore's `ServerLayer` recording `http.server.request.duration` too.
+    TracecoreMetrics,
     TowerHttp,
     OtelAxum,
 }
@@ -32,10 +34,11 @@ impl Stack {
         Self::ALL.into_iter().find(|s| s.name() == name)
     }
 
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Bare,
         Self::EmptyLayer,
         Self::Tracecore,
+        Self::TracecoreMetrics,
         Self::TowerHttp,
         Self::OtelAxum,
     ];
@@ -45,6 +48,7 @@ impl Stack {
             Self::Bare => "bare",
             Self::EmptyLayer => "empty_layer",
             Self::Tracecore => "tracecore",
+            Self::TracecoreMetrics => "tracecore_with_metrics",
             Self::TowerHttp => "tower_http_trace",
             Self::OtelAxum => "otel_axum_layer",
         }
@@ -79,8 +83,12 @@ impl Server {
             Stack::EmptyLayer => hello().layer(tower::layer::layer_fn(|inner| {
                 tower::util::MapRequest::new(inner, |r: http::Request<Body>| r)
             })),
-            Stack::Tracecore => {
-                let t = spans::Tracecore::new(true);
+            Stack::Tracecore | Stack::TracecoreMetrics => {
+                let t = if stack == Stack::Tracecore {
+                    spans::Tracecore::new(true)
+                } else {
+                    spans::Tracecore::with_metrics(true)
+                };
                 let layer = tracecore_tower::ServerLayer::new(t.tracer.clone());
                 pipelines.tracecore = Some(t);
                 hello().layer(layer)

@@ -53,13 +53,28 @@ pub struct Tracecore {
 impl Tracecore {
     /// `sampled`: AlwaysOn, or AlwaysOff for the same code on the unsampled path.
     pub fn new(sampled: bool) -> Self {
-        let builder = tracecore::trace::TracerProvider::builder()
+        Self::build(sampled, None)
+    }
+
+    /// The same, with the HTTP metrics recorded into a meter provider (read by a manual reader).
+    pub fn with_metrics(sampled: bool) -> Self {
+        let meters = tracecore::metrics::MeterProvider::builder()
+            .with_reader(tracecore::metrics::ManualReader::new())
+            .build();
+        Self::build(sampled, Some(meters))
+    }
+
+    fn build(sampled: bool, meters: Option<tracecore::metrics::MeterProvider>) -> Self {
+        let mut builder = tracecore::trace::TracerProvider::builder()
             .with_service_name("bench")
             .with_span_processor(
                 tracecore::export::BatchProcessor::builder(NoopExporter)
                     .with_max_queue_size(4096)
                     .build(),
             );
+        if let Some(meters) = meters {
+            builder = builder.with_meter_provider(meters);
+        }
         let provider = if sampled {
             builder.with_sampler(tracecore::trace::AlwaysOn).build()
         } else {

@@ -8,6 +8,7 @@ mod support;
 use std::time::Duration;
 
 use support::Receiver;
+use tracecore_otlp::proto;
 use tracecore_otlp::{ExporterKind, Setup};
 
 #[path = "../../tests/support/child_env.rs"]
@@ -279,4 +280,104 @@ fn code_wins_over_the_environment() {
         ))
     );
     assert_eq!(telemetry.otlp_stats().unwrap().counts().spans_exported, 1);
+}
+
+/// In a child: set up from the environment alone, add to one counter, shut down (a last
+/// metrics export), and print the summary.
+#[test]
+#[ignore = "run by the env tests as a child process"]
+fn child_setup_and_record_one_metric() {
+    let Some(warnings) = child_warnings() else {
+        return;
+    };
+    let telemetry = Setup::new().build().unwrap();
+    eprintln!("SUMMARY {telemetry}");
+    let counter = telemetry.meter("env-test").u64_counter("env.count").build();
+    eprintln!("ENABLED {}", counter.is_enabled());
+    counter.add(4, &[]);
+    telemetry.shutdown(Duration::from_secs(10)).unwrap();
+    report(&warnings);
+}
+
+fn metrics_requests(receiver: &Receiver) -> Vec<support::Received> {
+    receiver
+        .received()
+        .into_iter()
+        .filter(|r| r.path.ends_with("metrics"))
+        .collect()
+}
+
+#[test]
+fn metrics_take_the_metrics_variables_over_the_generic_ones() {
+    use prost::Message;
+    let receiver = Receiver::start();
+    let base = format!("http://127.0.0.1:{}/collector", port(&receiver));
+    let stderr = run_child(
+        "child_setup_and_record_one_metric",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
+            ("OTEL_EXPORTER_OTLP_HEADERS", "x-tenant=blue"),
+            ("OTEL_EXPORTER_OTLP_METRICS_HEADERS", "x-tenant=green"),
+            ("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json"),
+            ("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE", "Delta"),
+            ("OTEL_METRIC_EXPORT_INTERVAL", "3600000"),
+        ],
+    );
+    let request = &receiver.wait_for(1)[0];
+    assert_eq!(request.path, "/collector/v1/metrics");
+    assert_eq!(request.header("x-tenant"), Some("green"), "per-signal wins");
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    let v: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
+    let metric = &v["resourceMetrics"][0]["scopeMetrics"][0]["metrics"][0];
+    assert_eq!(metric["name"], "env.count");
+    assert_eq!(metric["sum"]["aggregationTemporality"], 1, "delta");
+    assert_eq!(metric["sum"]["dataPoints"][0]["asInt"], "4");
+    assert!(
+        stderr.contains("metrics=otlp (") && stderr.contains("/collector/v1/metrics http/json"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("every 3600000 ms"), "{stderr}");
+    let _ = proto::ExportMetricsServiceRequest::decode(&b""[..]);
+}
+
+#[test]
+fn the_metrics_endpoint_is_used_as_given() {
+    let receiver = Receiver::start();
+    let exact = format!("http://127.0.0.1:{}/custom/points", port(&receiver));
+    run_child(
+        "child_setup_and_record_one_metric",
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:1/unused"),
+            ("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", &exact),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+        ],
+    );
+    assert_eq!(receiver.wait_for(1)[0].path, "/custom/points");
+}
+
+#[test]
+fn metrics_exporter_none_and_sdk_disabled_send_no_metrics() {
+    for vars in [
+        [
+            ("OTEL_METRICS_EXPORTER", "none"),
+            ("OTEL_SDK_DISABLED", "false"),
+        ],
+        [
+            ("OTEL_METRICS_EXPORTER", "otlp"),
+            ("OTEL_SDK_DISABLED", "true"),
+        ],
+    ] {
+        let receiver = Receiver::start();
+        let base = format!("http://127.0.0.1:{}", port(&receiver));
+        let mut all = vec![("OTEL_EXPORTER_OTLP_ENDPOINT", base.as_str())];
+        all.extend(vars);
+        let stderr = run_child("child_setup_and_record_one_metric", &all);
+        assert!(stderr.contains("ENABLED false"), "{vars:?}: {stderr}");
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(metrics_requests(&receiver).is_empty(), "{vars:?}");
+        if vars[0].1 == "none" {
+            assert!(stderr.contains("metrics=none"), "{stderr}");
+        }
+    }
 }

@@ -10,7 +10,9 @@
 //! axum Router, in process), `otlp-protobuf`, `otlp-json` (one 512-span batch encoded),
 //! `bridge-bare_registry`, `bridge-tracecore`, `bridge-tracing_opentelemetry` (an
 //! `#[instrument]` fn with 2 fields inside a sampled parent, through each `tracing` stack), and
-//! `bridge-event-…` (the same with one `info!` inside).
+//! `bridge-event-…` (the same with one `info!` inside), `metric-http`, `metric-histogram`,
+//! `metric-otel` (one HTTP duration record with the server's five attributes), and
+//! `server-metrics` (the server layer recording its metrics too).
 
 use std::hint::black_box;
 
@@ -29,6 +31,9 @@ fn main() {
     if let Some(name) = op.strip_prefix("bridge-") {
         return bridge(name, n, false);
     }
+    if let Some(name) = op.strip_prefix("metric-") {
+        return metric(name, n);
+    }
     let headers = incoming_headers();
     let ours = Tracecore::new();
     let mut out = http::HeaderMap::with_capacity(8);
@@ -39,6 +44,8 @@ fn main() {
         tracecore_benches::server::Server::new(tracecore_benches::server::Stack::Bare);
     let server =
         tracecore_benches::server::Server::new(tracecore_benches::server::Stack::Tracecore);
+    let server_metrics =
+        tracecore_benches::server::Server::new(tracecore_benches::server::Stack::TracecoreMetrics);
     let batch = tracecore_benches::otlp::tracecore_spans(tracecore_benches::otlp::BATCH);
     let mut body = Vec::new();
     for i in 0..n {
@@ -46,6 +53,7 @@ fn main() {
             sampled.flush();
             sampled_otel.flush();
             server.flush();
+            server_metrics.flush();
         }
         match op.as_str() {
             "none" => {}
@@ -65,6 +73,7 @@ fn main() {
             "span-unsampled" => unsampled.span(),
             "server-bare" => server_bare.request(),
             "server" => server.request(),
+            "server-metrics" => server_metrics.request(),
             // One batch of 512 spans per operation.
             "otlp-protobuf" | "otlp-json" => {
                 let protocol = if op == "otlp-json" {
@@ -105,4 +114,23 @@ fn bridge(name: &str, n: u64, with_event: bool) {
         }
     });
     b.flush();
+}
+
+/// `n` HTTP duration records through recorder `name`.
+fn metric(name: &str, n: u64) {
+    use tracecore_benches::metrics::{Otel, Tracecore};
+    let ours = Tracecore::new();
+    let theirs = Otel::new();
+    let end = std::time::Instant::now();
+    for _ in 0..n {
+        match name {
+            "http" => ours.http_record(end),
+            "histogram" => ours.histogram_record(),
+            "otel" => theirs.record(),
+            other => {
+                eprintln!("unknown metric recorder {other:?}: http, histogram, otel");
+                std::process::exit(2);
+            }
+        }
+    }
 }

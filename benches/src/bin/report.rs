@@ -186,6 +186,7 @@ fn main() {
     }
 
     overhead_tables();
+    metrics_table();
     bridge_table();
     otlp_table();
 
@@ -267,6 +268,59 @@ fn otlp_table() {
             share * 100.0
         );
     }
+}
+
+/// One HTTP duration measurement with the server's five attributes: time, allocations, and
+/// time with two threads recording into the same series at once.
+fn metrics_table() {
+    use tracecore_benches::metrics::{Otel, Tracecore, ns_per_record};
+
+    let (ours, theirs) = (Tracecore::new(), Otel::new());
+    let end = std::time::Instant::now();
+    println!();
+    println!(
+        "One `http.server.request.duration` record with the server's five attributes (series exists):"
+    );
+    println!();
+    println!(
+        "| recorder | time | allocs | 1 thread, ns/record | 2 threads at once, ns/record per thread |"
+    );
+    println!("|---|---:|---:|---:|---:|");
+    const N: u64 = 2_000_000;
+    let rows: [(&str, &str, &(dyn Fn() + Sync)); 3] = [
+        (
+            "tracecore HTTP instrument (fixed key)",
+            "tracecore_http",
+            &|| ours.http_record(end),
+        ),
+        (
+            "tracecore histogram, 5 KeyValues",
+            "tracecore_histogram",
+            &|| ours.histogram_record(),
+        ),
+        (
+            "opentelemetry_sdk 0.33 histogram, 5 KeyValues",
+            "opentelemetry",
+            &|| theirs.record(),
+        ),
+    ];
+    for (name, function, op) in rows {
+        let allocs = allocs_per_op(op);
+        let one = ns_per_record(1, N, op);
+        let two = ns_per_record(2, N, op);
+        let ns = median_ns("metric_record", function);
+        println!(
+            "| {name} | {} | {allocs:.1} | {one:.1} | {two:.1} |",
+            ns.map_or("not run".to_owned(), |ns| format!("{ns:.1} ns"))
+        );
+    }
+    let collected = ours.reader.collect();
+    let p = &collected
+        .metric("http.server.request.duration")
+        .unwrap()
+        .data
+        .histogram_points()[0];
+    assert!(p.count > 0, "the records landed");
 }
 
 /// The `tracing` bridge: time and allocations added over the bare registry per `#[instrument]`

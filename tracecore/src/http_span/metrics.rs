@@ -208,7 +208,7 @@ impl HttpMeasure {
     }
 
     /// The response's status code, and `error.type` when it makes the request an error.
-    pub(crate) fn response(&mut self, side: Side, status: StatusCode) {
+    pub fn response(&mut self, side: Side, status: StatusCode) {
         self.key.status = Some(status.as_u16());
         self.key.error_type = side.error_type(status);
     }
@@ -223,8 +223,9 @@ impl HttpMeasure {
         self.key.protocol = protocol;
     }
 
-    /// Records the duration up to `end`.
-    pub(crate) fn finish(self, end: Instant) {
+    /// Records the duration up to `end` ([`InFlight`](super::InFlight) does this when the
+    /// request ends; this is for integrations that end requests their own way).
+    pub fn finish(self, end: Instant) {
         let seconds = end.saturating_duration_since(self.start).as_secs_f64();
         if let Aggregation::Histogram { table, bounds } = &self.instrument.aggregation {
             let key = &self.key;
@@ -254,7 +255,7 @@ impl std::fmt::Debug for HttpMeasure {
 }
 
 /// What identifies an HTTP duration series: the attribute values, interned or static.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub(crate) struct HttpKey {
     side: Side,
     method: &'static str,
@@ -266,6 +267,38 @@ pub(crate) struct HttpKey {
     error_type: Option<&'static str>,
     protocol: Option<&'static str>,
 }
+
+/// Equal strings, found without reading them when they are the same interned or static one.
+fn same(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+}
+
+fn same_opt(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => same(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+impl PartialEq for HttpKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.side == other.side
+            && self.status == other.status
+            && self.server_port == other.server_port
+            && same(self.method, other.method)
+            && same_opt(self.route.as_deref(), other.route.as_deref())
+            && same_opt(self.scheme, other.scheme)
+            && same_opt(self.error_type, other.error_type)
+            && same_opt(self.protocol, other.protocol)
+            && same_opt(
+                self.server_address.as_deref(),
+                other.server_address.as_deref(),
+            )
+    }
+}
+
+impl Eq for HttpKey {}
 
 impl HttpKey {
     fn hash(&self) -> u64 {

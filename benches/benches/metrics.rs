@@ -1,0 +1,29 @@
+//! One HTTP duration measurement with the server's five attributes: tracecore's HTTP
+//! instrument, a tracecore histogram given the same `KeyValue`s, and opentelemetry_sdk 0.33's
+//! histogram, in the same run.
+
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use tracecore_benches::metrics::{Otel, Tracecore};
+
+fn record(c: &mut Criterion) {
+    let (ours, theirs) = (Tracecore::new(), Otel::new());
+    let end = Instant::now();
+    let mut g = c.benchmark_group("metric_record");
+    g.bench_function("tracecore_http", |b| b.iter(|| ours.http_record(end)));
+    g.bench_function("tracecore_histogram", |b| {
+        b.iter(|| ours.histogram_record())
+    });
+    g.bench_function("opentelemetry", |b| b.iter(|| theirs.record()));
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    targets = record
+}
+criterion_main!(benches);

@@ -282,3 +282,64 @@ async fn client_durations_per_outcome_including_a_refused_connection() {
     // The server side of the same calls, in the same provider, under its own scope.
     assert_eq!(histogram(&metrics, "http.server.request.duration").len(), 3);
 }
+
+#[tokio::test]
+async fn body_sizes_are_opt_in_and_measured_on_both_sides() {
+    let t = telemetry(true);
+    let router = Router::new()
+        .route(
+            "/echo",
+            axum::routing::post(|body: String| async move { format!("{body}{body}") }),
+        )
+        .layer(ServerLayer::new(t.traces.tracer("tracecore-tower")).with_body_sizes(true));
+    let addr = serve(router).await;
+    let client = ClientBuilder::new(http_client())
+        .with(TraceMiddleware::from_tracing(
+            tracecore::http_span::ClientTracing::new(t.traces.tracer("tracecore-reqwest"))
+                .with_body_sizes(true),
+        ))
+        .build();
+    let reply = bounded(
+        client
+            .post(format!("http://{addr}/echo"))
+            .body("0123456789")
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(reply.text().await.unwrap().len(), 20);
+    wait_for_spans(&t.spans, 2).await;
+    let metrics = t.reader.collect();
+    let size = |name: &str| {
+        let points = histogram(&metrics, name);
+        assert_eq!(points.len(), 1, "{name}: {points:?}");
+        (points[0].count, points[0].sum)
+    };
+    assert_eq!(size("http.server.request.body.size"), (1, 10.0));
+    assert_eq!(size("http.server.response.body.size"), (1, 20.0));
+    assert_eq!(size("http.client.request.body.size"), (1, 10.0));
+    assert_eq!(size("http.client.response.body.size"), (1, 20.0));
+    let point = histogram(&metrics, "http.server.response.body.size")[0];
+    assert!(
+        point
+            .attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "http.route"),
+        "the same attributes as the duration: {point:?}"
+    );
+
+    // Off by default.
+    let plain = telemetry(true);
+    let addr = server(&plain).await;
+    bounded(http_client().get(format!("http://{addr}/items/1")).send())
+        .await
+        .unwrap();
+    wait_for_spans(&plain.spans, 1).await;
+    assert!(
+        plain
+            .reader
+            .collect()
+            .metric("http.server.response.body.size")
+            .is_none()
+    );
+}

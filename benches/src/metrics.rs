@@ -46,7 +46,7 @@ impl Tracecore {
             "http",
             Some(Cow::Borrowed("/items/{id}")),
             Some("1.1"),
-            false,
+            tracecore::http_span::MeasureOptions::NONE,
         ) else {
             return;
         };

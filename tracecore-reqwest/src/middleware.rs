@@ -84,6 +84,9 @@ impl TraceMiddleware {
             self.tracing.start_span(&parent, &info, &headers)
         };
         *request.headers_mut() = headers;
+        if let Some(body) = request.body().and_then(reqwest::Body::as_bytes) {
+            span.set_request_body_size(body.len() as u64);
+        }
 
         let result = next.run(request, extensions).await;
         match result {

@@ -44,6 +44,11 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref))
+            && let (Some(data), Some(measure)) = (data, this.guard.measure_mut())
+        {
+            measure.add_response_body_bytes(bytes::Buf::remaining(data) as u64);
+        }
         match &frame {
             None => this.guard.finish(),
             Some(Err(error)) => {

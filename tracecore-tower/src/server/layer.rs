@@ -60,6 +60,7 @@ pub(crate) struct Config {
     pub(crate) redaction: UrlRedaction,
     pub(crate) trusted_proxy: bool,
     pub(crate) active_requests: bool,
+    pub(crate) body_sizes: bool,
 }
 
 impl ServerLayer {
@@ -79,6 +80,7 @@ impl ServerLayer {
                 redaction: UrlRedaction::default(),
                 trusted_proxy: false,
                 active_requests: false,
+                body_sizes: false,
             }),
         }
     }
@@ -98,6 +100,15 @@ impl ServerLayer {
     #[must_use]
     pub fn with_active_requests(mut self, on: bool) -> Self {
         self.config().active_requests = on;
+        self
+    }
+
+    /// Also records `http.server.request.body.size` (from `Content-Length`) and
+    /// `http.server.response.body.size` (the bytes the body sends) (opt-in), when the tracer's
+    /// provider records metrics.
+    #[must_use]
+    pub fn with_body_sizes(mut self, on: bool) -> Self {
+        self.config().body_sizes = on;
         self
     }
 

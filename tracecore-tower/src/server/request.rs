@@ -5,7 +5,8 @@ use std::net::SocketAddr;
 use http::header::{self, HeaderMap};
 use http::request::Parts;
 use tracecore::http_span::{
-    InFlight, MethodAttributes, interned, protocol_version, route_value, span_name,
+    InFlight, MeasureOptions, MethodAttributes, content_length, interned, protocol_version,
+    route_value, span_name,
 };
 use tracecore::trace::{Link, SpanKind};
 use tracecore::{Context, KeyValue, SpanContext, semconv};
@@ -99,7 +100,14 @@ pub(crate) fn start_span(
 
     let measure = config.tracer.http_metrics().and_then(|metrics| {
         let route = route.map(interned);
-        metrics.server(known, scheme, route, version, config.active_requests)
+        let options = MeasureOptions::NONE
+            .with_active_requests(config.active_requests)
+            .with_body_sizes(config.body_sizes);
+        let mut measure = metrics.server(known, scheme, route, version, options)?;
+        if let Some(length) = content_length(headers).filter(|_| config.body_sizes) {
+            measure.set_request_body_size(length);
+        }
+        Some(measure)
     });
     let mut builder = config.tracer.span_builder(name).with_kind(SpanKind::Server);
     if let Some(link) = link {

@@ -97,6 +97,7 @@ pub struct ClientTracing {
     request_headers: HeaderCapture,
     response_headers: HeaderCapture,
     user_agent: bool,
+    body_sizes: bool,
 }
 
 impl ClientTracing {
@@ -110,7 +111,15 @@ impl ClientTracing {
             request_headers: HeaderCapture::default(),
             response_headers: HeaderCapture::default(),
             user_agent: false,
+            body_sizes: false,
         }
+    }
+
+    /// Also records `http.client.request.body.size` and `http.client.response.body.size`
+    /// (opt-in), when the tracer's provider records metrics.
+    pub fn with_body_sizes(mut self, on: bool) -> Self {
+        self.body_sizes = on;
+        self
     }
 
     /// Propagates with `propagator` instead.
@@ -209,10 +218,15 @@ impl ClientTracing {
         if !self.request_headers.is_empty() {
             attributes.extend(self.request_headers.attributes(headers));
         }
-        let measure = self
-            .tracer
-            .http_metrics()
-            .and_then(|m| m.client(known, request.host.map(super::interned), request.port()));
+        let measure = self.tracer.http_metrics().and_then(|m| {
+            let options = super::MeasureOptions::NONE.with_body_sizes(self.body_sizes);
+            m.client(
+                known,
+                request.host.map(super::interned),
+                request.port(),
+                options,
+            )
+        });
         let mut builder = self.tracer.span_builder(name).with_kind(SpanKind::Client);
         if let Some(measure) = &measure {
             builder = builder.with_start_instant(measure.start());
@@ -254,6 +268,9 @@ impl ClientSpan {
         let protocol = protocol_version(version);
         if let Some(measure) = self.span.measure_mut() {
             measure.set_protocol(protocol);
+            if let Some(length) = content_length(headers) {
+                measure.set_response_body_size(length);
+            }
         }
         let span = self.span();
         if span.is_recording() {
@@ -276,8 +293,34 @@ impl ClientSpan {
         }
     }
 
+    /// The request body's size, for `http.client.request.body.size` (when body sizes are on).
+    pub fn set_request_body_size(&mut self, bytes: u64) {
+        if let Some(measure) = self.span.measure_mut() {
+            measure.set_request_body_size(bytes);
+        }
+    }
+
+    /// Counts `bytes` more of the response body (for a body read as it streams, when its
+    /// length was not given).
+    pub fn add_response_body_bytes(&mut self, bytes: u64) {
+        if let Some(measure) = self.span.measure_mut() {
+            measure.add_response_body_bytes(bytes);
+        }
+    }
+
     /// Ends the span.
     pub fn end(mut self) {
         self.span.finish();
     }
+}
+
+/// A `Content-Length` header's value.
+pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }

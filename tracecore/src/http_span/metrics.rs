@@ -6,6 +6,7 @@
 //! | `http.server.request.duration` | `s` | `http.request.method`, `url.scheme`, `http.response.status_code` (if a response was sent), `http.route` (if the framework routes), `error.type` (if it ended in error), `network.protocol.version` |
 //! | `http.client.request.duration` | `s` | `http.request.method`, `server.address`, `server.port`, `http.response.status_code`, `error.type`, `network.protocol.version` |
 //! | `http.server.active_requests` (opt-in) | `{request}` | `http.request.method`, `url.scheme` |
+//! | `http.{server,client}.{request,response}.body.size` (opt-in) | `By` | as the side's duration |
 //!
 //! Nothing of high cardinality is recorded: no path, no full URL, no client address, no user
 //! agent. The duration equals the span's: both are read from the same two clock readings.
@@ -20,8 +21,8 @@ use http::StatusCode;
 
 use super::Side;
 use crate::metrics::{
-    Aggregation, Descriptor, HistogramCell, Instrument, Meter, SeriesKey, SumCell, Table,
-    hash_bytes, mix,
+    Aggregation, Descriptor, HistogramCell, Instrument, Meter, SHARDS, SeriesKey, SumCell, Table,
+    hash_bytes, mix, shard,
 };
 use crate::{KeyValue, semconv};
 
@@ -30,13 +31,59 @@ pub const DURATION_BOUNDARIES: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
 ];
 
+/// A handle on an instrument, alone on its cache line. Each request holds one until it ends; the
+/// handles are sharded like the series' cells, so that threads taking one at once do not
+/// contend on one reference count.
+#[repr(align(64))]
+struct Handle(Arc<Instrument<HttpKey>>);
+
+type Handles = [Arc<Handle>; SHARDS];
+
+fn handles(instrument: &Arc<Instrument<HttpKey>>) -> Handles {
+    std::array::from_fn(|_| Arc::new(Handle(instrument.clone())))
+}
+
 /// The HTTP instruments of one tracer's instrumentation scope.
 #[derive(Clone)]
 pub struct HttpMetrics {
-    server_duration: Arc<Instrument<HttpKey>>,
-    client_duration: Arc<Instrument<HttpKey>>,
+    server_duration: Handles,
+    client_duration: Handles,
     server_active: Arc<OnceLock<Arc<Instrument<HttpKey>>>>,
+    /// Request and response body sizes, server then client (opt-in).
+    body_sizes: Arc<OnceLock<[Arc<Instrument<HttpKey>>; 4]>>,
     meter: Meter,
+}
+
+/// What a request measures beside its duration (both opt-in, as the conventions have them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct MeasureOptions {
+    /// Count it in `http.server.active_requests` while it runs (server side).
+    pub active_requests: bool,
+    /// Record `http.{server,client}.{request,response}.body.size`.
+    pub body_sizes: bool,
+}
+
+impl MeasureOptions {
+    /// Nothing beyond the duration.
+    pub const NONE: Self = Self {
+        active_requests: false,
+        body_sizes: false,
+    };
+
+    /// With or without `http.server.active_requests`.
+    #[must_use]
+    pub const fn with_active_requests(mut self, on: bool) -> Self {
+        self.active_requests = on;
+        self
+    }
+
+    /// With or without the body sizes.
+    #[must_use]
+    pub const fn with_body_sizes(mut self, on: bool) -> Self {
+        self.body_sizes = on;
+        self
+    }
 }
 
 impl HttpMetrics {
@@ -60,15 +107,16 @@ impl HttpMetrics {
             instrument
         };
         Self {
-            server_duration: duration(
+            server_duration: handles(&duration(
                 "http.server.request.duration",
                 "Duration of HTTP server requests.",
-            ),
-            client_duration: duration(
+            )),
+            client_duration: handles(&duration(
                 "http.client.request.duration",
                 "Duration of HTTP client requests.",
-            ),
+            )),
             server_active: Arc::default(),
+            body_sizes: Arc::default(),
             meter: meter.clone(),
         }
     }
@@ -94,16 +142,61 @@ impl HttpMetrics {
         })
     }
 
+    /// The body size histograms (`By`, the SDK's default buckets), created on first use.
+    fn sizes(&self, side: Side) -> [Arc<Instrument<HttpKey>>; 2] {
+        let all = self.body_sizes.get_or_init(|| {
+            let make = |name: &'static str, description: &'static str| {
+                let instrument = Arc::new(Instrument::new(
+                    Descriptor {
+                        name: Cow::Borrowed(name),
+                        description: Cow::Borrowed(description),
+                        unit: Cow::Borrowed("By"),
+                    },
+                    Aggregation::Histogram {
+                        table: Table::new(self.meter.cardinality_limit()),
+                        bounds: Arc::from(crate::metrics::DEFAULT_BOUNDARIES),
+                    },
+                ));
+                if self.meter.is_enabled() {
+                    self.meter.register(instrument.clone());
+                }
+                instrument
+            };
+            [
+                make(
+                    "http.server.request.body.size",
+                    "Size of HTTP server request bodies.",
+                ),
+                make(
+                    "http.server.response.body.size",
+                    "Size of HTTP server response bodies.",
+                ),
+                make(
+                    "http.client.request.body.size",
+                    "Size of HTTP client request bodies.",
+                ),
+                make(
+                    "http.client.response.body.size",
+                    "Size of HTTP client response bodies.",
+                ),
+            ]
+        });
+        match side {
+            Side::Server => [all[0].clone(), all[1].clone()],
+            Side::Client => [all[2].clone(), all[3].clone()],
+        }
+    }
+
     /// Starts measuring a server request (the clock is read now: start its span at
-    /// [`HttpMeasure::start`]). With `active_requests`, `http.server.active_requests` counts it
-    /// until it ends.
+    /// [`HttpMeasure::start`]). `options` turns on `http.server.active_requests` (counting it
+    /// until it ends) and the body sizes.
     pub fn server(
         &self,
         method: &'static str,
         scheme: &'static str,
         route: Option<Cow<'static, str>>,
         protocol: Option<&'static str>,
-        active_requests: bool,
+        options: MeasureOptions,
     ) -> Option<HttpMeasure> {
         if !self.meter.is_enabled() {
             return None;
@@ -119,31 +212,36 @@ impl HttpMetrics {
             error_type: None,
             protocol,
         };
-        let active = active_requests.then(|| {
+        let active = options.active_requests.then(|| {
             let active = self.active().clone();
             active_series(&active, &key).add_i64(1);
             active
         });
         Some(HttpMeasure {
-            instrument: self.server_duration.clone(),
+            instrument: self.server_duration[shard()].clone(),
             start: Instant::now(),
             key,
             active,
+            sizes: options
+                .body_sizes
+                .then(|| BodySizes::new(self.sizes(Side::Server))),
         })
     }
 
-    /// Starts measuring a client request (one per attempt).
+    /// Starts measuring a client request (one per attempt); `options.body_sizes` turns on the
+    /// body size histograms.
     pub fn client(
         &self,
         method: &'static str,
         server_address: Option<Cow<'static, str>>,
         server_port: Option<u16>,
+        options: MeasureOptions,
     ) -> Option<HttpMeasure> {
         if !self.meter.is_enabled() {
             return None;
         }
         Some(HttpMeasure {
-            instrument: self.client_duration.clone(),
+            instrument: self.client_duration[shard()].clone(),
             start: Instant::now(),
             key: HttpKey {
                 side: Side::Client,
@@ -157,6 +255,9 @@ impl HttpMetrics {
                 protocol: None,
             },
             active: None,
+            sizes: options
+                .body_sizes
+                .then(|| BodySizes::new(self.sizes(Side::Client))),
         })
     }
 }
@@ -194,10 +295,28 @@ fn active_series<'a>(instrument: &'a Instrument<HttpKey>, key: &HttpKey) -> &'a 
 
 /// One request being measured: ends with its span, in [`InFlight`](super::InFlight).
 pub struct HttpMeasure {
-    instrument: Arc<Instrument<HttpKey>>,
+    instrument: Arc<Handle>,
     start: Instant,
     key: HttpKey,
     active: Option<Arc<Instrument<HttpKey>>>,
+    sizes: Option<Box<BodySizes>>,
+}
+
+/// The body sizes of one request, recorded when it ends.
+struct BodySizes {
+    instruments: [Arc<Instrument<HttpKey>>; 2],
+    request: Option<u64>,
+    response: Option<u64>,
+}
+
+impl BodySizes {
+    fn new(instruments: [Arc<Instrument<HttpKey>>; 2]) -> Box<Self> {
+        Box::new(Self {
+            instruments,
+            request: None,
+            response: None,
+        })
+    }
 }
 
 impl HttpMeasure {
@@ -218,6 +337,34 @@ impl HttpMeasure {
         self.key.error_type = Some(error_type);
     }
 
+    /// The request body's size in bytes (from `Content-Length`, or the body when it is known),
+    /// when body sizes are measured.
+    pub fn set_request_body_size(&mut self, bytes: u64) {
+        if let Some(sizes) = &mut self.sizes {
+            sizes.request = Some(bytes);
+        }
+    }
+
+    /// Counts `bytes` more of the response body (frames as they pass), when body sizes are
+    /// measured.
+    pub fn add_response_body_bytes(&mut self, bytes: u64) {
+        if let Some(sizes) = &mut self.sizes {
+            sizes.response = Some(sizes.response.unwrap_or(0) + bytes);
+        }
+    }
+
+    /// The response body's size in bytes, when known at once (`Content-Length`).
+    pub fn set_response_body_size(&mut self, bytes: u64) {
+        if let Some(sizes) = &mut self.sizes {
+            sizes.response = Some(bytes);
+        }
+    }
+
+    /// Whether body sizes are measured (so an integration counts frames only then).
+    pub fn measures_body_sizes(&self) -> bool {
+        self.sizes.is_some()
+    }
+
     /// The protocol version the response came with (client side).
     pub fn set_protocol(&mut self, protocol: Option<&'static str>) {
         self.key.protocol = protocol;
@@ -227,7 +374,7 @@ impl HttpMeasure {
     /// request ends; this is for integrations that end requests their own way).
     pub fn finish(self, end: Instant) {
         let seconds = end.saturating_duration_since(self.start).as_secs_f64();
-        if let Aggregation::Histogram { table, bounds } = &self.instrument.aggregation {
+        if let Aggregation::Histogram { table, bounds } = &self.instrument.0.aggregation {
             let key = &self.key;
             table
                 .series(
@@ -242,13 +389,36 @@ impl HttpMeasure {
         if let Some(active) = &self.active {
             active_series(active, &self.key).add_i64(-1);
         }
+        if let Some(sizes) = &self.sizes {
+            // The server counts its response's frames: one that sent a response but no bytes
+            // sent 0. A client knows the size from `Content-Length` only.
+            let response = sizes.response.or_else(|| {
+                (self.key.side == Side::Server && self.key.status.is_some()).then_some(0)
+            });
+            for (instrument, bytes) in sizes.instruments.iter().zip([sizes.request, response]) {
+                if let (Some(bytes), Aggregation::Histogram { table, bounds }) =
+                    (bytes, &instrument.aggregation)
+                {
+                    let key = &self.key;
+                    table
+                        .series(
+                            key.hash(),
+                            |k| k == key,
+                            || key.clone(),
+                            || HistogramCell::new(bounds.len()),
+                        )
+                        .cell
+                        .record(bounds, bytes as f64);
+                }
+            }
+        }
     }
 }
 
 impl std::fmt::Debug for HttpMeasure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpMeasure")
-            .field("instrument", &self.instrument.descriptor.name)
+            .field("instrument", &self.instrument.0.descriptor.name)
             .field("key", &self.key)
             .finish_non_exhaustive()
     }

@@ -35,9 +35,14 @@ mod status;
 mod url;
 
 pub use client::{ClientRequest, ClientSpan, ClientTracing};
+
+/// A `Content-Length` header's value, if it is a number.
+pub fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    client::content_length(headers)
+}
 pub use headers::HeaderCapture;
 pub use method::{MethodAttributes, known_method, span_name};
-pub use metrics::{DURATION_BOUNDARIES, HttpMeasure, HttpMetrics};
+pub use metrics::{DURATION_BOUNDARIES, HttpMeasure, HttpMetrics, MeasureOptions};
 pub use status::{FailureKind, Side, record_failure};
 pub use url::{SENSITIVE_QUERY_PARAMETERS, UrlRedaction};
 

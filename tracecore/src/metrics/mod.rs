@@ -45,7 +45,7 @@ mod provider;
 mod reader;
 mod table;
 
-pub(crate) use aggregate::{Aggregation, HistogramCell, SumCell};
+pub(crate) use aggregate::{Aggregation, HistogramCell, SHARDS, SumCell, shard};
 pub(crate) use instrument::{Descriptor, Instrument};
 pub(crate) use table::{SeriesKey, Table, hash_bytes, mix};
 

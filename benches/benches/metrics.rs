@@ -12,6 +12,15 @@ fn record(c: &mut Criterion) {
     let end = Instant::now();
     let mut g = c.benchmark_group("metric_record");
     g.bench_function("tracecore_http", |b| b.iter(|| ours.http_record(end)));
+    // The record alone: the measure (and its clock reading, which the span shares) made
+    // outside the timed part.
+    g.bench_function("tracecore_http_record_only", |b| {
+        b.iter_batched(
+            || ours.http_measure().unwrap(),
+            |measure| Tracecore::http_finish(measure, end),
+            criterion::BatchSize::SmallInput,
+        )
+    });
     g.bench_function("tracecore_histogram", |b| {
         b.iter(|| ours.histogram_record())
     });

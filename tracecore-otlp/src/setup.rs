@@ -56,26 +56,42 @@ impl ExporterKind {
 /// assert_eq!(warnings, ["OTEL_TRACES_EXPORTER: \"zipkin\" is not supported by tracecore-otlp; ignored"]);
 /// ```
 pub fn exporters_from_env_value(value: Option<&str>) -> (Vec<ExporterKind>, Vec<String>) {
-    const VAR: &str = "OTEL_TRACES_EXPORTER";
+    kinds_from_env_value("OTEL_TRACES_EXPORTER", value, |name| match name {
+        "logging" => Some(Ok((
+            ExporterKind::Console,
+            "\"logging\" is deprecated; use \"console\"",
+        ))),
+        "zipkin" | "jaeger" | "otlp_proto_grpc" => Some(Err("is not supported by tracecore-otlp")),
+        _ => None,
+    })
+}
+
+/// A comma-separated, case-insensitive list of `otlp`, `console` and `none` in `var`, with
+/// `special` deciding other names first: a kind with a warning, or a reason to ignore the name.
+/// Unknown names are warned about and ignored; nothing usable left means `otlp`; `none` with
+/// others means none.
+fn kinds_from_env_value(
+    var: &'static str,
+    value: Option<&str>,
+    special: impl Fn(&str) -> Option<Result<(ExporterKind, &'static str), &'static str>>,
+) -> (Vec<ExporterKind>, Vec<String>) {
     let mut warnings = Vec::new();
     let mut kinds = Vec::new();
     for name in env::names(value.unwrap_or("")) {
-        let kind = match name.as_str() {
-            "otlp" => ExporterKind::Otlp,
-            "console" => ExporterKind::Console,
-            "logging" => {
-                warnings.push(format!("{VAR}: \"logging\" is deprecated; use \"console\""));
-                ExporterKind::Console
+        let kind = match (special(&name), name.as_str()) {
+            (Some(Ok((kind, warning))), _) => {
+                warnings.push(format!("{var}: {warning}"));
+                kind
             }
-            "none" => ExporterKind::None,
-            "zipkin" | "jaeger" | "otlp_proto_grpc" => {
-                warnings.push(format!(
-                    "{VAR}: {name:?} is not supported by tracecore-otlp; ignored"
-                ));
+            (Some(Err(why)), _) => {
+                warnings.push(format!("{var}: {name:?} {why}; ignored"));
                 continue;
             }
-            _ => {
-                warnings.push(format!("{VAR}: unknown exporter {name:?} ignored"));
+            (None, "otlp") => ExporterKind::Otlp,
+            (None, "console") => ExporterKind::Console,
+            (None, "none") => ExporterKind::None,
+            (None, _) => {
+                warnings.push(format!("{var}: unknown exporter {name:?} ignored"));
                 continue;
             }
         };
@@ -86,7 +102,7 @@ pub fn exporters_from_env_value(value: Option<&str>) -> (Vec<ExporterKind>, Vec<
     if kinds.contains(&ExporterKind::None) {
         if kinds.len() > 1 {
             warnings.push(format!(
-                "{VAR}: \"none\" is combined with other values in {:?}; export is off",
+                "{var}: \"none\" is combined with other values in {:?}; export is off",
                 value.unwrap_or("")
             ));
         }
@@ -111,36 +127,9 @@ pub fn exporters_from_env_value(value: Option<&str>) -> (Vec<ExporterKind>, Vec<
 /// assert!(warnings[0].starts_with("OTEL_METRICS_EXPORTER: \"prometheus\""));
 /// ```
 pub fn metrics_exporters_from_env_value(value: Option<&str>) -> (Vec<ExporterKind>, Vec<String>) {
-    const VAR: &str = "OTEL_METRICS_EXPORTER";
-    let mut warnings = Vec::new();
-    let mut kinds = Vec::new();
-    for name in env::names(value.unwrap_or("")) {
-        let kind = match name.as_str() {
-            "otlp" => ExporterKind::Otlp,
-            "console" => ExporterKind::Console,
-            "none" => ExporterKind::None,
-            "prometheus" => {
-                warnings.push(format!(
-                    "{VAR}: \"prometheus\" is not supported by tracecore-otlp yet; ignored"
-                ));
-                continue;
-            }
-            _ => {
-                warnings.push(format!("{VAR}: unknown exporter {name:?} ignored"));
-                continue;
-            }
-        };
-        if !kinds.contains(&kind) {
-            kinds.push(kind);
-        }
-    }
-    if kinds.contains(&ExporterKind::None) {
-        return (vec![ExporterKind::None], warnings);
-    }
-    if kinds.is_empty() {
-        kinds.push(ExporterKind::Otlp);
-    }
-    (kinds, warnings)
+    kinds_from_env_value("OTEL_METRICS_EXPORTER", value, |name| {
+        (name == "prometheus").then_some(Err("is not supported by tracecore-otlp yet"))
+    })
 }
 
 /// Sets a service up from the `OTEL_*` environment, code settings winning. See [`init`] for the

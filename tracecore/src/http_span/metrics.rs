@@ -374,44 +374,39 @@ impl HttpMeasure {
     /// request ends; this is for integrations that end requests their own way).
     pub fn finish(self, end: Instant) {
         let seconds = end.saturating_duration_since(self.start).as_secs_f64();
-        if let Aggregation::Histogram { table, bounds } = &self.instrument.0.aggregation {
-            let key = &self.key;
-            table
-                .series(
-                    key.hash(),
-                    |k| k == key,
-                    || key.clone(),
-                    || HistogramCell::new(bounds.len()),
-                )
-                .cell
-                .record(bounds, seconds);
-        }
+        let key = &self.key;
+        let hash = key.hash();
+        record_in(&self.instrument.0, key, hash, seconds);
         if let Some(active) = &self.active {
-            active_series(active, &self.key).add_i64(-1);
+            active_series(active, key).add_i64(-1);
         }
         if let Some(sizes) = &self.sizes {
             // The server counts its response's frames: one that sent a response but no bytes
             // sent 0. A client knows the size from `Content-Length` only.
-            let response = sizes.response.or_else(|| {
-                (self.key.side == Side::Server && self.key.status.is_some()).then_some(0)
-            });
+            let response = sizes
+                .response
+                .or_else(|| (key.side == Side::Server && key.status.is_some()).then_some(0));
             for (instrument, bytes) in sizes.instruments.iter().zip([sizes.request, response]) {
-                if let (Some(bytes), Aggregation::Histogram { table, bounds }) =
-                    (bytes, &instrument.aggregation)
-                {
-                    let key = &self.key;
-                    table
-                        .series(
-                            key.hash(),
-                            |k| k == key,
-                            || key.clone(),
-                            || HistogramCell::new(bounds.len()),
-                        )
-                        .cell
-                        .record(bounds, bytes as f64);
+                if let Some(bytes) = bytes {
+                    record_in(instrument, key, hash, bytes as f64);
                 }
             }
         }
+    }
+}
+
+/// Records `value` in the series of `key` (hashing to `hash`) of the histogram `instrument`.
+fn record_in(instrument: &Instrument<HttpKey>, key: &HttpKey, hash: u64, value: f64) {
+    if let Aggregation::Histogram { table, bounds } = &instrument.aggregation {
+        table
+            .series(
+                hash,
+                |k| k == key,
+                || key.clone(),
+                || HistogramCell::new(bounds.len()),
+            )
+            .cell
+            .record(bounds, value);
     }
 }
 

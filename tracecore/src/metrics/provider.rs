@@ -224,18 +224,8 @@ impl MeterProviderBuilder {
 
     /// The provider; its periodic readers' threads start now.
     pub fn build(self) -> MeterProvider {
-        let resource = match (self.resource, self.service_name) {
-            (Some(r), None) => r,
-            (Some(r), Some(name)) => {
-                let mut b = Resource::builder().without_env();
-                for kv in r.attributes() {
-                    b = b.with_attribute(kv.clone());
-                }
-                b.with_service_name(name).build()
-            }
-            (None, Some(name)) => Resource::builder().with_service_name(name).build(),
-            (None, None) => Resource::builder().build(),
-        };
+        let resource =
+            crate::trace::resource::resolve(self.resource.as_ref(), self.service_name.as_ref());
         let disabled = self
             .disabled
             .unwrap_or_else(|| env::bool_var("OTEL_SDK_DISABLED"));

@@ -39,7 +39,7 @@
 mod clock;
 mod limits;
 mod provider;
-mod resource;
+pub(crate) mod resource;
 mod sampler;
 mod span;
 mod span_data;

@@ -298,18 +298,7 @@ impl TracerProviderBuilder {
     /// and `OTEL_RESOURCE_ATTRIBUTES`), with the service name set in code. Give it to a
     /// `MeterProvider` so that spans and metrics name the same service.
     pub fn resource(&self) -> Resource {
-        match (&self.resource, &self.service_name) {
-            (Some(r), None) => r.clone(),
-            (Some(r), Some(name)) => {
-                let mut b = Resource::builder().without_env();
-                for kv in r.attributes() {
-                    b = b.with_attribute(kv.clone());
-                }
-                b.with_service_name(name.clone()).build()
-            }
-            (None, Some(name)) => Resource::builder().with_service_name(name.clone()).build(),
-            (None, None) => Resource::builder().build(),
-        }
+        super::resource::resolve(self.resource.as_ref(), self.service_name.as_ref())
     }
 
     /// The provider.

@@ -198,6 +198,26 @@ impl fmt::Debug for InstrumentationScope {
     }
 }
 
+/// The resource a provider builder ends up with: the one given (or the environment's), with the
+/// service name set in code winning.
+pub(crate) fn resolve(
+    resource: Option<&Resource>,
+    service_name: Option<&std::borrow::Cow<'static, str>>,
+) -> Resource {
+    match (resource, service_name) {
+        (Some(r), None) => r.clone(),
+        (Some(r), Some(name)) => {
+            let mut b = Resource::builder().without_env();
+            for kv in r.attributes() {
+                b = b.with_attribute(kv.clone());
+            }
+            b.with_service_name(name.clone()).build()
+        }
+        (None, Some(name)) => Resource::builder().with_service_name(name.clone()).build(),
+        (None, None) => Resource::builder().build(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

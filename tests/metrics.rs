@@ -343,3 +343,68 @@ async fn body_sizes_are_opt_in_and_measured_on_both_sides() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn each_duration_bucket_links_to_a_trace_of_the_requests_made() {
+    use prost::Message;
+    let t = telemetry(true);
+    let addr = server(&t).await;
+    let traces = [
+        "4bf92f3577b34da6a3ce929d0e0e4736",
+        "0af7651916cd43dd8448eb211c80319c",
+    ];
+    for (trace, path) in traces.iter().zip(["/items/1", "/items/0"]) {
+        bounded(
+            http_client()
+                .get(format!("http://{addr}{path}"))
+                .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+                .send(),
+        )
+        .await
+        .unwrap();
+    }
+    let spans = wait_for_spans(&t.spans, 2).await;
+    let metrics = t.reader.collect();
+    let points = histogram(&metrics, "http.server.request.duration");
+    assert_eq!(points.len(), 2);
+    for p in &points {
+        assert_eq!(p.exemplars.len(), 1, "{p:?}");
+        let e = &p.exemplars[0];
+        let span = spans
+            .iter()
+            .find(|s| s.span_context.span_id() == e.span_id)
+            .expect("the exemplar names a SERVER span of this service");
+        assert_eq!(span.span_context.trace_id(), e.trace_id);
+        assert!(traces.contains(&e.trace_id.to_string().as_str()));
+        assert_eq!(
+            e.value,
+            span.duration().as_secs_f64(),
+            "the span's own duration"
+        );
+    }
+    // And over OTLP: the exemplar's ids as bytes.
+    let mut body = Vec::new();
+    tracecore_otlp::Protocol::HttpProtobuf.encode_metrics(&metrics, &mut body);
+    let request = tracecore_otlp::proto::ExportMetricsServiceRequest::decode(&body[..]).unwrap();
+    let exemplar_traces: Vec<Vec<u8>> = request.resource_metrics[0]
+        .scope_metrics
+        .iter()
+        .flat_map(|s| &s.metrics)
+        .filter(|m| m.name == "http.server.request.duration")
+        .filter_map(|m| match &m.data {
+            Some(tracecore_otlp::proto::MetricData::Histogram(h)) => Some(h),
+            _ => None,
+        })
+        .flat_map(|h| &h.data_points)
+        .flat_map(|p| p.exemplars.iter().map(|e| e.trace_id.clone()))
+        .collect();
+    assert_eq!(exemplar_traces.len(), 2);
+    for trace in traces {
+        let bytes = trace
+            .parse::<tracecore::TraceId>()
+            .unwrap()
+            .to_bytes()
+            .to_vec();
+        assert!(exemplar_traces.contains(&bytes), "{trace}");
+    }
+}

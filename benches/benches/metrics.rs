@@ -21,6 +21,20 @@ fn record(c: &mut Criterion) {
             criterion::BatchSize::SmallInput,
         )
     });
+    let span = tracecore::SpanContext::new(
+        tracecore::TraceId::from_u128(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736).unwrap(),
+        tracecore::SpanId::from_u64(0x00f0_67aa_0ba9_02b7).unwrap(),
+        tracecore::TraceFlags::SAMPLED,
+        false,
+        tracecore::TraceState::default(),
+    );
+    g.bench_function("tracecore_http_record_with_exemplar", |b| {
+        b.iter_batched(
+            || ours.http_measure().unwrap(),
+            |measure| Tracecore::http_finish_in_span(measure, end, &span),
+            criterion::BatchSize::SmallInput,
+        )
+    });
     g.bench_function("tracecore_histogram", |b| {
         b.iter(|| ours.histogram_record())
     });

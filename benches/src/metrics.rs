@@ -71,6 +71,17 @@ impl Tracecore {
         )
     }
 
+    /// The same record made in a sampled span: the bucket keeps it as its exemplar.
+    #[inline(never)]
+    pub fn http_finish_in_span(
+        mut measure: tracecore::http_span::HttpMeasure,
+        end: Instant,
+        span: &tracecore::SpanContext,
+    ) {
+        measure.response(Side::Server, black_box(StatusCode::OK));
+        measure.finish_in_span(end, Some(span));
+    }
+
     /// The record itself: the status noted, the series found, the duration added.
     #[inline(never)]
     pub fn http_finish(mut measure: tracecore::http_span::HttpMeasure, end: Instant) {

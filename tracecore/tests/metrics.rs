@@ -386,3 +386,139 @@ fn quantiles_interpolate_inside_the_bucket_narrowed_to_min_and_max() {
     assert!(p99 > 2.9 && p99 <= 3.0, "{p99}");
     assert_eq!(p.quantile(0.0), Some(1.5), "the bottom is the min");
 }
+
+mod exemplars {
+    use super::*;
+    use tracecore::metrics::ExemplarFilter;
+    use tracecore::{Context, SpanContext, SpanId, TraceFlags, TraceId, TraceState};
+
+    fn in_span<T>(sampled: bool, f: impl FnOnce() -> T) -> (T, SpanContext) {
+        let sc = SpanContext::new(
+            TraceId::from_u128(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736).unwrap(),
+            SpanId::from_u64(0x00f0_67aa_0ba9_02b7).unwrap(),
+            if sampled {
+                TraceFlags::SAMPLED
+            } else {
+                TraceFlags::NONE
+            },
+            true,
+            TraceState::default(),
+        );
+        let _guard = Context::new().with_span_context(sc.clone()).attach();
+        (f(), sc)
+    }
+
+    fn filtered(filter: Option<ExemplarFilter>) -> (MeterProvider, ManualReader) {
+        let reader = ManualReader::new();
+        let mut b = MeterProvider::builder().with_reader(reader.clone());
+        if let Some(filter) = filter {
+            b = b.with_exemplar_filter(filter);
+        }
+        (b.build(), reader)
+    }
+
+    #[test]
+    fn a_measurement_in_a_sampled_span_is_its_buckets_exemplar() {
+        let (provider, reader) = filtered(None);
+        let h = provider
+            .meter("m")
+            .f64_histogram("d")
+            .with_boundaries(vec![1.0])
+            .unwrap()
+            .build();
+        h.record(0.5, &[]);
+        let ((), sc) = in_span(true, || h.record(0.7, &[]));
+        in_span(false, || h.record(3.0, &[]));
+        let collected = reader.collect();
+        let p = &collected.metric("d").unwrap().data.histogram_points()[0];
+        assert_eq!(p.exemplars.len(), 1, "trace_based: only the sampled span's");
+        let e = &p.exemplars[0];
+        assert_eq!(
+            (e.value, e.trace_id, e.span_id),
+            (0.7, sc.trace_id(), sc.span_id())
+        );
+        assert!(e.time <= std::time::SystemTime::now());
+    }
+
+    #[test]
+    fn the_filter_decides_which_measurements_qualify() {
+        let (provider, reader) = filtered(Some(ExemplarFilter::AlwaysOn));
+        let h = provider
+            .meter("m")
+            .f64_histogram("d")
+            .with_boundaries(vec![1.0])
+            .unwrap()
+            .build();
+        in_span(false, || h.record(3.0, &[]));
+        assert_eq!(
+            reader
+                .collect()
+                .metric("d")
+                .unwrap()
+                .data
+                .histogram_points()[0]
+                .exemplars
+                .len(),
+            1
+        );
+
+        let (provider, reader) = filtered(Some(ExemplarFilter::AlwaysOff));
+        let h = provider.meter("m").f64_histogram("d").build();
+        in_span(true, || h.record(3.0, &[]));
+        assert!(
+            reader
+                .collect()
+                .metric("d")
+                .unwrap()
+                .data
+                .histogram_points()[0]
+                .exemplars
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn one_exemplar_per_bucket_the_last_one_offered() {
+        let (provider, reader) = filtered(None);
+        let h = provider
+            .meter("m")
+            .f64_histogram("d")
+            .with_boundaries(vec![1.0])
+            .unwrap()
+            .build();
+        in_span(true, || {
+            h.record(0.1, &[]);
+            h.record(0.2, &[]);
+            h.record(5.0, &[]);
+        });
+        let collected = reader.collect();
+        let values: Vec<f64> = collected.metric("d").unwrap().data.histogram_points()[0]
+            .exemplars
+            .iter()
+            .map(|e| e.value)
+            .collect();
+        assert_eq!(values, [0.2, 5.0]);
+    }
+
+    #[test]
+    fn a_delta_point_carries_the_exemplars_of_its_interval_only() {
+        let exporter = InMemoryMetricExporter::with_temporality(Temporality::Delta);
+        let provider = MeterProvider::builder()
+            .with_reader(
+                PeriodicReader::new(exporter.clone()).with_interval(Duration::from_secs(3600)),
+            )
+            .build();
+        let h = provider.meter("m").f64_histogram("d").build();
+        in_span(true, || h.record(1.0, &[]));
+        provider.force_flush(Duration::from_secs(5)).unwrap();
+        h.record(2.0, &[]);
+        provider.force_flush(Duration::from_secs(5)).unwrap();
+        let exported = exporter.exported();
+        let exemplars = |i: usize| {
+            exported[i].metric("d").unwrap().data.histogram_points()[0]
+                .exemplars
+                .len()
+        };
+        assert_eq!((exemplars(0), exemplars(1)), (1, 0));
+    }
+}

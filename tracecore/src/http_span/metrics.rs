@@ -99,6 +99,7 @@ impl HttpMetrics {
                 Aggregation::Histogram {
                     table: Table::new(meter.cardinality_limit()),
                     bounds: Arc::from(DURATION_BOUNDARIES),
+                    exemplars: meter.exemplar_filter(),
                 },
             ));
             if meter.is_enabled() {
@@ -155,6 +156,7 @@ impl HttpMetrics {
                     Aggregation::Histogram {
                         table: Table::new(self.meter.cardinality_limit()),
                         bounds: Arc::from(crate::metrics::DEFAULT_BOUNDARIES),
+                        exemplars: self.meter.exemplar_filter(),
                     },
                 ));
                 if self.meter.is_enabled() {
@@ -373,10 +375,21 @@ impl HttpMeasure {
     /// Records the duration up to `end` ([`InFlight`](super::InFlight) does this when the
     /// request ends; this is for integrations that end requests their own way).
     pub fn finish(self, end: Instant) {
+        self.finish_in_span(end, None);
+    }
+
+    /// Records the duration up to `end`, measured in the span `span`: the histograms may keep
+    /// it as their bucket's exemplar (by the exemplar filter), pointing at that span's trace.
+    pub fn finish_in_span(self, end: Instant, span: Option<&crate::SpanContext>) {
         let seconds = end.saturating_duration_since(self.start).as_secs_f64();
         let key = &self.key;
         let hash = key.hash();
-        record_in(&self.instrument.0, key, hash, seconds);
+        let exemplar = match &self.instrument.0.aggregation {
+            Aggregation::Histogram { exemplars, .. } => exemplars.admit(span),
+            _ => None,
+        };
+        let at = || crate::trace::clock::wall_time(end);
+        record_in(&self.instrument.0, key, hash, seconds, exemplar, at);
         if let Some(active) = &self.active {
             active_series(active, key).add_i64(-1);
         }
@@ -388,16 +401,24 @@ impl HttpMeasure {
                 .or_else(|| (key.side == Side::Server && key.status.is_some()).then_some(0));
             for (instrument, bytes) in sizes.instruments.iter().zip([sizes.request, response]) {
                 if let Some(bytes) = bytes {
-                    record_in(instrument, key, hash, bytes as f64);
+                    record_in(instrument, key, hash, bytes as f64, exemplar, at);
                 }
             }
         }
     }
 }
 
-/// Records `value` in the series of `key` (hashing to `hash`) of the histogram `instrument`.
-fn record_in(instrument: &Instrument<HttpKey>, key: &HttpKey, hash: u64, value: f64) {
-    if let Aggregation::Histogram { table, bounds } = &instrument.aggregation {
+/// Records `value` in the series of `key` (hashing to `hash`) of the histogram `instrument`,
+/// with `exemplar`'s span as its bucket's exemplar.
+fn record_in(
+    instrument: &Instrument<HttpKey>,
+    key: &HttpKey,
+    hash: u64,
+    value: f64,
+    exemplar: Option<(crate::TraceId, crate::SpanId)>,
+    at: impl FnOnce() -> std::time::SystemTime,
+) {
+    if let Aggregation::Histogram { table, bounds, .. } = &instrument.aggregation {
         table
             .series(
                 hash,
@@ -406,7 +427,7 @@ fn record_in(instrument: &Instrument<HttpKey>, key: &HttpKey, hash: u64, value: 
                 || HistogramCell::new(bounds.len()),
             )
             .cell
-            .record(bounds, value);
+            .record_with_exemplar(bounds, value, exemplar, at);
     }
 }
 

@@ -157,10 +157,13 @@ impl InFlight {
         match self.measure.take() {
             Some(measure) => {
                 let end = std::time::Instant::now();
-                if let Some(span) = self.span.take() {
+                let span = self.span.take();
+                // Measured in the context of the span it measures: the duration's exemplar
+                // points at this request's trace.
+                measure.finish_in_span(end, span.as_ref().map(Span::span_context));
+                if let Some(span) = span {
                     span.end_with_instant(end);
                 }
-                measure.finish(end);
             }
             None => {
                 if let Some(span) = self.span.take() {

@@ -1,13 +1,13 @@
 //! What each series holds: atomics that recording adds to, and how a collection reads them.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
-use super::data::{HistogramPoint, MetricData, Number, NumberPoint, Temporality};
+use super::data::{Exemplar, HistogramPoint, MetricData, Number, NumberPoint, Temporality};
 use super::table::{Series, SeriesKey, Table, hash_bytes, mix};
-use crate::{KeyValue, Value};
+use crate::{KeyValue, SpanId, TraceId, Value};
 
 /// Shards per series: threads recording into one series at once each add to their own shard
 /// (on its own cache line), and a collection adds the shards up.
@@ -78,6 +78,8 @@ pub(crate) struct HistogramCell {
     shards: [HistogramShard; SHARDS],
     min: AtomicU64,
     max: AtomicU64,
+    /// The last exemplar offered per bucket, made when the first is offered.
+    exemplars: OnceLock<Box<[Mutex<Option<Exemplar>>]>>,
 }
 
 #[derive(Debug)]
@@ -96,11 +98,52 @@ impl HistogramCell {
             }),
             min: AtomicU64::new(f64::INFINITY.to_bits()),
             max: AtomicU64::new(f64::NEG_INFINITY.to_bits()),
+            exemplars: OnceLock::new(),
         }
     }
 
-    /// Records `v` in the bucket `(bounds[i-1], bounds[i]]`.
-    pub(crate) fn record(&self, bounds: &[f64], v: f64) {
+    /// Records `v`, and keeps it as its bucket's exemplar with the span it was measured in
+    /// (the bucket's previous one is replaced: the aligned-bucket reservoir keeps the last).
+    /// A thread that finds the bucket's exemplar being written by another skips its own.
+    pub(crate) fn record_with_exemplar(
+        &self,
+        bounds: &[f64],
+        v: f64,
+        span: Option<(TraceId, SpanId)>,
+        time: impl FnOnce() -> SystemTime,
+    ) {
+        let at = self.record(bounds, v);
+        if let Some((trace_id, span_id)) = span {
+            let slots = self
+                .exemplars
+                .get_or_init(|| (0..=bounds.len()).map(|_| Mutex::new(None)).collect());
+            if let Some(Ok(mut slot)) = slots.get(at).map(Mutex::try_lock) {
+                *slot = Some(Exemplar {
+                    value: v,
+                    time: time(),
+                    trace_id,
+                    span_id,
+                });
+            }
+        }
+    }
+
+    /// The exemplars kept, bucket by bucket; taken (for a delta point) or copied.
+    fn exemplars(&self, take: bool) -> Vec<Exemplar> {
+        let Some(slots) = self.exemplars.get() else {
+            return Vec::new();
+        };
+        slots
+            .iter()
+            .filter_map(|slot| {
+                let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+                if take { slot.take() } else { slot.clone() }
+            })
+            .collect()
+    }
+
+    /// Records `v` in the bucket `(bounds[i-1], bounds[i]]`; returns the bucket.
+    pub(crate) fn record(&self, bounds: &[f64], v: f64) -> usize {
         let at = bounds.partition_point(|&b| b < v);
         let shard = &self.shards[shard()];
         if let Some(bucket) = shard.buckets.get(at) {
@@ -121,6 +164,7 @@ impl HistogramCell {
                     (v > f64::from_bits(bits)).then_some(v.to_bits())
                 });
         }
+        at
     }
 
     fn snapshot(&self) -> HistogramSnapshot {
@@ -183,7 +227,56 @@ pub(crate) enum Aggregation<K> {
     Histogram {
         table: Table<K, HistogramCell>,
         bounds: Arc<[f64]>,
+        exemplars: ExemplarFilter,
     },
+}
+
+/// Which measurements may become exemplars (`OTEL_METRICS_EXEMPLAR_FILTER`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ExemplarFilter {
+    /// Measurements made while a sampled span is current (the default).
+    #[default]
+    TraceBased,
+    /// Measurements made while any span is current, sampled or not.
+    AlwaysOn,
+    /// None.
+    AlwaysOff,
+}
+
+impl ExemplarFilter {
+    /// The span a measurement made in `span_context` may carry as its exemplar.
+    pub(crate) fn admit(
+        self,
+        span_context: Option<&crate::SpanContext>,
+    ) -> Option<(TraceId, SpanId)> {
+        let sc = span_context?;
+        let admitted = match self {
+            Self::TraceBased => sc.is_sampled(),
+            Self::AlwaysOn => true,
+            Self::AlwaysOff => false,
+        };
+        admitted.then(|| (sc.trace_id(), sc.span_id()))
+    }
+
+    /// `OTEL_METRICS_EXEMPLAR_FILTER` (`trace_based`, `always_on`, `always_off`; an unknown
+    /// value is warned about once and the default used).
+    pub fn from_env() -> Self {
+        const NAME: &str = "OTEL_METRICS_EXEMPLAR_FILTER";
+        let Some(raw) = crate::env::var(NAME) else {
+            return Self::default();
+        };
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "trace_based" => Self::TraceBased,
+            "always_on" => Self::AlwaysOn,
+            "always_off" => Self::AlwaysOff,
+            _ => {
+                crate::diag::warn_once(&format!(
+                    "{NAME}: unknown value {raw:?}; using trace_based (accepted: trace_based, always_on, always_off)"
+                ));
+                Self::default()
+            }
+        }
+    }
 }
 
 fn address<K, C>(series: &Series<K, C>) -> usize {
@@ -267,7 +360,7 @@ impl<K: SeriesKey> Aggregation<K> {
                     })
                     .collect(),
             },
-            Self::Histogram { table, bounds } => {
+            Self::Histogram { table, bounds, .. } => {
                 let mut points = Vec::new();
                 for series in table.iter() {
                     let snapshot = series.cell.snapshot();
@@ -313,7 +406,7 @@ impl<K: SeriesKey> Aggregation<K> {
                         max: min_max.map(|(_, max)| max),
                         bounds: bounds.clone(),
                         bucket_counts: counts,
-                        exemplars: Vec::new(),
+                        exemplars: series.cell.exemplars(delta),
                     });
                 }
                 MetricData::Histogram {

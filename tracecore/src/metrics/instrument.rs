@@ -6,11 +6,13 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-use super::aggregate::{Aggregation, AttributeSet, DeltaState, GaugeCell, HistogramCell, SumCell};
+use super::aggregate::{
+    Aggregation, AttributeSet, DeltaState, ExemplarFilter, GaugeCell, HistogramCell, SumCell,
+};
 use super::data::{Metric, Temporality};
 use super::meter::Meter;
 use super::table::{SeriesKey, Table};
-use crate::{KeyValue, diag};
+use crate::{Context, KeyValue, diag};
 
 /// The boundaries a histogram uses when it declares none (the SDK default, in the instrument's
 /// unit).
@@ -93,9 +95,17 @@ impl Instrument<AttributeSet> {
 
     fn record(&self, v: f64, attributes: &[KeyValue]) {
         match &self.aggregation {
-            Aggregation::Histogram { table, bounds } => {
-                user_series(table, attributes, || HistogramCell::new(bounds.len()))
-                    .record(bounds, v);
+            Aggregation::Histogram {
+                table,
+                bounds,
+                exemplars,
+            } => {
+                let cell = user_series(table, attributes, || HistogramCell::new(bounds.len()));
+                let span = match exemplars {
+                    ExemplarFilter::AlwaysOff => None,
+                    filter => Context::map_current(|cx| filter.admit(cx.span_context())),
+                };
+                cell.record_with_exemplar(bounds, v, span, SystemTime::now);
             }
             Aggregation::Gauge { table } => {
                 user_series(table, attributes, || GaugeCell::new(v)).set(v);
@@ -354,9 +364,11 @@ impl InstrumentBuilder<'_, Histogram<f64>> {
             .boundaries
             .clone()
             .unwrap_or_else(|| Arc::from(DEFAULT_BOUNDARIES));
+        let exemplars = self.meter.exemplar_filter();
         Histogram::new(self.register(|limit| Aggregation::Histogram {
             table: Table::new(limit),
             bounds,
+            exemplars,
         }))
     }
 }

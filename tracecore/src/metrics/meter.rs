@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use super::aggregate::DeltaState;
+use super::aggregate::{DeltaState, ExemplarFilter};
 use super::data::{ScopeMetrics, Temporality};
 use super::instrument::{Collect, Counter, Gauge, Histogram, InstrumentBuilder, UpDownCounter};
 use crate::trace::InstrumentationScope;
@@ -35,15 +35,22 @@ pub(crate) struct MeterInner {
     instruments: Mutex<Vec<Arc<dyn Collect>>>,
     limit: usize,
     enabled: bool,
+    exemplar_filter: ExemplarFilter,
 }
 
 impl MeterInner {
-    pub(crate) fn new(scope: InstrumentationScope, limit: usize, enabled: bool) -> Self {
+    pub(crate) fn new(
+        scope: InstrumentationScope,
+        limit: usize,
+        enabled: bool,
+        exemplar_filter: ExemplarFilter,
+    ) -> Self {
         Self {
             scope,
             instruments: Mutex::new(Vec::new()),
             limit,
             enabled,
+            exemplar_filter,
         }
     }
 
@@ -85,6 +92,10 @@ impl Meter {
 
     pub(crate) fn cardinality_limit(&self) -> usize {
         self.inner.limit
+    }
+
+    pub(crate) fn exemplar_filter(&self) -> ExemplarFilter {
+        self.inner.exemplar_filter
     }
 
     /// Adds an instrument to what this meter collects. A second instrument with the same name

@@ -49,6 +49,7 @@ pub(crate) use aggregate::{Aggregation, HistogramCell, SHARDS, SumCell, shard};
 pub(crate) use instrument::{Descriptor, Instrument};
 pub(crate) use table::{SeriesKey, Table, hash_bytes, mix};
 
+pub use aggregate::ExemplarFilter;
 pub use console::ConsoleMetricExporter;
 pub use data::{
     Exemplar, HistogramPoint, Metric, MetricData, Number, NumberPoint, ResourceMetrics,

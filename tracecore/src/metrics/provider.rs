@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use super::aggregate::DeltaState;
+use super::aggregate::{DeltaState, ExemplarFilter};
 use super::data::{ResourceMetrics, Temporality};
 use super::meter::{Meter, MeterInner};
 use super::reader::{PeriodicReader, Reader};
@@ -26,6 +26,7 @@ pub(crate) struct Pipeline {
     meters: Mutex<Vec<Arc<MeterInner>>>,
     limit: usize,
     enabled: bool,
+    exemplar_filter: ExemplarFilter,
 }
 
 impl Pipeline {
@@ -113,7 +114,12 @@ impl MeterProvider {
         if let Some(existing) = meters.iter().find(|m| m.scope == scope) {
             return Meter::new(existing.clone());
         }
-        let inner = Arc::new(MeterInner::new(scope, pipeline.limit, pipeline.enabled));
+        let inner = Arc::new(MeterInner::new(
+            scope,
+            pipeline.limit,
+            pipeline.enabled,
+            pipeline.exemplar_filter,
+        ));
         meters.push(inner.clone());
         Meter::new(inner)
     }
@@ -183,6 +189,7 @@ pub struct MeterProviderBuilder {
     readers: Vec<Reader>,
     limit: Option<usize>,
     disabled: Option<bool>,
+    exemplar_filter: Option<ExemplarFilter>,
 }
 
 impl MeterProviderBuilder {
@@ -215,6 +222,14 @@ impl MeterProviderBuilder {
         self
     }
 
+    /// Which measurements histograms keep as exemplars, instead of
+    /// `OTEL_METRICS_EXEMPLAR_FILTER` (default: those made in a sampled span).
+    #[must_use]
+    pub fn with_exemplar_filter(mut self, filter: ExemplarFilter) -> Self {
+        self.exemplar_filter = Some(filter);
+        self
+    }
+
     /// Turns metrics off (or on) regardless of `OTEL_SDK_DISABLED`.
     #[must_use]
     pub fn with_disabled(mut self, disabled: bool) -> Self {
@@ -234,6 +249,9 @@ impl MeterProviderBuilder {
             meters: Mutex::new(Vec::new()),
             limit: self.limit.unwrap_or(DEFAULT_CARDINALITY_LIMIT),
             enabled: !disabled,
+            exemplar_filter: self
+                .exemplar_filter
+                .unwrap_or_else(ExemplarFilter::from_env),
         });
         let mut periodic = Vec::new();
         for reader in self.readers {

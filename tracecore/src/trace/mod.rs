@@ -36,7 +36,7 @@
 //! span costs two allocations (the shared span, its attribute list) and ends exactly once: on
 //! [`Span::end`], or when dropped (also while unwinding from a panic).
 
-mod clock;
+pub(crate) mod clock;
 mod limits;
 mod provider;
 pub(crate) mod resource;

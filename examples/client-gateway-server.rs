@@ -18,8 +18,10 @@
 
 use std::time::Duration;
 
+use tracecore::metrics::ManualReader;
 use tracecore_examples::{CLIENT_PATHS, client, gateway, inventory, otlp_endpoint_set, serve};
 use tracecore_otlp::{ExporterKind, Setup, Telemetry};
+use tracecore_tower::PrometheusService;
 
 const USAGE: &str = "usage: client-gateway-server [inventory --listen ADDR | gateway --listen ADDR --upstream URL | client --gateway URL [--requests N]]";
 
@@ -57,8 +59,8 @@ fn required<'a>(args: &'a [String], name: &str) -> Result<&'a str, String> {
 
 /// A role's telemetry: the `OTEL_*` variables, `name` unless `OTEL_SERVICE_NAME` is set, and
 /// the console when no exporter or endpoint is configured.
-fn role_telemetry(name: &'static str) -> Result<Telemetry, String> {
-    let mut setup = Setup::new();
+fn role_telemetry(name: &'static str, scrape: &ManualReader) -> Result<Telemetry, String> {
+    let mut setup = Setup::new().with_metric_reader(scrape.clone());
     if std::env::var("OTEL_SERVICE_NAME").is_err() {
         setup = setup.with_service_name(name);
     }
@@ -78,33 +80,38 @@ async fn listen(args: &[String]) -> Result<tokio::net::TcpListener, String> {
 }
 
 async fn run_inventory(args: &[String]) -> Result<(), String> {
-    let telemetry = role_telemetry("inventory")?;
+    let scrape = ManualReader::new();
+    let telemetry = role_telemetry("inventory", &scrape)?;
     let listener = listen(args).await?;
-    println!("inventory on http://{}", listener.local_addr().unwrap());
-    until_stopped(serve(listener, inventory(telemetry.tracer("inventory")))).await;
+    println!(
+        "inventory on http://{} (metrics at /metrics)",
+        listener.local_addr().unwrap()
+    );
+    let app = inventory(telemetry.tracer("inventory"))
+        .route_service("/metrics", PrometheusService::new(scrape));
+    until_stopped(serve(listener, app)).await;
     let _ = telemetry.shutdown(Duration::from_secs(5));
     Ok(())
 }
 
 async fn run_gateway(args: &[String]) -> Result<(), String> {
-    let telemetry = role_telemetry("gateway")?;
+    let scrape = ManualReader::new();
+    let telemetry = role_telemetry("gateway", &scrape)?;
     let upstream = required(args, "--upstream")?.to_owned();
     let listener = listen(args).await?;
     println!(
-        "gateway on http://{} calling {upstream}",
+        "gateway on http://{} calling {upstream} (metrics at /metrics)",
         listener.local_addr().unwrap()
     );
-    until_stopped(serve(
-        listener,
-        gateway(telemetry.tracer("gateway"), upstream),
-    ))
-    .await;
+    let app = gateway(telemetry.tracer("gateway"), upstream)
+        .route_service("/metrics", PrometheusService::new(scrape));
+    until_stopped(serve(listener, app)).await;
     let _ = telemetry.shutdown(Duration::from_secs(5));
     Ok(())
 }
 
 async fn run_client(args: &[String]) -> Result<(), String> {
-    let telemetry = role_telemetry("client")?;
+    let telemetry = role_telemetry("client", &ManualReader::new())?;
     let url = required(args, "--gateway")?;
     let rounds: usize = match flag(args, "--requests") {
         Some(n) => n

@@ -256,6 +256,40 @@ fn each_role_runs_alone_and_the_trace_crosses_three_processes() {
     {
         assert!(inventory_out.contains(trace), "{trace} in\n{inventory_out}");
     }
+    // Both servers answer Prometheus on the same listener; the scrape itself is not measured.
+    for (url, route) in [
+        (&gateway_url, "/orders/{id}"),
+        (&inventory_url, "/items/{id}"),
+    ] {
+        let reply = get(&format!("{url}/metrics"));
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        assert!(
+            reply.contains(&format!("http_route=\"{route}\"")),
+            "{route} in\n{reply}"
+        );
+        assert!(!reply.contains("http_route=\"/metrics\""), "{reply}");
+        let second = get(&format!("{url}/metrics"));
+        assert!(!second.contains("/metrics\""), "{second}");
+    }
+}
+
+/// A GET over a plain socket (`url` is `http://host:port/path`); the whole reply.
+fn get(url: &str) -> String {
+    use std::io::{Read, Write};
+    let rest = url.strip_prefix("http://").unwrap();
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let mut stream = std::net::TcpStream::connect(authority).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: {authority}\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    reply
 }
 
 #[test]

@@ -40,6 +40,35 @@ fn record(c: &mut Criterion) {
     });
     g.bench_function("opentelemetry", |b| b.iter(|| theirs.record()));
     g.finish();
+
+    // A Prometheus scrape of 1000 histogram series: collect, then render OpenMetrics.
+    let reader = tracecore::metrics::ManualReader::new();
+    let provider = tracecore::metrics::MeterProvider::builder()
+        .with_reader(reader.clone())
+        .build();
+    let h = provider
+        .meter("bench")
+        .f64_histogram("http.server.request.duration")
+        .with_unit("s")
+        .with_boundaries(tracecore::http_span::DURATION_BOUNDARIES.to_vec())
+        .unwrap()
+        .build();
+    for i in 0..1000_i64 {
+        h.record(
+            0.01,
+            &[tracecore::KeyValue::new("http.route", format!("/r/{i}"))],
+        );
+    }
+    let mut g = c.benchmark_group("prometheus_scrape");
+    g.bench_function("collect_and_render_1000_histograms", |b| {
+        b.iter(|| {
+            tracecore::metrics::prometheus::render(
+                &reader.collect(),
+                tracecore::metrics::prometheus::Format::OpenMetrics,
+            )
+        })
+    });
+    g.finish();
 }
 
 criterion_group! {

@@ -35,6 +35,7 @@
 mod config;
 mod encode;
 mod exporter;
+mod prometheus;
 pub mod proto;
 mod response;
 mod retry;
@@ -44,6 +45,7 @@ mod tls;
 pub use config::{Compression, ConfigError};
 pub use encode::Protocol;
 pub use exporter::{OtlpCounts, OtlpExporter, OtlpExporterBuilder, OtlpMetricExporter, OtlpStats};
+pub use prometheus::PrometheusListener;
 pub use retry::RetryPolicy;
 pub use setup::{
     ExporterKind, Setup, Telemetry, exporters_from_env_value, init,

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tracecore::export::{BatchConfig, BatchProcessor, ConsoleExporter};
@@ -13,7 +14,7 @@ use tracecore::propagation::{self, Propagator};
 use tracecore::trace::{Tracer, TracerProvider, TracerProviderBuilder};
 use tracecore::{diag, env};
 
-use crate::{ConfigError, OtlpExporterBuilder, OtlpStats};
+use crate::{ConfigError, OtlpExporterBuilder, OtlpStats, PrometheusListener};
 
 /// The console exporter's schedule delay when `OTEL_BSP_SCHEDULE_DELAY` is unset: a developer
 /// sees each waterfall promptly, and requests still never write to the terminal themselves.
@@ -29,6 +30,9 @@ pub enum ExporterKind {
     Console,
     /// Nowhere: spans are not recorded, but context still propagates.
     None,
+    /// Metrics only: a listener of its own answering Prometheus scrapes
+    /// (`OTEL_EXPORTER_PROMETHEUS_HOST`, `OTEL_EXPORTER_PROMETHEUS_PORT`).
+    Prometheus,
 }
 
 impl ExporterKind {
@@ -37,6 +41,7 @@ impl ExporterKind {
             Self::Otlp => "otlp",
             Self::Console => "console",
             Self::None => "none",
+            Self::Prometheus => "prometheus",
         }
     }
 }
@@ -80,7 +85,9 @@ fn kinds_from_env_value(
     for name in env::names(value.unwrap_or("")) {
         let kind = match (special(&name), name.as_str()) {
             (Some(Ok((kind, warning))), _) => {
-                warnings.push(format!("{var}: {warning}"));
+                if !warning.is_empty() {
+                    warnings.push(format!("{var}: {warning}"));
+                }
                 kind
             }
             (Some(Err(why)), _) => {
@@ -114,21 +121,19 @@ fn kinds_from_env_value(
     (kinds, warnings)
 }
 
-/// The metrics exporters `OTEL_METRICS_EXPORTER` names: `otlp` (the default), `console`, `none`,
-/// like [`exporters_from_env_value`].
+/// The metrics exporters `OTEL_METRICS_EXPORTER` names: `otlp` (the default), `prometheus`,
+/// `console`, `none`, like [`exporters_from_env_value`].
 ///
 /// ```
 /// use tracecore_otlp::{ExporterKind, metrics_exporters_from_env_value};
 ///
 /// assert_eq!(metrics_exporters_from_env_value(None).0, [ExporterKind::Otlp]);
 /// assert_eq!(metrics_exporters_from_env_value(Some("none")).0, [ExporterKind::None]);
-/// let (kinds, warnings) = metrics_exporters_from_env_value(Some("prometheus"));
-/// assert_eq!(kinds, [ExporterKind::Otlp]);
-/// assert!(warnings[0].starts_with("OTEL_METRICS_EXPORTER: \"prometheus\""));
+/// assert_eq!(metrics_exporters_from_env_value(Some("prometheus")).0, [ExporterKind::Prometheus]);
 /// ```
 pub fn metrics_exporters_from_env_value(value: Option<&str>) -> (Vec<ExporterKind>, Vec<String>) {
     kinds_from_env_value("OTEL_METRICS_EXPORTER", value, |name| {
-        (name == "prometheus").then_some(Err("is not supported by tracecore-otlp yet"))
+        (name == "prometheus").then_some(Ok((ExporterKind::Prometheus, "")))
     })
 }
 
@@ -256,6 +261,7 @@ impl Setup {
         let mut metrics_described = Vec::new();
         let mut metric_stats = None;
         let mut interval = None;
+        let mut prometheus = None;
         for kind in &metric_kinds {
             let reader = match kind {
                 ExporterKind::Otlp => {
@@ -270,6 +276,17 @@ impl Setup {
                 ExporterKind::Console => {
                     metrics_described.push("console".to_owned());
                     PeriodicReader::new(ConsoleMetricExporter::new())
+                }
+                ExporterKind::Prometheus => {
+                    let reader = ManualReader::new();
+                    let listener = PrometheusListener::from_env(reader.clone())?;
+                    metrics_described.push(format!(
+                        "prometheus (http://{}/metrics)",
+                        listener.local_addr()
+                    ));
+                    prometheus = Some(Arc::new(listener));
+                    meters = meters.with_reader(reader);
+                    continue;
                 }
                 ExporterKind::None => continue,
             };
@@ -314,18 +331,21 @@ impl Setup {
                     );
                 }
                 ExporterKind::None => described.push("none".to_owned()),
+                ExporterKind::Prometheus => diag::warn_once(
+                    "Setup::with_exporters: prometheus exports metrics, not spans; ignored for spans",
+                ),
             }
         }
         let provider = builder.build();
         let propagation = propagation::from_env().fields().join(",");
-        let metrics = if metrics_described.is_empty() {
-            "none".to_owned()
-        } else {
-            format!(
+        let metrics = match interval {
+            _ if metrics_described.is_empty() => "none".to_owned(),
+            Some(every) => format!(
                 "{} every {} ms",
                 metrics_described.join(" + "),
-                interval.unwrap_or_default().as_millis()
-            )
+                every.as_millis()
+            ),
+            None => metrics_described.join(" + "),
         };
         let summary = format!(
             "tracecore: service.name={} exporter={} metrics={metrics} sampler={} propagation={}{}",
@@ -350,6 +370,7 @@ impl Setup {
             summary,
             otlp_stats,
             metric_stats,
+            prometheus,
         })
     }
 }
@@ -374,6 +395,7 @@ pub struct Telemetry {
     summary: String,
     otlp_stats: Option<OtlpStats>,
     metric_stats: Option<OtlpStats>,
+    prometheus: Option<Arc<PrometheusListener>>,
 }
 
 impl Telemetry {
@@ -405,6 +427,11 @@ impl Telemetry {
     /// The OTLP metric exporter's counters (`points_*`), when OTLP metrics are in use.
     pub fn metric_stats(&self) -> Option<&OtlpStats> {
         self.metric_stats.as_ref()
+    }
+
+    /// The Prometheus listener, with `OTEL_METRICS_EXPORTER=prometheus`.
+    pub fn prometheus_listener(&self) -> Option<&PrometheusListener> {
+        self.prometheus.as_deref()
     }
 
     /// The meter provider (the layers' HTTP metrics go to it), unless metrics are off.

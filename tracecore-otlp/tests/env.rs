@@ -381,3 +381,71 @@ fn metrics_exporter_none_and_sdk_disabled_send_no_metrics() {
         }
     }
 }
+
+/// In a child: set up from the environment, record, scrape our own Prometheus listener once
+/// with the OpenMetrics `Accept`, and print the answer.
+#[test]
+#[ignore = "run by the env tests as a child process"]
+fn child_prometheus_listener() {
+    use std::io::{Read, Write};
+    let Some(warnings) = child_warnings() else {
+        return;
+    };
+    let telemetry = Setup::new().build().unwrap();
+    eprintln!("SUMMARY {telemetry}");
+    telemetry
+        .meter("env-test")
+        .u64_counter("env.count")
+        .build()
+        .add(4, &[]);
+    let addr = telemetry.prometheus_listener().unwrap().local_addr();
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    stream
+        .write_all(
+            b"GET /metrics HTTP/1.1\r\nhost: x\r\naccept: application/openmetrics-text\r\n\r\n",
+        )
+        .unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    eprintln!("REPLY {}", reply.replace('\n', "\\n"));
+    report(&warnings);
+}
+
+#[test]
+fn the_prometheus_exporter_listens_where_the_variables_say() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
+    let stderr = run_child(
+        "child_prometheus_listener",
+        &[
+            ("OTEL_METRICS_EXPORTER", "prometheus"),
+            ("OTEL_TRACES_EXPORTER", "none"),
+            ("OTEL_EXPORTER_PROMETHEUS_HOST", "127.0.0.1"),
+            ("OTEL_EXPORTER_PROMETHEUS_PORT", &port),
+        ],
+    );
+    assert!(
+        stderr.contains(&format!(
+            "metrics=prometheus (http://127.0.0.1:{port}/metrics)"
+        )),
+        "{stderr}"
+    );
+    let reply = stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("REPLY "))
+        .unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r"), "{reply}");
+    assert!(
+        reply.contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{reply}"
+    );
+    assert!(
+        reply.contains(r#"env_count_total{otel_scope_name="env-test"} 4"#),
+        "{reply}"
+    );
+    assert!(reply.ends_with("# EOF\\n"), "{reply}");
+}

@@ -22,9 +22,11 @@
 mod client;
 #[cfg(feature = "axum")]
 mod extract;
+mod prometheus;
 mod server;
 
 pub use client::{Client, ClientLayer, ClientResponseFuture};
 #[cfg(feature = "axum")]
 pub use extract::RequestContext;
+pub use prometheus::PrometheusService;
 pub use server::{PeerAddr, ResponseBody, ResponseFuture, ResponseHeader, Server, ServerLayer};

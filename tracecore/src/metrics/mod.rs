@@ -41,6 +41,7 @@ mod console;
 mod data;
 mod instrument;
 mod meter;
+pub mod prometheus;
 mod provider;
 mod reader;
 mod table;

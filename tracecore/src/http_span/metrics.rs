@@ -388,7 +388,7 @@ impl HttpMeasure {
             Aggregation::Histogram { exemplars, .. } => exemplars.admit(span),
             _ => None,
         };
-        let at = || crate::trace::clock::wall_time(end);
+        let at = || end;
         record_in(&self.instrument.0, key, hash, seconds, exemplar, at);
         if let Some(active) = &self.active {
             active_series(active, key).add_i64(-1);
@@ -416,7 +416,7 @@ fn record_in(
     hash: u64,
     value: f64,
     exemplar: Option<(crate::TraceId, crate::SpanId)>,
-    at: impl FnOnce() -> std::time::SystemTime,
+    at: impl FnOnce() -> Instant,
 ) {
     if let Aggregation::Histogram { table, bounds, .. } = &instrument.aggregation {
         table

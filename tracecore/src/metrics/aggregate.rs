@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 use super::data::{Exemplar, HistogramPoint, MetricData, Number, NumberPoint, Temporality};
 use super::table::{Series, SeriesKey, Table, hash_bytes, mix};
@@ -79,7 +79,16 @@ pub(crate) struct HistogramCell {
     min: AtomicU64,
     max: AtomicU64,
     /// The last exemplar offered per bucket, made when the first is offered.
-    exemplars: OnceLock<Box<[Mutex<Option<Exemplar>>]>>,
+    exemplars: OnceLock<Box<[Mutex<Option<Offered>>]>>,
+}
+
+/// An exemplar as recorded: its time on the monotonic clock, made wall-clock when collected.
+#[derive(Clone, Debug)]
+struct Offered {
+    value: f64,
+    at: Instant,
+    trace_id: TraceId,
+    span_id: SpanId,
 }
 
 #[derive(Debug)]
@@ -110,7 +119,7 @@ impl HistogramCell {
         bounds: &[f64],
         v: f64,
         span: Option<(TraceId, SpanId)>,
-        time: impl FnOnce() -> SystemTime,
+        when: impl FnOnce() -> Instant,
     ) {
         let at = self.record(bounds, v);
         if let Some((trace_id, span_id)) = span {
@@ -118,9 +127,9 @@ impl HistogramCell {
                 .exemplars
                 .get_or_init(|| (0..=bounds.len()).map(|_| Mutex::new(None)).collect());
             if let Some(Ok(mut slot)) = slots.get(at).map(Mutex::try_lock) {
-                *slot = Some(Exemplar {
+                *slot = Some(Offered {
                     value: v,
-                    time: time(),
+                    at: when(),
                     trace_id,
                     span_id,
                 });
@@ -137,7 +146,13 @@ impl HistogramCell {
             .iter()
             .filter_map(|slot| {
                 let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-                if take { slot.take() } else { slot.clone() }
+                let offered = if take { slot.take() } else { slot.clone() }?;
+                Some(Exemplar {
+                    value: offered.value,
+                    time: crate::trace::clock::wall_time(offered.at),
+                    trace_id: offered.trace_id,
+                    span_id: offered.span_id,
+                })
             })
             .collect()
     }

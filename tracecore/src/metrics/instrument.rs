@@ -105,7 +105,7 @@ impl Instrument<AttributeSet> {
                     ExemplarFilter::AlwaysOff => None,
                     filter => Context::map_current(|cx| filter.admit(cx.span_context())),
                 };
-                cell.record_with_exemplar(bounds, v, span, SystemTime::now);
+                cell.record_with_exemplar(bounds, v, span, std::time::Instant::now);
             }
             Aggregation::Gauge { table } => {
                 user_series(table, attributes, || GaugeCell::new(v)).set(v);

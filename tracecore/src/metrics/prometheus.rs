@@ -221,17 +221,44 @@ fn write_family(out: &mut String, family: &Family<'_>, format: Format) {
             escape_help(family.help, format)
         );
     }
+    // The `le` values of the last bounds seen: a histogram's points share one list.
+    let mut les: Option<(std::sync::Arc<[f64]>, Vec<String>)> = None;
     for sample in &family.samples {
         match sample {
             Sample::Number(labels, value) => {
                 let _ = writeln!(out, "{sample_name}{labels} {}", number(*value));
             }
-            Sample::Histogram(labels, point) => write_histogram(out, base, labels, point, format),
+            Sample::Histogram(labels, point) => {
+                let reuse = les
+                    .as_ref()
+                    .is_some_and(|(bounds, _)| std::sync::Arc::ptr_eq(bounds, &point.bounds));
+                if !reuse {
+                    let strings = point
+                        .bounds
+                        .iter()
+                        .map(|b| {
+                            let mut le = String::new();
+                            write_le(&mut le, *b, format);
+                            le
+                        })
+                        .collect();
+                    les = Some((point.bounds.clone(), strings));
+                }
+                let le_strings = les.as_ref().map_or(&[][..], |(_, l)| l.as_slice());
+                write_histogram(out, base, labels, point, le_strings, format);
+            }
         }
     }
 }
 
-fn write_histogram(out: &mut String, name: &str, labels: &str, p: &HistogramPoint, format: Format) {
+fn write_histogram(
+    out: &mut String,
+    name: &str,
+    labels: &str,
+    p: &HistogramPoint,
+    les: &[String],
+    format: Format,
+) {
     // `{labels,le="…"}`: the labels without their closing brace, then each bucket's bound.
     let open = if labels.is_empty() {
         "{".to_owned()
@@ -241,11 +268,11 @@ fn write_histogram(out: &mut String, name: &str, labels: &str, p: &HistogramPoin
     let mut cumulative = 0u64;
     for (i, count) in p.bucket_counts.iter().enumerate() {
         cumulative += count;
-        let _ = write!(out, "{name}_bucket{open}le=\"");
-        match p.bounds.get(i) {
-            Some(b) => write_le(out, *b, format),
-            None => out.push_str("+Inf"),
-        }
+        out.push_str(name);
+        out.push_str("_bucket");
+        out.push_str(&open);
+        out.push_str("le=\"");
+        out.push_str(les.get(i).map_or("+Inf", String::as_str));
         let _ = write!(out, "\"}} {cumulative}");
         if format == Format::OpenMetrics {
             let lower = if i == 0 {

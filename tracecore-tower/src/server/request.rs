@@ -6,7 +6,7 @@ use http::header::{self, HeaderMap};
 use http::request::Parts;
 use tracecore::http_span::{
     InFlight, MeasureOptions, MethodAttributes, content_length, interned, protocol_version,
-    route_value, span_name,
+    span_name,
 };
 use tracecore::trace::{Link, SpanKind};
 use tracecore::{Context, KeyValue, SpanContext, semconv};
@@ -39,8 +39,10 @@ pub(crate) fn start_span(
     let mut attributes = Vec::with_capacity(16);
     attributes.push(method);
     attributes.extend(original);
-    if let Some(route) = route {
-        attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route_value(route)));
+    // Interned once, for the attribute and the metric key alike.
+    let route_interned = route.map(interned);
+    if let Some(route) = &route_interned {
+        attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
     }
     let uri = &parts.uri;
     attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_owned()));
@@ -99,7 +101,7 @@ pub(crate) fn start_span(
     }
 
     let measure = config.tracer.http_metrics().and_then(|metrics| {
-        let route = route.map(interned);
+        let route = route_interned;
         let options = MeasureOptions::NONE
             .with_active_requests(config.active_requests)
             .with_body_sizes(config.body_sizes);

@@ -24,6 +24,9 @@ pub enum Stack {
     Tracecore,
     /// tracecore's `ServerLayer` recording `http.server.request.duration` too.
     TracecoreMetrics,
+    /// tracecore's `ServerLayer` with a provider that records nothing (exporter `none`):
+    /// propagation only.
+    TracecorePropagationOnly,
     TowerHttp,
     OtelAxum,
 }
@@ -34,11 +37,12 @@ impl Stack {
         Self::ALL.into_iter().find(|s| s.name() == name)
     }
 
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Bare,
         Self::EmptyLayer,
         Self::Tracecore,
         Self::TracecoreMetrics,
+        Self::TracecorePropagationOnly,
         Self::TowerHttp,
         Self::OtelAxum,
     ];
@@ -49,6 +53,7 @@ impl Stack {
             Self::EmptyLayer => "empty_layer",
             Self::Tracecore => "tracecore",
             Self::TracecoreMetrics => "tracecore_with_metrics",
+            Self::TracecorePropagationOnly => "tracecore_propagation_only",
             Self::TowerHttp => "tower_http_trace",
             Self::OtelAxum => "otel_axum_layer",
         }
@@ -92,6 +97,10 @@ impl Server {
                 let layer = tracecore_tower::ServerLayer::new(t.tracer.clone());
                 pipelines.tracecore = Some(t);
                 hello().layer(layer)
+            }
+            Stack::TracecorePropagationOnly => {
+                let provider = tracecore::trace::TracerProvider::builder().build();
+                hello().layer(tracecore_tower::ServerLayer::new(provider.tracer("bench")))
             }
             Stack::TowerHttp => {
                 dispatch = tracing::Dispatch::new(tracing_subscriber::registry());

@@ -432,3 +432,72 @@ fn without_processors_spans_do_not_record_but_their_context_propagates() {
     assert_ne!(cx.span_id(), parent.span_context().unwrap().span_id());
     assert!(cx.is_sampled(), "the sampler's decision still travels");
 }
+
+/// Samples by an attribute: only spans whose `http.route` is `/keep`.
+#[derive(Debug)]
+struct ByRoute;
+impl Sampler for ByRoute {
+    fn should_sample(
+        &self,
+        _: Option<&SpanContext>,
+        _: TraceId,
+        _: &str,
+        _: SpanKind,
+        attributes: &[KeyValue],
+        _: &[tracecore::trace::Link],
+    ) -> SamplingResult {
+        let keep = attributes
+            .iter()
+            .any(|kv| kv.key.as_str() == "http.route" && kv.value.as_str() == Some("/keep"));
+        SamplingResult::new(if keep {
+            SamplingDecision::RecordAndSample
+        } else {
+            SamplingDecision::Drop
+        })
+    }
+    fn description(&self) -> String {
+        "ByRoute".into()
+    }
+}
+
+#[test]
+fn lazy_attributes_are_seen_by_a_sampler_that_reads_them_and_skipped_for_one_that_does_not() {
+    let exporter = InMemoryExporter::new();
+    let provider = TracerProvider::builder()
+        .with_sampler(ByRoute)
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let tracer = provider.tracer("t");
+    for route in ["/keep", "/drop"] {
+        tracer
+            .span_builder(route)
+            .start_with_lazy_attributes(&Context::new(), || [KeyValue::new("http.route", route)])
+            .end();
+    }
+    assert_eq!(
+        exporter.finished_spans().names(),
+        ["/keep"],
+        "the sampler saw the attributes"
+    );
+
+    let built = std::cell::Cell::new(0);
+    let off = TracerProvider::builder()
+        .with_sampler(tracecore::trace::ParentBased::new(
+            tracecore::trace::AlwaysOff,
+        ))
+        .with_simple_exporter(InMemoryExporter::new())
+        .build();
+    let span = off
+        .tracer("t")
+        .span_builder("x")
+        .start_with_lazy_attributes(&Context::new(), || {
+            built.set(built.get() + 1);
+            [KeyValue::new("k", 1)]
+        });
+    assert!(!span.is_recording());
+    assert_eq!(
+        built.get(),
+        0,
+        "a built-in sampler does not read them: none were built"
+    );
+}

@@ -12,7 +12,8 @@
 //! `#[instrument]` fn with 2 fields inside a sampled parent, through each `tracing` stack), and
 //! `bridge-event-…` (the same with one `info!` inside), `metric-http`, `metric-histogram`,
 //! `metric-otel` (one HTTP duration record with the server's five attributes), and
-//! `server-metrics` (the server layer recording its metrics too).
+//! `server-metrics` (the server layer recording its metrics too), `server-propagation` (the
+//! layer with a provider that records nothing).
 
 use std::hint::black_box;
 
@@ -46,6 +47,9 @@ fn main() {
         tracecore_benches::server::Server::new(tracecore_benches::server::Stack::Tracecore);
     let server_metrics =
         tracecore_benches::server::Server::new(tracecore_benches::server::Stack::TracecoreMetrics);
+    let server_propagation = tracecore_benches::server::Server::new(
+        tracecore_benches::server::Stack::TracecorePropagationOnly,
+    );
     let batch = tracecore_benches::otlp::tracecore_spans(tracecore_benches::otlp::BATCH);
     let mut body = Vec::new();
     for i in 0..n {
@@ -74,6 +78,7 @@ fn main() {
             "server-bare" => server_bare.request(),
             "server" => server.request(),
             "server-metrics" => server_metrics.request(),
+            "server-propagation" => server_propagation.request(),
             // One batch of 512 spans per operation.
             "otlp-protobuf" | "otlp-json" => {
                 let protocol = if op == "otlp-json" {

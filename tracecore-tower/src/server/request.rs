@@ -36,20 +36,9 @@ pub(crate) fn start_span(
     let route = route.as_ref().map(|r| r.as_str());
     let name = span_name(known, route);
 
-    let mut attributes = Vec::with_capacity(16);
-    attributes.push(method);
-    attributes.extend(original);
     // Interned once, for the attribute and the metric key alike.
     let route_interned = route.map(interned);
-    if let Some(route) = &route_interned {
-        attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
-    }
     let uri = &parts.uri;
-    attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_owned()));
-    if let Some(query) = uri.query() {
-        let query = config.redaction.query(query).into_owned();
-        attributes.push(KeyValue::new(semconv::URL_QUERY, query));
-    }
     let headers = &parts.headers;
     let forwarded = if config.trusted_proxy {
         Forwarded::from_headers(headers)
@@ -60,48 +49,63 @@ pub(crate) fn start_span(
         Some(s) if s.eq_ignore_ascii_case("https") => "https",
         _ => "http",
     };
-    attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
-    let host = forwarded
-        .host
-        .or_else(|| uri.authority().map(|a| a.as_str()))
-        .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()));
-    if let Some((address, port)) = host.and_then(split_host_port) {
-        attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.to_owned()));
-        let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
-        attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
-    }
-    let peer = peer_addr(parts);
-    let client = forwarded
-        .client
-        .map(str::to_owned)
-        .or_else(|| peer.map(|p| p.ip().to_string()));
-    if let Some(client) = client {
-        attributes.push(KeyValue::new(semconv::CLIENT_ADDRESS, client));
-    }
-    if let Some(peer) = peer {
-        attributes.push(KeyValue::new(
-            semconv::NETWORK_PEER_ADDRESS,
-            peer.ip().to_string(),
-        ));
-        attributes.push(KeyValue::new(
-            semconv::NETWORK_PEER_PORT,
-            i64::from(peer.port()),
-        ));
-    }
     let version = protocol_version(parts.version);
-    if let Some(version) = version {
-        attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
-    }
-    if let Some(ua) = headers.get(header::USER_AGENT) {
-        let ua = String::from_utf8_lossy(ua.as_bytes()).into_owned();
-        attributes.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua));
-    }
-    if !config.request_headers.is_empty() {
-        attributes.extend(config.request_headers.attributes(headers));
-    }
+    // Built only for a span that records (the built-in samplers do not read them).
+    let attributes = || {
+        let mut attributes = Vec::with_capacity(16);
+        attributes.push(method);
+        attributes.extend(original);
+        if let Some(route) = &route_interned {
+            attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
+        }
+        attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_owned()));
+        if let Some(query) = uri.query() {
+            let query = config.redaction.query(query).into_owned();
+            attributes.push(KeyValue::new(semconv::URL_QUERY, query));
+        }
+        attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+        let host = forwarded
+            .host
+            .or_else(|| uri.authority().map(|a| a.as_str()))
+            .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()));
+        if let Some((address, port)) = host.and_then(split_host_port) {
+            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.to_owned()));
+            let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
+            attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        }
+        let peer = peer_addr(parts);
+        let client = forwarded
+            .client
+            .map(str::to_owned)
+            .or_else(|| peer.map(|p| p.ip().to_string()));
+        if let Some(client) = client {
+            attributes.push(KeyValue::new(semconv::CLIENT_ADDRESS, client));
+        }
+        if let Some(peer) = peer {
+            attributes.push(KeyValue::new(
+                semconv::NETWORK_PEER_ADDRESS,
+                peer.ip().to_string(),
+            ));
+            attributes.push(KeyValue::new(
+                semconv::NETWORK_PEER_PORT,
+                i64::from(peer.port()),
+            ));
+        }
+        if let Some(version) = version {
+            attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+        }
+        if let Some(ua) = headers.get(header::USER_AGENT) {
+            let ua = String::from_utf8_lossy(ua.as_bytes()).into_owned();
+            attributes.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua));
+        }
+        if !config.request_headers.is_empty() {
+            attributes.extend(config.request_headers.attributes(headers));
+        }
+        attributes
+    };
 
     let measure = config.tracer.http_metrics().and_then(|metrics| {
-        let route = route_interned;
+        let route = route_interned.clone();
         let options = MeasureOptions::NONE
             .with_active_requests(config.active_requests)
             .with_body_sizes(config.body_sizes);
@@ -118,7 +122,10 @@ pub(crate) fn start_span(
     if let Some(measure) = &measure {
         builder = builder.with_start_instant(measure.start());
     }
-    InFlight::measured(builder.start_with_attributes(parent, attributes), measure)
+    InFlight::measured(
+        builder.start_with_lazy_attributes(parent, attributes),
+        measure,
+    )
 }
 
 /// The route: from the configured function, else axum's `MatchedPath` (borrowed, no copy).

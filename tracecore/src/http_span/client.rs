@@ -189,35 +189,39 @@ impl ClientTracing {
             original,
         } = MethodAttributes::new(request.method);
         let name = super::span_name(known, request.template);
-        // One list, kept by the span as it is: the sampler sees every attribute known at start.
-        let mut attributes = Vec::with_capacity(12);
-        attributes.push(method);
-        attributes.extend(original);
-        let url = self.redaction.url(request.url).into_owned();
-        attributes.push(KeyValue::new(semconv::URL_FULL, url));
-        if let Some(host) = request.host {
-            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
-            if let Some(port) = request.port() {
-                attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        // One list, kept by the span as it is, built only for a span that records (the
+        // built-in samplers do not read it).
+        let attributes = || {
+            let mut attributes = Vec::with_capacity(12);
+            attributes.push(method);
+            attributes.extend(original);
+            let url = self.redaction.url(request.url).into_owned();
+            attributes.push(KeyValue::new(semconv::URL_FULL, url));
+            if let Some(host) = request.host {
+                attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
+                if let Some(port) = request.port() {
+                    attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+                }
             }
-        }
-        if let Some(template) = request.template {
-            attributes.push(KeyValue::new(
-                semconv::URL_TEMPLATE,
-                super::route_value(template),
-            ));
-        }
-        if request.resend_count > 0 {
-            let count = i64::from(request.resend_count);
-            attributes.push(KeyValue::new(semconv::HTTP_REQUEST_RESEND_COUNT, count));
-        }
-        if let Some(ua) = headers.get(header::USER_AGENT).filter(|_| self.user_agent) {
-            let ua = String::from_utf8_lossy(ua.as_bytes()).into_owned();
-            attributes.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua));
-        }
-        if !self.request_headers.is_empty() {
-            attributes.extend(self.request_headers.attributes(headers));
-        }
+            if let Some(template) = request.template {
+                attributes.push(KeyValue::new(
+                    semconv::URL_TEMPLATE,
+                    super::route_value(template),
+                ));
+            }
+            if request.resend_count > 0 {
+                let count = i64::from(request.resend_count);
+                attributes.push(KeyValue::new(semconv::HTTP_REQUEST_RESEND_COUNT, count));
+            }
+            if let Some(ua) = headers.get(header::USER_AGENT).filter(|_| self.user_agent) {
+                let ua = String::from_utf8_lossy(ua.as_bytes()).into_owned();
+                attributes.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua));
+            }
+            if !self.request_headers.is_empty() {
+                attributes.extend(self.request_headers.attributes(headers));
+            }
+            attributes
+        };
         let measure = self.tracer.http_metrics().and_then(|m| {
             let options = super::MeasureOptions::NONE.with_body_sizes(self.body_sizes);
             m.client(
@@ -231,7 +235,7 @@ impl ClientTracing {
         if let Some(measure) = &measure {
             builder = builder.with_start_instant(measure.start());
         }
-        let span = builder.start_with_attributes(parent, attributes);
+        let span = builder.start_with_lazy_attributes(parent, attributes);
         ClientSpan {
             span: InFlight::measured(span, measure),
             response_headers: (!self.response_headers.is_empty())

@@ -41,6 +41,8 @@ pub struct TracerProvider {
 pub(crate) struct ProviderInner {
     resource: Resource,
     sampler: Arc<dyn Sampler>,
+    /// Whether the sampler reads attributes (asked once: it does not change).
+    sampler_reads_attributes: bool,
     id_generator: Arc<dyn IdGenerator>,
     processors: Vec<Box<dyn SpanProcessor>>,
     limits: SpanLimits,
@@ -70,6 +72,10 @@ impl ProviderInner {
 
     pub(crate) fn sampler(&self) -> &dyn Sampler {
         &*self.sampler
+    }
+
+    pub(crate) fn sampler_reads_attributes(&self) -> bool {
+        self.sampler_reads_attributes
     }
 
     pub(crate) fn id_generator(&self) -> &dyn IdGenerator {
@@ -304,10 +310,12 @@ impl TracerProviderBuilder {
     /// The provider.
     pub fn build(self) -> TracerProvider {
         let resource = self.resource();
+        let sampler = self.sampler.unwrap_or_else(super::sampler_from_env);
         TracerProvider {
             inner: Arc::new(ProviderInner {
                 resource,
-                sampler: self.sampler.unwrap_or_else(super::sampler_from_env),
+                sampler_reads_attributes: sampler.reads_attributes(),
+                sampler,
                 id_generator: self
                     .id_generator
                     .unwrap_or_else(|| Arc::new(RandomIdGenerator::new())),

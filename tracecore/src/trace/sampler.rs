@@ -68,6 +68,13 @@ pub trait Sampler: Send + Sync + fmt::Debug {
 
     /// A description, such as `ParentBased{root:AlwaysOnSampler,…}`.
     fn description(&self) -> String;
+
+    /// Whether the decision looks at the span's attributes. When it does not (the built-in
+    /// samplers), integrations build a span's attributes only once they know it records, so a
+    /// span that will not record pays for none of them. Default `true`.
+    fn reads_attributes(&self) -> bool {
+        true
+    }
 }
 
 impl<S: Sampler + ?Sized> Sampler for Arc<S> {
@@ -84,6 +91,9 @@ impl<S: Sampler + ?Sized> Sampler for Arc<S> {
     }
     fn description(&self) -> String {
         (**self).description()
+    }
+    fn reads_attributes(&self) -> bool {
+        (**self).reads_attributes()
     }
 }
 
@@ -106,6 +116,10 @@ impl Sampler for AlwaysOn {
     fn description(&self) -> String {
         "AlwaysOnSampler".into()
     }
+
+    fn reads_attributes(&self) -> bool {
+        false
+    }
 }
 
 /// Records nothing.
@@ -126,6 +140,10 @@ impl Sampler for AlwaysOff {
     }
     fn description(&self) -> String {
         "AlwaysOffSampler".into()
+    }
+
+    fn reads_attributes(&self) -> bool {
+        false
     }
 }
 
@@ -185,6 +203,10 @@ impl Sampler for TraceIdRatioBased {
     }
     fn description(&self) -> String {
         format!("TraceIdRatioBased{{{}}}", self.ratio)
+    }
+
+    fn reads_attributes(&self) -> bool {
+        false
     }
 }
 
@@ -273,6 +295,18 @@ impl Sampler for ParentBased {
             self.local_sampled.description(),
             self.local_not_sampled.description()
         )
+    }
+
+    fn reads_attributes(&self) -> bool {
+        [
+            &self.root,
+            &self.remote_sampled,
+            &self.remote_not_sampled,
+            &self.local_sampled,
+            &self.local_not_sampled,
+        ]
+        .iter()
+        .any(|s| s.reads_attributes())
     }
 }
 

@@ -164,6 +164,40 @@ impl SpanBuilder<'_> {
         parent: &Context,
         attributes: A,
     ) -> Span {
+        self.start_inner::<A, fn() -> A>(parent, Attributes::Given(attributes))
+    }
+
+    /// Starts the span with attributes made by `make` only if it will record (and samplers see
+    /// them first when the provider's sampler [reads attributes](super::Sampler::reads_attributes)):
+    /// a span sampled out, or a provider with no processors, pays for none of them.
+    ///
+    /// ```
+    /// use tracecore::export::InMemoryExporter;
+    /// use tracecore::trace::{AlwaysOff, TracerProvider};
+    /// use tracecore::{Context, KeyValue};
+    ///
+    /// let provider = TracerProvider::builder().with_sampler(AlwaysOff).with_simple_exporter(InMemoryExporter::new()).build();
+    /// let span = provider.tracer("t").span_builder("GET").start_with_lazy_attributes(&Context::new(), || -> [KeyValue; 1] {
+    ///     unreachable!("a dropped span builds no attributes")
+    /// });
+    /// assert!(!span.is_recording());
+    /// ```
+    pub fn start_with_lazy_attributes<A: StartAttributes>(
+        self,
+        parent: &Context,
+        make: impl FnOnce() -> A,
+    ) -> Span {
+        if self.tracer.provider().sampler_reads_attributes() {
+            return self.start_with_attributes(parent, make());
+        }
+        self.start_inner(parent, Attributes::Lazy(make))
+    }
+
+    fn start_inner<A: StartAttributes, F: FnOnce() -> A>(
+        self,
+        parent: &Context,
+        attributes: Attributes<A, F>,
+    ) -> Span {
         let tracer = self.tracer;
         let provider = tracer.provider();
         let ids = provider.id_generator();
@@ -190,7 +224,7 @@ impl SpanBuilder<'_> {
             trace_id,
             &self.name,
             self.kind,
-            attributes.as_ref(),
+            attributes.for_sampler(),
             &self.links,
         );
         let sampled = result.decision == SamplingDecision::RecordAndSample;
@@ -214,7 +248,7 @@ impl SpanBuilder<'_> {
         let limits = provider.limits();
         let max = limits.max_attributes_per_span;
         let max_len = limits.max_attribute_value_length;
-        let mut kept = attributes.into_vec(result.attributes.len());
+        let mut kept = attributes.made().into_vec(result.attributes.len());
         kept.extend(result.attributes);
         let mut dropped = 0;
         // The common case (unique keys within the limits) keeps the list as given; otherwise it
@@ -274,6 +308,30 @@ impl SpanBuilder<'_> {
         let span = Span::recording(recording);
         provider.on_start(&span, parent);
         span
+    }
+}
+
+/// Attributes given at start, or made once the span is known to record.
+enum Attributes<A, F> {
+    Given(A),
+    Lazy(F),
+}
+
+impl<A: StartAttributes, F: FnOnce() -> A> Attributes<A, F> {
+    /// What the sampler sees: lazy attributes are made only after sampling, for samplers that
+    /// do not read them.
+    fn for_sampler(&self) -> &[KeyValue] {
+        match self {
+            Self::Given(a) => a.as_ref(),
+            Self::Lazy(_) => &[],
+        }
+    }
+
+    fn made(self) -> A {
+        match self {
+            Self::Given(a) => a,
+            Self::Lazy(make) => make(),
+        }
     }
 }
 

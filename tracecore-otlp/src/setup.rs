@@ -324,10 +324,8 @@ impl Setup {
                         config.scheduled_delay = CONSOLE_DELAY;
                     }
                     let exporter = console.take().unwrap_or_default();
-                    builder = builder.with_span_processor(
-                        BatchProcessor::builder(exporter)
-                            .with_config(config)
-                            .build(),
+                    builder = builder.with_batch_processor(
+                        BatchProcessor::builder(exporter).with_config(config),
                     );
                 }
                 ExporterKind::None => described.push("none".to_owned()),

@@ -449,3 +449,60 @@ fn the_prometheus_exporter_listens_where_the_variables_say() {
     );
     assert!(reply.ends_with("# EOF\\n"), "{reply}");
 }
+
+/// The names of this process's threads (Linux).
+fn thread_names() -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|tasks| {
+            tasks
+                .flatten()
+                .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
+                .map(|n| n.trim().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// In a child: set up from the environment and print the threads tracecore started.
+#[test]
+#[ignore = "run by the env tests as a child process"]
+fn child_threads_after_setup() {
+    let Some(warnings) = child_warnings() else {
+        return;
+    };
+    let telemetry = Setup::new().build().unwrap();
+    let names: Vec<String> = thread_names()
+        .into_iter()
+        .filter(|n| n.starts_with("tracecore"))
+        .collect();
+    eprintln!("THREADS {names:?}");
+    drop(telemetry);
+    report(&warnings);
+}
+
+#[test]
+fn a_disabled_sdk_starts_no_export_thread() {
+    if !std::path::Path::new("/proc/self/task").exists() {
+        return; // thread names are read from /proc (Linux)
+    }
+    let receiver = Receiver::start();
+    let base = format!("http://127.0.0.1:{}", port(&receiver));
+    let threads = |disabled: &str| {
+        let stderr = run_child(
+            "child_threads_after_setup",
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", &base),
+                ("OTEL_SDK_DISABLED", disabled),
+            ],
+        );
+        stderr
+            .lines()
+            .find_map(|l| l.strip_prefix("THREADS "))
+            .unwrap_or_else(|| panic!("{stderr}"))
+            .to_owned()
+    };
+    let enabled = threads("false");
+    assert!(enabled.contains("tracecore-expor"), "spans: {enabled}");
+    assert!(enabled.contains("tracecore-metri"), "metrics: {enabled}");
+    assert_eq!(threads("true"), "[]", "no thread when disabled");
+}

@@ -618,3 +618,45 @@ async fn forwarded_headers_count_only_behind_a_trusted_proxy() {
         assert_eq!(attr("network.peer.address").as_deref(), Some("127.0.0.1"));
     }
 }
+
+#[tokio::test]
+async fn a_body_that_panics_mid_stream_ends_the_span_as_an_error_not_as_cancelled() {
+    let (provider, exporter) = recording_provider("inventory");
+    let router = Router::new()
+        .route(
+            "/breaks",
+            get(|| async {
+                let chunks = futures_util::stream::unfold(0u32, |i| async move {
+                    assert!(i < 1, "the body generator broke");
+                    Some((Ok::<_, Infallible>(Bytes::from_static(b"first\n")), i + 1))
+                });
+                Body::from_stream(chunks)
+            }),
+        )
+        .layer(ServerLayer::new(provider.tracer("t")));
+    let addr = serve(router).await;
+    // The panic takes the connection down: the client gets no complete response.
+    let outcome = bounded(async {
+        let reply = http_client()
+            .get(format!("http://{addr}/breaks"))
+            .send()
+            .await?;
+        reply.text().await
+    })
+    .await;
+    assert!(outcome.is_err(), "{outcome:?}");
+    let spans = wait_for_spans(&exporter, 1).await;
+    let span = spans.named("GET /breaks");
+    assert!(span.status.is_error(), "{:?}", span.status);
+    assert_eq!(string_attr(span, "error.type").as_deref(), Some("panic"));
+    assert!(
+        span.events.iter().any(|e| e.name == "exception"),
+        "{:?}",
+        span.events
+    );
+    assert_eq!(
+        span.attribute(CANCELLED.as_str()),
+        None,
+        "not marked cancelled"
+    );
+}

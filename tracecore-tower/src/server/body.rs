@@ -9,6 +9,8 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use tracecore::http_span::{FailureKind, InFlight};
 
+use super::future::EndOnPanic;
+
 pin_project! {
     /// The response body of [`Server`](super::Server): the span ends after the last frame, on a
     /// body error (status Error), or when the body is dropped early (marked cancelled).
@@ -43,7 +45,10 @@ where
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        let frame = ready!(this.inner.as_mut().poll_frame(cx));
+        let frame = {
+            let _unwinding = EndOnPanic(this.guard, "the response body panicked");
+            ready!(this.inner.as_mut().poll_frame(cx))
+        };
         if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref))
             && let (Some(data), Some(measure)) = (data, this.guard.measure_mut())
         {

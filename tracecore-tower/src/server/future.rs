@@ -56,7 +56,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = {
-            let _unwinding = EndOnPanic(this.guard);
+            let _unwinding = EndOnPanic(this.guard, "the handler panicked");
             ready!(this.inner.poll(cx))
         };
         let mut guard = std::mem::take(this.guard);
@@ -83,16 +83,16 @@ where
     }
 }
 
-/// Held while the handler is polled: if the handler panics, the unwinding drops it and the span
-/// ends with status Error and `error.type` `panic`, whether or not a catch-panic layer further
-/// out turns the panic into a 500 (the span would otherwise end later marked only cancelled).
-struct EndOnPanic<'a>(&'a mut InFlight);
+/// Held while the handler (or the response body) is polled: if it panics, the unwinding drops
+/// it and the span ends with status Error and `error.type` `panic`, whether or not a
+/// catch-panic layer further out turns the panic into a 500 (the span would otherwise end later
+/// marked only cancelled).
+pub(crate) struct EndOnPanic<'a>(pub(crate) &'a mut InFlight, pub(crate) &'static str);
 
 impl Drop for EndOnPanic<'_> {
     fn drop(&mut self) {
         if std::thread::panicking() && self.0.span().is_some() {
-            self.0
-                .record_failure("panic", "panic", &"the handler panicked");
+            self.0.record_failure("panic", "panic", &self.1);
             self.0.finish();
         }
     }

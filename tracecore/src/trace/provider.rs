@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{InstrumentationScope, Resource, Sampler, Span, SpanData, SpanLimits, Tracer};
-use crate::export::{BatchProcessor, FlushError, SimpleProcessor, SpanExporter, SpanProcessor};
+use crate::export::{
+    BatchProcessor, BatchProcessorBuilder, FlushError, SimpleProcessor, SpanExporter, SpanProcessor,
+};
 use crate::http_span::HttpMetrics;
 use crate::metrics::MeterProvider;
 use crate::{Context, IdGenerator, RandomIdGenerator, env};
@@ -222,7 +224,7 @@ pub struct TracerProviderBuilder {
     resource: Option<Resource>,
     sampler: Option<Arc<dyn Sampler>>,
     id_generator: Option<Arc<dyn IdGenerator>>,
-    processors: Vec<Box<dyn SpanProcessor>>,
+    processors: Vec<Processor>,
     limits: Option<SpanLimits>,
     disabled: Option<bool>,
     meter_provider: Option<MeterProvider>,
@@ -270,7 +272,16 @@ impl TracerProviderBuilder {
     /// Adds a processor; processors see spans in the order they were added.
     #[must_use]
     pub fn with_span_processor(mut self, processor: impl SpanProcessor + 'static) -> Self {
-        self.processors.push(Box::new(processor));
+        self.processors.push(Processor::Ready(Box::new(processor)));
+        self
+    }
+
+    /// Adds a batch processor, built (and its export thread started) by [`build`](Self::build)
+    /// unless the provider is disabled (`OTEL_SDK_DISABLED=true`): a disabled provider starts no
+    /// thread.
+    #[must_use]
+    pub fn with_batch_processor(mut self, builder: BatchProcessorBuilder) -> Self {
+        self.processors.push(Processor::Batch(builder));
         self
     }
 
@@ -283,7 +294,7 @@ impl TracerProviderBuilder {
     /// Exports in batches from a dedicated thread, configured by `OTEL_BSP_*`.
     #[must_use]
     pub fn with_batch_exporter(self, exporter: impl SpanExporter + 'static) -> Self {
-        self.with_span_processor(BatchProcessor::builder(exporter).build())
+        self.with_batch_processor(BatchProcessor::builder(exporter))
     }
 
     /// Uses `limits` instead of the `OTEL_*_LIMIT` variables.
@@ -311,6 +322,19 @@ impl TracerProviderBuilder {
     pub fn build(self) -> TracerProvider {
         let resource = self.resource();
         let sampler = self.sampler.unwrap_or_else(super::sampler_from_env);
+        let disabled = self
+            .disabled
+            .unwrap_or_else(|| env::bool_var("OTEL_SDK_DISABLED"));
+        let processors = self
+            .processors
+            .into_iter()
+            .filter_map(|p| match p {
+                Processor::Ready(p) => Some(p),
+                // Nothing will reach it: no export thread for a disabled provider.
+                Processor::Batch(_) if disabled => None,
+                Processor::Batch(b) => Some(Box::new(b.build()) as Box<dyn SpanProcessor>),
+            })
+            .collect();
         TracerProvider {
             inner: Arc::new(ProviderInner {
                 resource,
@@ -319,17 +343,22 @@ impl TracerProviderBuilder {
                 id_generator: self
                     .id_generator
                     .unwrap_or_else(|| Arc::new(RandomIdGenerator::new())),
-                processors: self.processors,
+                processors,
                 limits: self.limits.unwrap_or_else(SpanLimits::from_env),
-                disabled: self
-                    .disabled
-                    .unwrap_or_else(|| env::bool_var("OTEL_SDK_DISABLED")),
+                disabled,
                 meter_provider: self.meter_provider,
                 http_metrics: Mutex::new(Vec::new()),
                 shut_down: AtomicBool::new(false),
             }),
         }
     }
+}
+
+/// A processor given to the builder: built already, or a batch processor built with the
+/// provider (so that a disabled provider starts no thread).
+enum Processor {
+    Ready(Box<dyn SpanProcessor>),
+    Batch(BatchProcessorBuilder),
 }
 
 impl fmt::Debug for TracerProviderBuilder {

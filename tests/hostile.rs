@@ -607,3 +607,24 @@ async fn memory_stays_flat_under_hostile_headers() {
     assert_eq!(spans.len(), 440);
     drop(stack.provider);
 }
+
+#[tokio::test]
+async fn request_values_are_cut_to_the_default_length_at_a_character_boundary() {
+    let _serial = SERIAL.lock().await;
+    let stack = Stack::start().await;
+    let user_agent = format!("{}é{}", "a".repeat(8191), "b".repeat(100_000));
+    let (server, _) = stack
+        .relay("long-values", &[h("user-agent", user_agent.clone())])
+        .await;
+    let kept = server
+        .attribute("user_agent.original")
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap();
+    assert_eq!(
+        kept.chars().count(),
+        tracecore::http_span::DEFAULT_MAX_VALUE_LENGTH
+    );
+    assert!(kept.ends_with('é'), "cut after the whole character");
+    assert!(user_agent.starts_with(&kept));
+    drop(stack.provider);
+}

@@ -30,6 +30,14 @@ impl Key {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The bytes it owns on the heap (0 for a static key).
+    pub(crate) fn heap_len(&self) -> usize {
+        match &self.0 {
+            Cow::Borrowed(_) => 0,
+            Cow::Owned(s) => s.len(),
+        }
+    }
 }
 
 impl From<&'static str> for Key {
@@ -107,9 +115,15 @@ impl Value {
     /// Returns whether anything was cut.
     pub(crate) fn truncate(&mut self, max: usize) -> bool {
         fn cut(s: &mut Cow<'static, str>, max: usize) -> bool {
+            // No more bytes than `max` means no more characters either.
+            if s.len() <= max {
+                return false;
+            }
             match s.char_indices().nth(max) {
                 Some((at, _)) => {
-                    s.to_mut().truncate(at);
+                    // A copy of the kept part: truncating in place would keep the whole
+                    // allocation (a 200 KB header cut to 8 KiB would still hold 200 KB).
+                    *s = Cow::Owned(s[..at].to_owned());
                     true
                 }
                 None => false,

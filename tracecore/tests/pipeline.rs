@@ -262,3 +262,52 @@ fn the_compact_console_prints_one_line_per_span() {
     assert!(lines[0].contains(&format!("span={child_id} parent={root_id}")));
     assert!(lines[1].ends_with(&format!("span={root_id} parent=-")));
 }
+
+#[test]
+fn the_queue_is_bounded_in_bytes_and_what_does_not_fit_is_counted() {
+    let (gate, open, entries) = Gate::new();
+    let got = gate.got.clone();
+    let provider = TracerProvider::builder()
+        .with_sampler(AlwaysOn)
+        .with_span_processor(
+            BatchProcessor::builder(gate)
+                .with_max_queue_size(1000)
+                .with_max_export_batch_size(1)
+                // Room for eight 1 MiB spans with their bookkeeping.
+                .with_max_queue_bytes(8 * ((1 << 20) + 4096))
+                .with_scheduled_delay(Duration::from_secs(3600))
+                .build(),
+        )
+        .build();
+    let tracer = provider.tracer("t");
+    let blob = "x".repeat(1 << 20);
+    // The first span goes to the exporter, which blocks with it (its bytes still count).
+    let span = tracer.start("big");
+    span.set_attribute(tracecore::KeyValue::new("blob", blob.clone()));
+    span.end();
+    assert_eq!(entries.recv_timeout(Duration::from_secs(10)), Ok(1));
+    for _ in 0..49 {
+        let span = tracer.start("big");
+        span.set_attribute(tracecore::KeyValue::new("blob", blob.clone()));
+        span.end();
+    }
+    // Seven more fit beside the one in flight.
+    let dropped = provider.dropped_spans();
+    assert_eq!(
+        dropped, 42,
+        "the spans past the byte budget are dropped and counted"
+    );
+    for _ in 0..50 {
+        let _ = open.send(());
+    }
+    provider.force_flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(
+        got.finished_spans().len() as u64 + provider.dropped_spans(),
+        50
+    );
+    assert_eq!(got.finished_spans().len(), 8);
+    // Small spans are still welcome once the big ones have gone.
+    tracer.start("small").end();
+    provider.force_flush(Duration::from_secs(10)).unwrap();
+    assert_eq!(got.finished_spans().len(), 9);
+}

@@ -112,7 +112,9 @@ fn record_response<B>(guard: &mut InFlight, config: &Config, response: &mut Resp
         return;
     };
     if !config.response_headers.is_empty() && span.is_recording() {
-        span.set_attributes(config.response_headers.attributes(response.headers()));
+        let mut captured = config.response_headers.attributes(response.headers());
+        tracecore::http_span::limit_values(&mut captured, config.max_value_length);
+        span.set_attributes(captured);
     }
     let traceparent = span.span_context().traceparent();
     let (name, value) = match config.response_header {

@@ -61,6 +61,7 @@ pub(crate) struct Config {
     pub(crate) trusted_proxy: bool,
     pub(crate) active_requests: bool,
     pub(crate) body_sizes: bool,
+    pub(crate) max_value_length: usize,
 }
 
 impl ServerLayer {
@@ -81,6 +82,7 @@ impl ServerLayer {
                 trusted_proxy: false,
                 active_requests: false,
                 body_sizes: false,
+                max_value_length: tracecore::http_span::DEFAULT_MAX_VALUE_LENGTH,
             }),
         }
     }
@@ -109,6 +111,17 @@ impl ServerLayer {
     #[must_use]
     pub fn with_body_sizes(mut self, on: bool) -> Self {
         self.config().body_sizes = on;
+        self
+    }
+
+    /// Cuts values taken from the request and the response (`url.path`, `url.query`, the user
+    /// agent, `server.address`, `client.address`, captured headers) to `max` characters instead
+    /// of [`DEFAULT_MAX_VALUE_LENGTH`](tracecore::http_span::DEFAULT_MAX_VALUE_LENGTH), so that
+    /// no request makes a span hold more. The span limits
+    /// (`OTEL_*_ATTRIBUTE_VALUE_LENGTH_LIMIT`) still apply on top.
+    #[must_use]
+    pub fn with_max_value_length(mut self, max: usize) -> Self {
+        self.config().max_value_length = max;
         self
     }
 

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use http::header::{self, HeaderMap};
 use http::request::Parts;
 use tracecore::http_span::{
-    InFlight, MeasureOptions, MethodAttributes, content_length, interned, protocol_version,
-    span_name,
+    InFlight, MeasureOptions, MethodAttributes, content_length, interned, limit_values,
+    protocol_version, span_name,
 };
 use tracecore::trace::{Link, SpanKind};
 use tracecore::{Context, KeyValue, SpanContext, semconv};
@@ -101,6 +101,7 @@ pub(crate) fn start_span(
         if !config.request_headers.is_empty() {
             attributes.extend(config.request_headers.attributes(headers));
         }
+        limit_values(&mut attributes, config.max_value_length);
         attributes
     };
 

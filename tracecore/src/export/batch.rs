@@ -23,6 +23,11 @@ pub struct BatchConfig {
     pub max_export_batch_size: usize,
     /// The time one export may take (`OTEL_BSP_EXPORT_TIMEOUT`, 30000 ms).
     pub export_timeout: Duration,
+    /// The bytes the queued spans (and the batch being exported) may hold, as
+    /// [`SpanData::estimated_size`] counts them; past it new spans are dropped and counted like
+    /// on a full queue (`TRACECORE_BSP_MAX_QUEUE_BYTES`, 32 MiB: with the exporter's buffers, a
+    /// service's tracing stays under 64 MiB whatever its spans carry).
+    pub max_queue_bytes: usize,
 }
 
 impl Default for BatchConfig {
@@ -32,6 +37,7 @@ impl Default for BatchConfig {
             scheduled_delay: Duration::from_millis(5000),
             max_export_batch_size: 512,
             export_timeout: Duration::from_millis(30_000),
+            max_queue_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -58,6 +64,7 @@ impl BatchConfig {
                 d.max_export_batch_size,
             ),
             export_timeout: env::millis_var("OTEL_BSP_EXPORT_TIMEOUT").unwrap_or(d.export_timeout),
+            max_queue_bytes: positive("TRACECORE_BSP_MAX_QUEUE_BYTES", d.max_queue_bytes),
         }
         .validated()
     }
@@ -102,6 +109,8 @@ struct State {
     queue: VecDeque<SpanData>,
     /// Spans taken by the export thread and not yet exported: they count against the bound.
     in_flight: usize,
+    /// The estimated bytes of the queue and of the spans in flight: bounded too.
+    bytes: usize,
     flush_requested: u64,
     flush_done: u64,
     shutdown: bool,
@@ -165,6 +174,12 @@ impl BatchProcessorBuilder {
         self
     }
 
+    /// Bytes the queued spans may hold (estimated), instead of `TRACECORE_BSP_MAX_QUEUE_BYTES`.
+    pub fn with_max_queue_bytes(mut self, bytes: usize) -> Self {
+        self.config.max_queue_bytes = bytes.max(1);
+        self
+    }
+
     /// Spans per export.
     #[must_use]
     pub fn with_max_export_batch_size(mut self, size: usize) -> Self {
@@ -186,6 +201,7 @@ impl BatchProcessorBuilder {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(config.max_queue_size),
                 in_flight: 0,
+                bytes: 0,
                 flush_requested: 0,
                 flush_done: 0,
                 shutdown: false,
@@ -277,10 +293,12 @@ fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
         };
         for batch in taken.make_contiguous().chunks(config.max_export_batch_size) {
             let n = batch.len() as u64;
+            let bytes: usize = batch.iter().map(SpanData::estimated_size).sum();
             {
                 let mut state = shared.lock();
                 if state.abandon {
                     state.in_flight -= batch.len();
+                    state.bytes = state.bytes.saturating_sub(bytes);
                     shared.dropped.fetch_add(n, Ordering::Relaxed);
                     continue;
                 }
@@ -289,7 +307,9 @@ fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
                 Ok(()) => shared.exported.fetch_add(n, Ordering::Relaxed),
                 Err(_) => shared.dropped.fetch_add(n, Ordering::Relaxed),
             };
-            shared.lock().in_flight -= batch.len();
+            let mut state = shared.lock();
+            state.in_flight -= batch.len();
+            state.bytes = state.bytes.saturating_sub(bytes);
         }
         // Dropping the spans frees their memory here, off the request path.
         taken.clear();
@@ -320,14 +340,18 @@ impl SpanProcessor for BatchProcessor {
         if !span.span_context.is_sampled() {
             return;
         }
+        let size = span.estimated_size();
+        let config = &self.shared.config;
         let mut state = self.shared.lock();
         if state.shutdown
-            || state.queue.len() + state.in_flight >= self.shared.config.max_queue_size
+            || state.queue.len() + state.in_flight >= config.max_queue_size
+            || state.bytes + size > config.max_queue_bytes
         {
             drop(state);
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
+        state.bytes += size;
         state.queue.push_back(span);
         let full_batch = state.queue.len() == self.shared.config.max_export_batch_size;
         drop(state);
@@ -366,6 +390,8 @@ impl SpanProcessor for BatchProcessor {
             let mut state = self.shared.lock();
             state.abandon = true;
             let queued = state.queue.len() as u64;
+            let bytes: usize = state.queue.iter().map(SpanData::estimated_size).sum();
+            state.bytes = state.bytes.saturating_sub(bytes);
             state.queue.clear();
             drop(state);
             self.shared.dropped.fetch_add(queued, Ordering::Relaxed);

@@ -98,6 +98,7 @@ pub struct ClientTracing {
     response_headers: HeaderCapture,
     user_agent: bool,
     body_sizes: bool,
+    max_value_length: usize,
 }
 
 impl ClientTracing {
@@ -112,7 +113,17 @@ impl ClientTracing {
             response_headers: HeaderCapture::default(),
             user_agent: false,
             body_sizes: false,
+            max_value_length: super::DEFAULT_MAX_VALUE_LENGTH,
         }
+    }
+
+    /// Cuts values taken from the request and the response (`url.full`, `server.address`, the
+    /// user agent, captured headers) to `max` characters instead of
+    /// [`DEFAULT_MAX_VALUE_LENGTH`](super::DEFAULT_MAX_VALUE_LENGTH). The span limits
+    /// (`OTEL_*_ATTRIBUTE_VALUE_LENGTH_LIMIT`) still apply on top.
+    pub fn with_max_value_length(mut self, max: usize) -> Self {
+        self.max_value_length = max;
+        self
     }
 
     /// Also records `http.client.request.body.size` and `http.client.response.body.size`
@@ -220,6 +231,7 @@ impl ClientTracing {
             if !self.request_headers.is_empty() {
                 attributes.extend(self.request_headers.attributes(headers));
             }
+            super::limit_values(&mut attributes, self.max_value_length);
             attributes
         };
         let measure = self.tracer.http_metrics().and_then(|m| {
@@ -239,7 +251,7 @@ impl ClientTracing {
         ClientSpan {
             span: InFlight::measured(span, measure),
             response_headers: (!self.response_headers.is_empty())
-                .then(|| self.response_headers.clone()),
+                .then(|| (self.response_headers.clone(), self.max_value_length)),
         }
     }
 
@@ -255,7 +267,7 @@ impl ClientTracing {
 #[derive(Debug)]
 pub struct ClientSpan {
     span: InFlight,
-    response_headers: Option<HeaderCapture>,
+    response_headers: Option<(HeaderCapture, usize)>,
 }
 
 impl ClientSpan {
@@ -281,8 +293,10 @@ impl ClientSpan {
             if let Some(v) = protocol {
                 span.set_attribute(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, v));
             }
-            if let Some(capture) = &self.response_headers {
-                span.set_attributes(capture.attributes(headers));
+            if let Some((capture, max)) = &self.response_headers {
+                let mut captured = capture.attributes(headers);
+                super::limit_values(&mut captured, *max);
+                span.set_attributes(captured);
             }
         }
         self.span.record_response(Side::Client, status);

@@ -77,6 +77,28 @@ pub fn route_value(route: &str) -> crate::Value {
     crate::Value::String(intern::interned_or_owned(route))
 }
 
+/// The length (in characters) request-derived attribute values are cut to by default:
+/// `url.full`, `url.path`, `url.query`, `user_agent.original`, `server.address`,
+/// `client.address`, captured headers. 8 KiB is the request-line and header limit of nginx's
+/// default buffers and of most proxies, so a real value that reaches a service is shorter; a
+/// 200 KB `User-Agent` costs a queued span 8 KiB, not 200 KB.
+pub const DEFAULT_MAX_VALUE_LENGTH: usize = 8 * 1024;
+
+/// Cuts every string value (and every string of a string array) in `attributes` to at most
+/// `max` characters, at a character boundary; returns how many were cut.
+///
+/// ```
+/// let mut attributes = vec![tracecore::KeyValue::new("user_agent.original", "é".repeat(10))];
+/// assert_eq!(tracecore::http_span::limit_values(&mut attributes, 4), 1);
+/// assert_eq!(attributes[0].value.as_str(), Some("éééé"));
+/// ```
+pub fn limit_values(attributes: &mut [KeyValue], max: usize) -> usize {
+    attributes
+        .iter_mut()
+        .map(|kv| usize::from(kv.value.truncate(max)))
+        .sum()
+}
+
 /// An interned route template, URL template or host (bounded: past the intern table's size, an
 /// owned copy), for attribute values and metric keys that do not allocate per request.
 pub fn interned(value: &str) -> std::borrow::Cow<'static, str> {

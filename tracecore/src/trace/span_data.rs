@@ -60,6 +60,51 @@ impl SpanData {
             .map(|kv| &kv.value)
     }
 
+    /// About how many bytes the span holds, in place and on the heap (owned strings counted by
+    /// length): what the batch processor's byte budget counts.
+    pub fn estimated_size(&self) -> usize {
+        // `&Cow`, not `&str`: whether it owns its text is what is counted.
+        #[allow(clippy::ptr_arg)]
+        fn cow(s: &Cow<'static, str>) -> usize {
+            match s {
+                Cow::Borrowed(_) => 0,
+                Cow::Owned(s) => s.len(),
+            }
+        }
+        fn value(v: &Value) -> usize {
+            match v {
+                Value::String(s) => cow(s),
+                Value::Array(crate::Array::String(items)) => items
+                    .iter()
+                    .map(|s| cow(s) + size_of::<Cow<'static, str>>())
+                    .sum(),
+                Value::Array(crate::Array::I64(items)) => items.len() * 8,
+                Value::Array(crate::Array::F64(items)) => items.len() * 8,
+                Value::Array(crate::Array::Bool(items)) => items.len(),
+                _ => 0,
+            }
+        }
+        fn attributes(list: &[KeyValue]) -> usize {
+            list.iter()
+                .map(|kv| size_of::<KeyValue>() + kv.key.heap_len() + value(&kv.value))
+                .sum()
+        }
+        size_of::<Self>()
+            + cow(&self.name)
+            + self.span_context.trace_state().as_str().len()
+            + attributes(&self.attributes)
+            + self
+                .events
+                .iter()
+                .map(|e| size_of::<Event>() + cow(&e.name) + attributes(&e.attributes))
+                .sum::<usize>()
+            + self
+                .links
+                .iter()
+                .map(|l| size_of::<Link>() + attributes(&l.attributes))
+                .sum::<usize>()
+    }
+
     /// Whether this span has no parent in this process (no parent, or a remote one).
     pub fn is_local_root(&self) -> bool {
         self.parent_span_id.is_none() || self.parent_is_remote

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use tracecore::export::{ExportError, SpanExporter};
+use tracecore::export::{ExportError, Interrupt, SpanExporter};
 use tracecore::metrics::{MetricExporter, ResourceMetrics, Temporality};
 use tracecore::trace::SpanData;
 use tracecore::{IdGenerator, RandomIdGenerator, diag};
@@ -70,6 +70,8 @@ pub(crate) struct Transport {
     stats: Arc<Counters>,
     warned_partial: bool,
     signal: Signal,
+    /// Raised when the pipeline's shutdown runs out of time: retry waits stop.
+    interrupt: Interrupt,
 }
 
 /// Builds an [`OtlpExporter`]. What code sets wins over the `OTEL_EXPORTER_OTLP_*` variables,
@@ -317,6 +319,7 @@ impl Settings {
             stats: Arc::default(),
             warned_partial: false,
             signal,
+            interrupt: Interrupt::new(),
         }
     }
 }
@@ -412,7 +415,11 @@ impl Transport {
                             wait.as_millis()
                         ));
                     }
-                    std::thread::sleep(wait);
+                    if !self.interrupt.wait(wait) {
+                        return Err(format!(
+                            "{why} (not retried: the pipeline is shutting down)"
+                        ));
+                    }
                 }
             }
             retry += 1;
@@ -564,6 +571,10 @@ fn classify_error(error: ureq::Error) -> Attempt {
 }
 
 impl SpanExporter for OtlpExporter {
+    fn set_interrupt(&mut self, interrupt: Interrupt) {
+        self.transport.interrupt = interrupt;
+    }
+
     fn export(&mut self, batch: &[SpanData], timeout: Duration) -> Result<(), ExportError> {
         if self.shut_down {
             return Err(ExportError::new("the OTLP exporter is shut down"));
@@ -652,6 +663,10 @@ impl OtlpMetricExporter {
 }
 
 impl MetricExporter for OtlpMetricExporter {
+    fn set_interrupt(&mut self, interrupt: Interrupt) {
+        self.transport.interrupt = interrupt;
+    }
+
     fn export(&mut self, metrics: &ResourceMetrics, timeout: Duration) -> Result<(), ExportError> {
         if self.shut_down {
             return Err(ExportError::new("the OTLP metric exporter is shut down"));

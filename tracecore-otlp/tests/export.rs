@@ -350,3 +350,40 @@ fn after_shutdown_nothing_is_sent() {
     std::thread::sleep(Duration::from_millis(100));
     assert!(receiver.received().is_empty());
 }
+
+#[test]
+fn a_shutdown_that_runs_out_of_time_cuts_a_retry_wait_short() {
+    let receiver = Receiver::start();
+    // Retry in 20 s, well within the export's 60 s: the export thread waits.
+    receiver.then(Reply::status(503).with_header("retry-after", "20"));
+    let exporter = OtlpExporter::builder()
+        .without_env()
+        .with_endpoint(receiver.url())
+        .with_timeout(Duration::from_secs(60))
+        .build()
+        .unwrap();
+    let provider = TracerProvider::builder()
+        .with_span_processor(
+            BatchProcessor::builder(exporter)
+                .with_max_export_batch_size(1)
+                .with_export_timeout(Duration::from_secs(60))
+                .build(),
+        )
+        .build();
+    provider.tracer("test").start("waiting").end();
+    receiver.wait_for(1);
+    std::thread::sleep(Duration::from_millis(100));
+
+    let start = std::time::Instant::now();
+    let shutdown = provider.shutdown(Duration::from_millis(500));
+    assert!(shutdown.unwrap_err().is_timeout());
+    // The export gives up at once instead of sleeping out its 20 s: its span is counted soon.
+    while provider.dropped_spans() < 1 {
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "the retry wait was waited out"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(receiver.received().len(), 1, "no second attempt");
+}

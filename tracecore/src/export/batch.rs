@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{FlushError, SpanExporter, SpanProcessor};
+use super::{FlushError, Interrupt, SpanExporter, SpanProcessor};
 use crate::trace::SpanData;
 use crate::{diag, env};
 
@@ -92,6 +92,8 @@ impl BatchConfig {
 pub struct BatchProcessor {
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Raised at shutdown: an exporter waiting between retries stops waiting.
+    interrupt: Interrupt,
 }
 
 struct Shared {
@@ -215,7 +217,9 @@ impl BatchProcessorBuilder {
             exported: AtomicU64::new(0),
         });
         let worker = shared.clone();
-        let exporter = self.exporter;
+        let mut exporter = self.exporter;
+        let interrupt = Interrupt::new();
+        exporter.set_interrupt(interrupt.clone());
         let thread = std::thread::Builder::new()
             .name("tracecore-export".into())
             .spawn(move || run(&worker, exporter));
@@ -234,6 +238,7 @@ impl BatchProcessorBuilder {
         BatchProcessor {
             shared,
             thread: Mutex::new(thread),
+            interrupt,
         }
     }
 }
@@ -384,6 +389,8 @@ impl SpanProcessor for BatchProcessor {
         state.shutdown = true;
         self.shared.wake.notify_one();
         let Some(state) = self.shared.wait_done(state, deadline, |s| s.stopped) else {
+            // Out of time: an export waiting to retry gives up now instead of waiting it out.
+            self.interrupt.raise();
             // Out of time: what is still queued is dropped and counted now; the export under
             // way finishes within its own timeout, and the batches after it are counted as
             // dropped without being sent.

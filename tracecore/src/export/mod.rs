@@ -42,8 +42,65 @@ use std::time::Duration;
 use crate::Context;
 use crate::trace::{SpanData, SpanRef};
 
+/// Raised when the pipeline shuts down, so that an exporter waiting between retries stops
+/// waiting. Cloning gives another handle on the same signal.
+///
+/// ```
+/// use std::time::Duration;
+/// use tracecore::export::Interrupt;
+///
+/// let interrupt = Interrupt::new();
+/// let waiter = interrupt.clone();
+/// std::thread::spawn(move || interrupt.raise());
+/// assert!(!waiter.wait(Duration::from_secs(10)), "woken early: not waited out");
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Interrupt(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+
+impl Interrupt {
+    /// A signal not raised yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Raises it: every wait returns now, and later ones at once.
+    pub fn raise(&self) {
+        let (raised, changed) = &*self.0;
+        *raised.lock().unwrap_or_else(|e| e.into_inner()) = true;
+        changed.notify_all();
+    }
+
+    /// Whether it was raised.
+    pub fn is_raised(&self) -> bool {
+        *self.0.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits `duration` unless raised first; `true` if the whole time passed.
+    pub fn wait(&self, duration: Duration) -> bool {
+        let (raised, changed) = &*self.0;
+        let deadline = std::time::Instant::now() + duration;
+        let mut guard = raised.lock().unwrap_or_else(|e| e.into_inner());
+        while !*guard {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return true;
+            }
+            guard = changed
+                .wait_timeout(guard, left)
+                .map_or_else(|e| e.into_inner().0, |(g, _)| g);
+        }
+        false
+    }
+}
+
 /// Sends finished spans somewhere. Runs on one thread at a time (never concurrently).
 pub trait SpanExporter: Send + fmt::Debug {
+    /// Gives the exporter the signal its pipeline raises at shutdown, before the first export:
+    /// an exporter that waits (between retries) waits on it, so shutdown does not wait it out.
+    fn set_interrupt(&mut self, interrupt: Interrupt) {
+        let _ = interrupt;
+    }
+
     /// Exports `batch`, giving up after `timeout`. Only sampled spans arrive here.
     fn export(&mut self, batch: &[SpanData], timeout: Duration) -> Result<(), ExportError>;
 
@@ -59,6 +116,9 @@ pub trait SpanExporter: Send + fmt::Debug {
 }
 
 impl<E: SpanExporter + ?Sized> SpanExporter for Box<E> {
+    fn set_interrupt(&mut self, interrupt: Interrupt) {
+        (**self).set_interrupt(interrupt);
+    }
     fn export(&mut self, batch: &[SpanData], timeout: Duration) -> Result<(), ExportError> {
         (**self).export(batch, timeout)
     }

@@ -11,10 +11,16 @@ use super::data::{ResourceMetrics, Temporality};
 use super::provider::Pipeline;
 use crate::diag;
 use crate::env;
-use crate::export::{ExportError, FlushError};
+use crate::export::{ExportError, FlushError, Interrupt};
 
 /// Sends collected metrics somewhere. Runs on one thread at a time, never concurrently.
 pub trait MetricExporter: Send + fmt::Debug {
+    /// Gives the exporter the signal its reader raises when a shutdown runs out of time (see
+    /// [`SpanExporter::set_interrupt`](crate::export::SpanExporter::set_interrupt)).
+    fn set_interrupt(&mut self, interrupt: Interrupt) {
+        let _ = interrupt;
+    }
+
     /// Exports `metrics`, giving up after `timeout`.
     fn export(&mut self, metrics: &ResourceMetrics, timeout: Duration) -> Result<(), ExportError>;
 
@@ -31,6 +37,9 @@ pub trait MetricExporter: Send + fmt::Debug {
 }
 
 impl<E: MetricExporter + ?Sized> MetricExporter for Box<E> {
+    fn set_interrupt(&mut self, interrupt: Interrupt) {
+        (**self).set_interrupt(interrupt);
+    }
     fn export(&mut self, metrics: &ResourceMetrics, timeout: Duration) -> Result<(), ExportError> {
         (**self).export(metrics, timeout)
     }
@@ -122,6 +131,7 @@ pub struct PeriodicReader {
     /// The exporter, interval and timeout, until the thread starts with them.
     config: Mutex<Option<Config>>,
     shared: Arc<Shared>,
+    interrupt: Interrupt,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -184,6 +194,7 @@ impl PeriodicReader {
                 points: AtomicU64::new(0),
             }),
             thread: Mutex::new(None),
+            interrupt: Interrupt::new(),
         }
     }
 
@@ -220,7 +231,8 @@ impl PeriodicReader {
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        if let Some((exporter, interval, timeout)) = config {
+        if let Some((mut exporter, interval, timeout)) = config {
+            exporter.set_interrupt(self.interrupt.clone());
             let shared = self.shared.clone();
             let spawned = std::thread::Builder::new()
                 .name("tracecore-metrics".into())
@@ -267,6 +279,8 @@ impl PeriodicReader {
         self.shared.lock().shutdown = true;
         self.shared.wake.notify_all();
         if !self.shared.wait_until(deadline, |s| s.stopped) {
+            // Out of time: an export waiting to retry gives up now.
+            self.interrupt.raise();
             return Err(FlushError::timeout(timeout));
         }
         if let Some(handle) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {

@@ -46,6 +46,7 @@ mod hex;
 pub mod http_span;
 mod id;
 mod id_gen;
+pub mod messaging;
 pub mod metrics;
 pub mod propagation;
 pub mod semconv;

@@ -76,4 +76,18 @@ keys! {
     TELEMETRY_SDK_LANGUAGE = "telemetry.sdk.language";
     /// Telemetry SDK version.
     TELEMETRY_SDK_VERSION = "telemetry.sdk.version";
+    /// The messaging system: `kafka`, `rabbitmq`, `aws_sqs`, or a custom value.
+    MESSAGING_SYSTEM = "messaging.system";
+    /// The operation as the system names it: `send`, `publish`, `process`.
+    MESSAGING_OPERATION_NAME = "messaging.operation.name";
+    /// The kind of operation: `create`, `send`, `receive`, `process`, `settle`.
+    MESSAGING_OPERATION_TYPE = "messaging.operation.type";
+    /// The queue or topic.
+    MESSAGING_DESTINATION_NAME = "messaging.destination.name";
+    /// The message's id, for single-message operations.
+    MESSAGING_MESSAGE_ID = "messaging.message.id";
+    /// How many messages a batch operation handles.
+    MESSAGING_BATCH_MESSAGE_COUNT = "messaging.batch.message_count";
+    /// The id of the client that sends or receives.
+    MESSAGING_CLIENT_ID = "messaging.client.id";
 }

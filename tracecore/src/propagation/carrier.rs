@@ -1,5 +1,6 @@
 //! Where propagators read and write: the [`Extractor`] and [`Injector`] traits, implemented for
-//! `http::HeaderMap` and for `HashMap<String, String>`.
+//! `http::HeaderMap`, `HashMap<String, String>` and header lists such as a message's
+//! (`Vec<(String, String)>`, or `Vec<(String, Vec<u8>)>` for Kafka-style byte values).
 
 use std::collections::HashMap;
 
@@ -38,6 +39,7 @@ enum ValuesInner<'a> {
     Header(http::header::ValueIter<'a, HeaderValue>),
     One(Option<&'a [u8]>),
     Slice(std::slice::Iter<'a, &'a [u8]>),
+    Collected(std::vec::IntoIter<&'a [u8]>),
 }
 
 impl<'a> Values<'a> {
@@ -49,6 +51,11 @@ impl<'a> Values<'a> {
     /// The values in `slice`.
     pub fn slice(slice: &'a [&'a [u8]]) -> Self {
         Self(ValuesInner::Slice(slice.iter()))
+    }
+
+    /// Values gathered from a carrier that has no borrowed list of them.
+    pub fn collected(values: Vec<&'a [u8]>) -> Self {
+        Self(ValuesInner::Collected(values.into_iter()))
     }
 
     /// The values of a header map entry.
@@ -65,6 +72,7 @@ impl<'a> Iterator for Values<'a> {
             ValuesInner::Header(iter) => iter.next().map(HeaderValue::as_bytes),
             ValuesInner::One(value) => value.take(),
             ValuesInner::Slice(iter) => iter.next().copied(),
+            ValuesInner::Collected(iter) => iter.next(),
         }
     }
 }
@@ -176,6 +184,53 @@ impl Injector for HashMap<String, String> {
     }
 }
 
+/// A message's header list, in order: keys match case-insensitively and may repeat (each
+/// value of a repeated key is seen by [`Extractor::get_all`]); values are text
+/// (`Vec<(String, String)>`) or bytes (`Vec<(String, Vec<u8>)>`, as Kafka headers are).
+impl<V: AsRef<[u8]>> Extractor for Vec<(String, V)> {
+    fn get(&self, key: &str) -> Option<&[u8]> {
+        self.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.as_ref())
+    }
+
+    fn get_all(&self, key: &str) -> Values<'_> {
+        Values::collected(
+            self.iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case(key))
+                .map(|(_, v)| v.as_ref())
+                .collect(),
+        )
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.iter().map(|(k, _)| k.as_str()).collect()
+    }
+}
+
+/// Setting a key replaces every entry of it (matched case-insensitively) with one entry, kept
+/// where the first one was; a new key goes last.
+impl<V: From<String>> Injector for Vec<(String, V)> {
+    fn set(&mut self, key: &str, value: &str) {
+        match self.iter().position(|(k, _)| k.eq_ignore_ascii_case(key)) {
+            Some(first) => {
+                self[first] = (key.to_owned(), V::from(value.to_owned()));
+                let mut index = 0;
+                self.retain(|(k, _)| {
+                    let keep = index <= first || !k.eq_ignore_ascii_case(key);
+                    index += 1;
+                    keep
+                });
+            }
+            None => self.push((key.to_owned(), V::from(value.to_owned()))),
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        self.retain(|(k, _)| !k.eq_ignore_ascii_case(key));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +277,43 @@ mod tests {
         map.insert("TraceState".to_owned(), "a=1".to_owned());
         assert_eq!(Extractor::get(&map, "tracestate"), Some(b"a=1".as_slice()));
         assert_eq!(Extractor::keys(&map).len(), 2);
+    }
+
+    #[test]
+    fn header_lists_match_keys_case_insensitively_and_keep_repeats() {
+        let list: Vec<(String, String)> = vec![
+            ("Traceparent".into(), "a".into()),
+            ("baggage".into(), "k=1".into()),
+            ("BAGGAGE".into(), "j=2".into()),
+        ];
+        assert_eq!(Extractor::get(&list, "traceparent"), Some(&b"a"[..]));
+        let all: Vec<&[u8]> = list.get_all("baggage").collect();
+        assert_eq!(all, [&b"k=1"[..], &b"j=2"[..]]);
+        assert_eq!(list.get_all("tracestate").count(), 0);
+        assert_eq!(
+            Extractor::keys(&list),
+            ["Traceparent", "baggage", "BAGGAGE"]
+        );
+    }
+
+    #[test]
+    fn header_list_injection_replaces_every_entry_in_place() {
+        let mut list: Vec<(String, Vec<u8>)> = vec![
+            ("baggage".into(), b"old".to_vec()),
+            ("x-app".into(), b"1".to_vec()),
+            ("Baggage".into(), b"older".to_vec()),
+        ];
+        list.set("baggage", "new");
+        list.set("traceparent", "tp");
+        assert_eq!(
+            list,
+            [
+                ("baggage".to_owned(), b"new".to_vec()),
+                ("x-app".to_owned(), b"1".to_vec()),
+                ("traceparent".to_owned(), b"tp".to_vec()),
+            ]
+        );
+        Injector::remove(&mut list, "TRACEPARENT");
+        assert_eq!(list.len(), 2);
     }
 }

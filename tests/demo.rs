@@ -1,6 +1,7 @@
 //! The demo's three services, each with its own provider and `service.name`, over real HTTP on
 //! 127.0.0.1: one trace per client request, the parent chain client CLIENT -> gateway SERVER ->
-//! gateway CLIENT -> inventory SERVER, and each span's status and `error.type`.
+//! gateway CLIENT -> inventory SERVER, and each span's status and `error.type`; a confirmed
+//! order's job, PRODUCER -> CONSUMER, in the same trace.
 
 use std::time::{Duration, Instant};
 
@@ -35,7 +36,8 @@ async fn each_request_is_one_trace_through_three_services_with_the_http_status_r
         .map(|(_, r)| r.clone().unwrap())
         .collect();
     assert_eq!(statuses, [200, 404, 502]);
-    assert_eq!(spans.len(), 12, "{:?}", spans.names());
+    // Four HTTP spans per request, and the job's two for the one order the inventory confirmed.
+    assert_eq!(spans.len(), 14, "{:?}", spans.names());
 
     // (inventory SERVER, gateway CLIENT, gateway SERVER, client CLIENT) per request, as the
     // demo's table says: server 4xx is not an error, client 4xx is; 5xx is an error everywhere.
@@ -80,8 +82,12 @@ async fn each_request_is_one_trace_through_three_services_with_the_http_status_r
             })
             .unwrap_or_else(|| panic!("the client's span for {path}"));
         let only_child = |parent: &SpanData| -> &SpanData {
-            let children = spans.children_of(parent);
-            assert_eq!(children.len(), 1, "{} has one child", parent.name);
+            let children: Vec<_> = spans
+                .children_of(parent)
+                .into_iter()
+                .filter(|c| matches!(c.kind, SpanKind::Client | SpanKind::Server))
+                .collect();
+            assert_eq!(children.len(), 1, "{} has one HTTP child", parent.name);
             children[0]
         };
         let gateway_server = only_child(client_span);
@@ -121,6 +127,58 @@ async fn each_request_is_one_trace_through_three_services_with_the_http_status_r
             status_of(client_span),
         ];
         assert_eq!(got, expected[i], "{path}");
+
+        // The job: only for the confirmed order, sent from the gateway's SERVER span and
+        // processed by its worker as the PRODUCER span's child, after the response.
+        let jobs: Vec<_> = spans
+            .children_of(gateway_server)
+            .into_iter()
+            .filter(|c| c.kind == SpanKind::Producer)
+            .collect();
+        if expected[i][0].0 != 200 {
+            assert!(jobs.is_empty(), "{path} sends no job");
+            continue;
+        }
+        assert_eq!(jobs.len(), 1, "{path} sends one job");
+        let send = jobs[0];
+        let processed = spans.children_of(send);
+        assert_eq!(processed.len(), 1, "the job is processed once");
+        let process = processed[0];
+        assert_eq!(
+            [send, process].map(|s| (s.resource.service_name(), s.kind, s.name.as_ref())),
+            [
+                ("gateway", SpanKind::Producer, "send order-events"),
+                ("gateway", SpanKind::Consumer, "process order-events"),
+            ]
+        );
+        assert_eq!(process.span_context.trace_id(), trace);
+        assert!(
+            process.parent_is_remote,
+            "the context came in the message's headers"
+        );
+        assert!(process.end_time >= gateway_server.end_time);
+        for span in [send, process] {
+            let attr = |k: &str| span.attribute(k).map(ToString::to_string);
+            assert_eq!(attr("messaging.system").as_deref(), Some("in-process"));
+            assert_eq!(
+                attr("messaging.destination.name").as_deref(),
+                Some("order-events")
+            );
+            assert_eq!(attr("messaging.message.id").as_deref(), Some("order-42"));
+        }
+        assert_eq!(
+            send.attribute("messaging.operation.type")
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("send")
+        );
+        assert_eq!(
+            process
+                .attribute("messaging.operation.type")
+                .map(ToString::to_string)
+                .as_deref(),
+            Some("process")
+        );
     }
 
     assert_eq!(

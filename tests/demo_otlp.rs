@@ -1,5 +1,5 @@
-//! The demo with `OTEL_EXPORTER_OTLP_ENDPOINT` set: besides the waterfalls, the same twelve spans
-//! reach the OTLP receiver, as protobuf or (with `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`) JSON,
+//! The demo with `OTEL_EXPORTER_OTLP_ENDPOINT` set: besides the waterfalls, the same fourteen
+//! spans reach the OTLP receiver, as protobuf or (with `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`) JSON,
 //! flushed before the demo returns. The demo runs in a child process with the variables set;
 //! the receiver is a loopback HTTP server in this process.
 
@@ -16,6 +16,8 @@ use tracecore_otlp::proto;
 /// OTLP's `Span.SpanKind` and `Status.StatusCode` values.
 const KIND_SERVER: i32 = 2;
 const KIND_CLIENT: i32 = 3;
+const KIND_PRODUCER: i32 = 4;
+const KIND_CONSUMER: i32 = 5;
 const STATUS_ERROR: i32 = 2;
 
 /// `service.name` of each span, by span id.
@@ -59,7 +61,7 @@ fn the_demo_sends_its_three_traces_to_the_otlp_endpoint() {
     let base = format!("http://{}", receiver.addr());
     let stdout = demo_output(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &base)]);
     assert!(
-        stdout.contains("OTLP: 12 spans exported, 0 failed"),
+        stdout.contains("OTLP: 14 spans exported, 0 failed"),
         "{stdout}"
     );
 
@@ -88,9 +90,10 @@ fn the_demo_sends_its_three_traces_to_the_otlp_endpoint() {
         services.extend(service_names(&request));
         spans.extend(spans_of(&request));
     }
-    assert_eq!(spans.len(), 12, "flushed before the demo returned");
+    assert_eq!(spans.len(), 14, "flushed before the demo returned");
 
-    // Four spans per trace, each trace one chain client -> gateway -> gateway -> inventory.
+    // Four HTTP spans per trace, each trace one chain client -> gateway -> gateway -> inventory;
+    // the confirmed order's trace also holds its job, PRODUCER -> CONSUMER.
     let mut traces: BTreeMap<Vec<u8>, Vec<&proto::Span>> = BTreeMap::new();
     for span in &spans {
         traces.entry(span.trace_id.clone()).or_default().push(span);
@@ -104,10 +107,10 @@ fn the_demo_sends_its_three_traces_to_the_otlp_endpoint() {
                 .find(|s| s.parent_span_id.is_empty())
                 .expect("a root span"),
         ];
-        while let Some(child) = chain
-            .iter()
-            .find(|s| s.parent_span_id == ordered.last().unwrap().span_id)
-        {
+        while let Some(child) = chain.iter().find(|s| {
+            s.parent_span_id == ordered.last().unwrap().span_id
+                && (s.kind == KIND_SERVER || s.kind == KIND_CLIENT)
+        }) {
             ordered.push(child);
         }
         let hops: Vec<_> = ordered
@@ -123,6 +126,23 @@ fn the_demo_sends_its_three_traces_to_the_otlp_endpoint() {
                 ("inventory", KIND_SERVER, "GET /items/{id}"),
             ]
         );
+        let job: Vec<_> = chain
+            .iter()
+            .filter(|s| s.kind == KIND_PRODUCER || s.kind == KIND_CONSUMER)
+            .map(|s| (services[&s.span_id].as_str(), s.kind, s.name.as_str()))
+            .collect();
+        if status_code(ordered[0]) == 200 {
+            let send = chain.iter().find(|s| s.kind == KIND_PRODUCER).unwrap();
+            let process = chain.iter().find(|s| s.kind == KIND_CONSUMER).unwrap();
+            assert_eq!(
+                send.parent_span_id, ordered[1].span_id,
+                "sent by the gateway SERVER"
+            );
+            assert_eq!(process.parent_span_id, send.span_id);
+            assert_eq!(job.len(), 2, "{job:?}");
+        } else {
+            assert!(job.is_empty(), "{job:?}");
+        }
         codes.push(
             ordered
                 .iter()
@@ -158,7 +178,7 @@ fn with_http_json_the_demo_sends_json() {
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
     ]);
     assert!(
-        stdout.contains("OTLP: 12 spans exported, 0 failed"),
+        stdout.contains("OTLP: 14 spans exported, 0 failed"),
         "{stdout}"
     );
     let mut names = Vec::new();
@@ -183,7 +203,8 @@ fn with_http_json_the_demo_sends_json() {
         [
             ["GET"; 6].as_slice(),
             &["GET /items/{id}"; 3],
-            &["GET /orders/{id}"; 3]
+            &["GET /orders/{id}"; 3],
+            &["process order-events", "send order-events"]
         ]
         .concat()
     );
@@ -200,9 +221,9 @@ fn a_receiver_that_is_down_fails_the_export_not_the_demo() {
         // No retries to wait for: the demo must still print its traces.
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "200"),
     ]);
-    assert!(stdout.contains("12 spans in 3 traces"), "{stdout}");
+    assert!(stdout.contains("14 spans in 3 traces"), "{stdout}");
     assert!(
-        stdout.contains("OTLP: 0 spans exported, 12 failed"),
+        stdout.contains("OTLP: 0 spans exported, 14 failed"),
         "{stdout}"
     );
 }
@@ -277,6 +298,6 @@ async fn demo_child() {
         return;
     }
     let demo = tracecore_examples::all_in_one().await.unwrap();
-    assert_eq!(demo.spans.len(), 12);
+    assert_eq!(demo.spans.len(), 14);
     println!("{}", demo.render(false));
 }

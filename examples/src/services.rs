@@ -9,8 +9,11 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use serde_json::json;
-use tracecore::KeyValue;
+use tokio::sync::mpsc;
+use tracecore::messaging::Operation;
+use tracecore::propagation::{self, Propagator};
 use tracecore::trace::Tracer;
+use tracecore::{Context, KeyValue};
 use tracecore_reqwest::TraceMiddleware;
 use tracecore_tower::{RequestContext, ServerLayer};
 
@@ -54,13 +57,34 @@ pub fn traced_client(tracer: Tracer) -> ClientWithMiddleware {
 struct Gateway {
     client: ClientWithMiddleware,
     upstream: String,
+    tracer: Tracer,
+    jobs: mpsc::Sender<Job>,
 }
 
-/// The gateway service, calling the inventory at `upstream` (`http://host:port`).
+/// The queue the gateway's order handler writes to and its background worker reads.
+const JOB_QUEUE: &str = "order-events";
+
+/// A message on the gateway's job queue. Its headers carry the trace context, written by a
+/// propagator as any broker's message headers would be: the worker shares no span with the
+/// handler.
+#[derive(Debug)]
+struct Job {
+    headers: Vec<(String, String)>,
+    order: u64,
+}
+
+/// The gateway service, calling the inventory at `upstream` (`http://host:port`). Each order the
+/// inventory confirmed is sent to a background worker (started here, on the current Tokio
+/// runtime) that processes it after the response: a PRODUCER span in the request's trace and a
+/// CONSUMER span, its child, that can end after the trace's root.
 pub fn gateway(tracer: Tracer, upstream: impl Into<String>) -> Router {
+    let (jobs, inbox) = mpsc::channel(64);
+    tokio::spawn(order_worker(tracer.clone(), inbox));
     let state = Gateway {
         client: traced_client(tracer.clone()),
         upstream: upstream.into().trim_end_matches('/').to_owned(),
+        tracer: tracer.clone(),
+        jobs,
     };
     Router::new()
         .route("/orders/{id}", get(order))
@@ -89,7 +113,10 @@ async fn order(
             .await
             .map(|b| serde_json::from_slice::<serde_json::Value>(&b))
         {
-            Ok(Ok(item)) => (StatusCode::OK, Json(json!({ "order": id, "item": item }))),
+            Ok(Ok(item)) => {
+                enqueue(&gateway, id);
+                (StatusCode::OK, Json(json!({ "order": id, "item": item })))
+            }
             Ok(Err(e)) => (
                 StatusCode::BAD_GATEWAY,
                 Json(json!({ "error": format!("bad inventory reply: {e}") })),
@@ -107,6 +134,38 @@ async fn order(
             StatusCode::BAD_GATEWAY,
             Json(json!({ "error": format!("inventory answered {other}") })),
         ),
+    }
+}
+
+/// Sends order `order` to the worker: a PRODUCER span, child of the request's SERVER span, whose
+/// context goes into the message's headers. A full queue drops the job (the span says so) rather
+/// than hold the response.
+fn enqueue(gateway: &Gateway, order: u64) {
+    let cx = Context::current();
+    let send = Operation::send("in-process", JOB_QUEUE)
+        .with_message_id(format!("order-{order}"))
+        .start(&gateway.tracer, &cx);
+    let mut headers = Vec::new();
+    propagation::default().inject_context(&send.context(&cx), &mut headers);
+    if let Err(e) = gateway.jobs.try_send(Job { headers, order }) {
+        send.set_attribute(KeyValue::new("error.type", "queue_full"));
+        send.set_status(tracecore::trace::Status::error(e.to_string()));
+    }
+    send.end();
+}
+
+/// The gateway's background worker: each job's CONSUMER span continues the trace its headers
+/// carry (single-message processing: the span is the PRODUCER span's child).
+async fn order_worker(tracer: Tracer, mut inbox: mpsc::Receiver<Job>) {
+    let propagator = propagation::default();
+    while let Some(job) = inbox.recv().await {
+        let creation = propagator.extract(&job.headers);
+        let process = Operation::process("in-process", JOB_QUEUE)
+            .with_message_id(format!("order-{}", job.order))
+            .start(&tracer, &creation);
+        // Stands for the work: confirming the order, after the client has its answer.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        process.end();
     }
 }
 

@@ -41,8 +41,8 @@ pub struct Demo {
 }
 
 /// Runs the demo: starts `inventory` and `gateway`, sends the client's three requests, waits
-/// (at most 5 s) for the four HTTP spans of each and the two of each confirmed order's job, and shuts the providers down, which flushes the
-/// OTLP exporters when [`otlp_endpoint_set`].
+/// (at most 5 s) for the four HTTP spans of each and the two of each confirmed order's job, and
+/// shuts the providers down, which flushes the OTLP exporters when [`otlp_endpoint_set`].
 pub async fn all_in_one() -> Result<Demo, String> {
     let spans = InMemoryExporter::new();
     let otlp = otlp_endpoint_set();

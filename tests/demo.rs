@@ -1,7 +1,8 @@
 //! The demo's three services, each with its own provider and `service.name`, over real HTTP on
 //! 127.0.0.1: one trace per client request, the parent chain client CLIENT -> gateway SERVER ->
-//! gateway CLIENT -> inventory SERVER, and each span's status and `error.type`; a confirmed
-//! order's job, PRODUCER -> CONSUMER, in the same trace.
+//! gateway CLIENT -> inventory SERVER, and each span's status and `error.type`; the services'
+//! `#[instrument]` spans under their SERVER spans (the storage failure an Error with an
+//! `exception` event); a confirmed order's job, PRODUCER -> CONSUMER, in the same trace.
 
 use std::time::{Duration, Instant};
 
@@ -36,8 +37,9 @@ async fn each_request_is_one_trace_through_three_services_with_the_http_status_r
         .map(|(_, r)| r.clone().unwrap())
         .collect();
     assert_eq!(statuses, [200, 404, 502]);
-    // Four HTTP spans per request, and the job's two for the one order the inventory confirmed.
-    assert_eq!(spans.len(), 14, "{:?}", spans.names());
+    // Four HTTP spans and two INTERNAL ones per request, and the job's two for the one order
+    // the inventory confirmed.
+    assert_eq!(spans.len(), 20, "{:?}", spans.names());
 
     // (inventory SERVER, gateway CLIENT, gateway SERVER, client CLIENT) per request, as the
     // demo's table says: server 4xx is not an error, client 4xx is; 5xx is an error everywhere.
@@ -93,7 +95,49 @@ async fn each_request_is_one_trace_through_three_services_with_the_http_status_r
         let gateway_server = only_child(client_span);
         let gateway_client = only_child(gateway_server);
         let inventory_server = only_child(gateway_client);
-        assert!(spans.children_of(inventory_server).is_empty());
+
+        // The services' `#[instrument]` functions, children of their SERVER spans.
+        let internal = |parent: &SpanData| -> &SpanData {
+            let found: Vec<_> = spans
+                .children_of(parent)
+                .into_iter()
+                .filter(|c| c.kind == SpanKind::Internal)
+                .collect();
+            assert_eq!(found.len(), 1, "{} has one INTERNAL child", parent.name);
+            found[0]
+        };
+        let validate = internal(gateway_server);
+        let load = internal(inventory_server);
+        assert_eq!(
+            [validate, load].map(|s| (s.resource.service_name(), s.name.as_ref())),
+            [("gateway", "validate_order"), ("inventory", "load_item")]
+        );
+        let id: i64 = path.rsplit('/').next().unwrap().parse().unwrap();
+        assert_eq!(
+            validate.attribute("order.id").and_then(|v| v.as_i64()),
+            Some(id)
+        );
+        assert_eq!(load.attribute("item.id").and_then(|v| v.as_i64()), Some(id));
+        assert!(spans.children_of(load).is_empty());
+        let exceptions: Vec<_> = load
+            .events
+            .iter()
+            .filter(|e| e.name == "exception")
+            .collect();
+        if id == 0 {
+            // The storage failure: an Error span with the exception event.
+            assert!(load.status.is_error(), "{:?}", load.status);
+            assert_eq!(exceptions.len(), 1, "{:?}", load.events);
+            let message = exceptions[0]
+                .attributes
+                .iter()
+                .find(|kv| kv.key.as_str() == "exception.message")
+                .map(|kv| kv.value.to_string());
+            assert_eq!(message.as_deref(), Some("storage unavailable"));
+        } else {
+            assert!(!load.status.is_error() && exceptions.is_empty(), "{path}");
+        }
+        assert!(!validate.status.is_error());
 
         let chain = [
             client_span,

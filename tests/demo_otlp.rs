@@ -1,4 +1,4 @@
-//! The demo with `OTEL_EXPORTER_OTLP_ENDPOINT` set: besides the waterfalls, the same fourteen
+//! The demo with `OTEL_EXPORTER_OTLP_ENDPOINT` set: besides the waterfalls, the same twenty
 //! spans reach the OTLP receiver, as protobuf or (with `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`) JSON,
 //! flushed before the demo returns. The demo runs in a child process with the variables set;
 //! the receiver is a loopback HTTP server in this process.
@@ -14,6 +14,7 @@ use receiver::{Receiver, spans_of};
 use tracecore_otlp::proto;
 
 /// OTLP's `Span.SpanKind` and `Status.StatusCode` values.
+const KIND_INTERNAL: i32 = 1;
 const KIND_SERVER: i32 = 2;
 const KIND_CLIENT: i32 = 3;
 const KIND_PRODUCER: i32 = 4;
@@ -61,7 +62,7 @@ fn the_demo_sends_its_three_traces_to_the_otlp_endpoint() {
     let base = format!("http://{}", receiver.addr());
     let stdout = demo_output(&[("OTEL_EXPORTER_OTLP_ENDPOINT", &base)]);
     assert!(
-        stdout.contains("OTLP: 14 spans exported, 0 failed"),
+        stdout.contains("OTLP: 20 spans exported, 0 failed"),
         "{stdout}"
     );
 
@@ -90,10 +91,11 @@ fn the_demo_sends_its_three_traces_to_the_otlp_endpoint() {
         services.extend(service_names(&request));
         spans.extend(spans_of(&request));
     }
-    assert_eq!(spans.len(), 14, "flushed before the demo returned");
+    assert_eq!(spans.len(), 20, "flushed before the demo returned");
 
-    // Four HTTP spans per trace, each trace one chain client -> gateway -> gateway -> inventory;
-    // the confirmed order's trace also holds its job, PRODUCER -> CONSUMER.
+    // Four HTTP spans per trace, each trace one chain client -> gateway -> gateway -> inventory,
+    // with `validate_order` under the gateway's SERVER span and `load_item` under the
+    // inventory's; the confirmed order's trace also holds its job, PRODUCER -> CONSUMER.
     let mut traces: BTreeMap<Vec<u8>, Vec<&proto::Span>> = BTreeMap::new();
     for span in &spans {
         traces.entry(span.trace_id.clone()).or_default().push(span);
@@ -126,6 +128,16 @@ fn the_demo_sends_its_three_traces_to_the_otlp_endpoint() {
                 ("inventory", KIND_SERVER, "GET /items/{id}"),
             ]
         );
+        let internal = |name: &str| {
+            let found: Vec<_> = chain
+                .iter()
+                .filter(|s| s.kind == KIND_INTERNAL && s.name == name)
+                .collect();
+            assert_eq!(found.len(), 1, "one {name}");
+            found[0].parent_span_id.clone()
+        };
+        assert_eq!(internal("validate_order"), ordered[1].span_id);
+        assert_eq!(internal("load_item"), ordered[3].span_id);
         let job: Vec<_> = chain
             .iter()
             .filter(|s| s.kind == KIND_PRODUCER || s.kind == KIND_CONSUMER)
@@ -178,7 +190,7 @@ fn with_http_json_the_demo_sends_json() {
         ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
     ]);
     assert!(
-        stdout.contains("OTLP: 14 spans exported, 0 failed"),
+        stdout.contains("OTLP: 20 spans exported, 0 failed"),
         "{stdout}"
     );
     let mut names = Vec::new();
@@ -204,7 +216,9 @@ fn with_http_json_the_demo_sends_json() {
             ["GET"; 6].as_slice(),
             &["GET /items/{id}"; 3],
             &["GET /orders/{id}"; 3],
-            &["process order-events", "send order-events"]
+            &["load_item"; 3],
+            &["process order-events", "send order-events"],
+            &["validate_order"; 3]
         ]
         .concat()
     );
@@ -221,9 +235,9 @@ fn a_receiver_that_is_down_fails_the_export_not_the_demo() {
         // No retries to wait for: the demo must still print its traces.
         ("OTEL_EXPORTER_OTLP_TIMEOUT", "200"),
     ]);
-    assert!(stdout.contains("14 spans in 3 traces"), "{stdout}");
+    assert!(stdout.contains("20 spans in 3 traces"), "{stdout}");
     assert!(
-        stdout.contains("OTLP: 0 spans exported, 14 failed"),
+        stdout.contains("OTLP: 0 spans exported, 20 failed"),
         "{stdout}"
     );
 }
@@ -298,6 +312,6 @@ async fn demo_child() {
         return;
     }
     let demo = tracecore_examples::all_in_one().await.unwrap();
-    assert_eq!(demo.spans.len(), 14);
+    assert_eq!(demo.spans.len(), 20);
     println!("{}", demo.render(false));
 }

@@ -150,7 +150,7 @@ fn the_demo_prints_the_waterfalls_and_the_service_map() {
         "client: GET /orders/0 -> 502",
         "client ──▶ gateway     3 requests, 2 errors",
         "gateway ──▶ inventory  3 requests, 2 errors",
-        "14 spans in 3 traces (6 SERVER, 6 CLIENT, 1 PRODUCER, 1 CONSUMER)",
+        "20 spans in 3 traces (6 SERVER, 6 CLIENT, 6 INTERNAL, 1 PRODUCER, 1 CONSUMER)",
     ] {
         assert!(out.contains(line), "{line:?} in\n{out}");
     }

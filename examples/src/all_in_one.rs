@@ -41,7 +41,7 @@ pub struct Demo {
 }
 
 /// Runs the demo: starts `inventory` and `gateway`, sends the client's three requests, waits
-/// (at most 5 s) for the four HTTP spans of each and the two of each confirmed order's job, and
+/// (at most 5 s) for the six spans of each and the two of each confirmed order's job, and
 /// shuts the providers down, which flushes the OTLP exporters when [`otlp_endpoint_set`].
 pub async fn all_in_one() -> Result<Demo, String> {
     let spans = InMemoryExporter::new();
@@ -76,11 +76,11 @@ pub async fn all_in_one() -> Result<Demo, String> {
         .map_err(|e| format!("cannot start the servers: {e}"))?;
     let results = client(cl.tracer("client"), &gateway_url, &CLIENT_PATHS).await;
 
-    // Every request makes four HTTP spans (the servers end theirs when their bodies are sent);
-    // an order the inventory confirmed adds the job's PRODUCER and CONSUMER spans, the latter
-    // ending after the response.
+    // Every request makes four HTTP spans (the servers end theirs when their bodies are sent)
+    // and two INTERNAL ones (`validate_order`, `load_item`); an order the inventory confirmed
+    // adds the job's PRODUCER and CONSUMER spans, the latter ending after the response.
     let confirmed = results.iter().filter(|(_, r)| *r == Ok(200)).count();
-    let expected = CLIENT_PATHS.len() * 4 + confirmed * 2;
+    let expected = CLIENT_PATHS.len() * 6 + confirmed * 2;
     let deadline = Instant::now() + Duration::from_secs(5);
     while spans.finished_spans().len() < expected && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -135,11 +135,12 @@ impl Demo {
         out.push_str(&render_service_map(&service_map(spans)));
         let _ = writeln!(
             out,
-            "\n{} spans in {} traces ({} SERVER, {} CLIENT, {} PRODUCER, {} CONSUMER)",
+            "\n{} spans in {} traces ({} SERVER, {} CLIENT, {} INTERNAL, {} PRODUCER, {} CONSUMER)",
             self.spans.len(),
             self.results.len(),
             self.spans.of_kind(SpanKind::Server).len(),
             self.spans.of_kind(SpanKind::Client).len(),
+            self.spans.of_kind(SpanKind::Internal).len(),
             self.spans.of_kind(SpanKind::Producer).len(),
             self.spans.of_kind(SpanKind::Consumer).len(),
         );

@@ -16,33 +16,75 @@ use tracecore::trace::Tracer;
 use tracecore::{Context, KeyValue};
 use tracecore_reqwest::TraceMiddleware;
 use tracecore_tower::{RequestContext, ServerLayer};
+use tracecore_tracing::TracecoreLayer;
+use tracing::Dispatch;
+use tracing::instrument::WithSubscriber;
+use tracing_subscriber::layer::SubscriberExt;
 
 /// The paths the client requests, one of each outcome.
 pub const CLIENT_PATHS: [&str; 3] = ["/orders/42", "/orders/4242", "/orders/0"];
+
+/// The `tracing` subscriber of one service: its `#[instrument]` spans and events are recorded by
+/// the service's own tracer (the demo runs three services in one process, so each handler runs
+/// its instrumented code under its service's subscriber rather than a global one).
+fn instrumentation(tracer: Tracer) -> Dispatch {
+    Dispatch::new(tracing_subscriber::registry().with(TracecoreLayer::new(tracer)))
+}
+
+/// The inventory's storage failed.
+#[derive(Debug)]
+struct StorageError;
+
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("storage unavailable")
+    }
+}
+
+impl std::error::Error for StorageError {}
 
 /// The inventory service.
 pub fn inventory(tracer: Tracer) -> Router {
     Router::new()
         .route("/items/{id}", get(item))
+        .with_state(instrumentation(tracer.clone()))
         .layer(ServerLayer::new(tracer))
 }
 
-async fn item(Path(id): Path<u64>, cx: RequestContext) -> (StatusCode, Json<serde_json::Value>) {
+async fn item(
+    State(instrumentation): State<Dispatch>,
+    Path(id): Path<u64>,
+    cx: RequestContext,
+) -> (StatusCode, Json<serde_json::Value>) {
     cx.span()
         .set_attribute(KeyValue::new("app.item.id", id as i64));
-    match id {
-        0 => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Json(json!({ "error": "storage unavailable" })),
-        ),
-        1..=999 => (
-            StatusCode::OK,
-            Json(json!({ "id": id, "name": format!("item {id}"), "stock": id % 7 })),
-        ),
-        _ => (
+    match load_item(id).with_subscriber(instrumentation).await {
+        Ok(Some(item)) => (StatusCode::OK, Json(item)),
+        Ok(None) => (
             StatusCode::NOT_FOUND,
             Json(json!({ "error": format!("no item {id}") })),
         ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "error": e.to_string() })),
+        ),
+    }
+}
+
+/// Reads an item: an INTERNAL span, child of the SERVER span; item 0 is the storage failure,
+/// an `exception` event that makes the span an Error.
+#[tracing::instrument(fields(item.id = id))]
+async fn load_item(id: u64) -> Result<Option<serde_json::Value>, StorageError> {
+    match id {
+        0 => {
+            let e = StorageError;
+            tracing::error!(error = &e as &dyn std::error::Error, "cannot read the item");
+            Err(e)
+        }
+        1..=999 => Ok(Some(
+            json!({ "id": id, "name": format!("item {id}"), "stock": id % 7 }),
+        )),
+        _ => Ok(None),
     }
 }
 
@@ -59,6 +101,7 @@ struct Gateway {
     upstream: String,
     tracer: Tracer,
     jobs: mpsc::Sender<Job>,
+    instrumentation: Dispatch,
 }
 
 /// The queue the gateway's order handler writes to and its background worker reads.
@@ -85,6 +128,7 @@ pub fn gateway(tracer: Tracer, upstream: impl Into<String>) -> Router {
         upstream: upstream.into().trim_end_matches('/').to_owned(),
         tracer: tracer.clone(),
         jobs,
+        instrumentation: instrumentation(tracer.clone()),
     };
     Router::new()
         .route("/orders/{id}", get(order))
@@ -96,7 +140,14 @@ async fn order(
     State(gateway): State<Gateway>,
     Path(id): Path<u64>,
 ) -> (StatusCode, Json<serde_json::Value>) {
-    // Runs inside the SERVER span: this call's CLIENT span is its child.
+    // Runs inside the SERVER span: the `validate_order` span and this call's CLIENT span are
+    // its children.
+    if !tracing::dispatcher::with_default(&gateway.instrumentation, || validate_order(id)) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "order id out of range" })),
+        );
+    }
     let url = format!("{}/items/{id}", gateway.upstream);
     let reply = match gateway.client.get(&url).send().await {
         Ok(reply) => reply,
@@ -135,6 +186,12 @@ async fn order(
             Json(json!({ "error": format!("inventory answered {other}") })),
         ),
     }
+}
+
+/// Checks an order before the inventory is asked: an INTERNAL span, child of the SERVER span.
+#[tracing::instrument(fields(order.id = id))]
+fn validate_order(id: u64) -> bool {
+    id < u64::MAX
 }
 
 /// Sends order `order` to the worker: a PRODUCER span, child of the request's SERVER span, whose

@@ -19,7 +19,9 @@
 use std::time::Duration;
 
 use tracecore::metrics::ManualReader;
-use tracecore_examples::{CLIENT_PATHS, client, gateway, inventory, otlp_endpoint_set, serve};
+use tracecore_examples::{
+    CLIENT_PATHS, Logs, client, gateway, inventory, otlp_endpoint_set, serve,
+};
 use tracecore_otlp::{ExporterKind, Setup, Telemetry};
 use tracecore_tower::PrometheusService;
 
@@ -87,7 +89,7 @@ async fn run_inventory(args: &[String]) -> Result<(), String> {
         "inventory on http://{} (metrics at /metrics)",
         listener.local_addr().unwrap()
     );
-    let app = inventory(telemetry.tracer("inventory"))
+    let app = inventory(telemetry.tracer("inventory"), Logs::stdout())
         .route_service("/metrics", PrometheusService::new(scrape));
     until_stopped(serve(listener, app)).await;
     let _ = telemetry.shutdown(Duration::from_secs(5));
@@ -103,7 +105,7 @@ async fn run_gateway(args: &[String]) -> Result<(), String> {
         "gateway on http://{} calling {upstream} (metrics at /metrics)",
         listener.local_addr().unwrap()
     );
-    let app = gateway(telemetry.tracer("gateway"), upstream)
+    let app = gateway(telemetry.tracer("gateway"), upstream, Logs::stdout())
         .route_service("/metrics", PrometheusService::new(scrape));
     until_stopped(serve(listener, app)).await;
     let _ = telemetry.shutdown(Duration::from_secs(5));

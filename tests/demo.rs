@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use tracecore::export::InMemoryExporter;
 use tracecore::trace::{SpanData, SpanKind, TracerProvider};
-use tracecore_examples::{CLIENT_PATHS, Edge, all_in_one, client, gateway, serve, service_map};
+use tracecore_examples::{
+    CLIENT_PATHS, Edge, Logs, all_in_one, client, gateway, serve, service_map,
+};
 
 fn provider(name: &'static str, spans: &InMemoryExporter) -> TracerProvider {
     TracerProvider::builder()
@@ -139,6 +141,31 @@ async fn each_request_is_one_trace_through_three_services_with_the_http_status_r
         }
         assert!(!validate.status.is_error());
 
+        // The request's log line carries its trace id and the id of the span it was written in.
+        let lines: Vec<&String> = demo
+            .logs
+            .iter()
+            .filter(|line| {
+                line.contains(&format!(
+                    " trace_id={} ",
+                    client_span.span_context.trace_id()
+                ))
+            })
+            .collect();
+        assert_eq!(lines.len(), 1, "{path}: {:?}", demo.logs);
+        let (written_in, text) = match id {
+            42 => (gateway_server, " INFO order accepted order.id=42"),
+            4242 => (load, " WARN load_item{item.id=4242}: no item 4242"),
+            _ => (load, "ERROR load_item{item.id=0}: cannot read the item"),
+        };
+        assert!(lines[0].contains(text), "{text:?} in {}", lines[0]);
+        assert!(
+            lines[0].ends_with(&format!(" span_id={}", written_in.span_context.span_id())),
+            "{} in {}",
+            written_in.name,
+            lines[0]
+        );
+
         let chain = [
             client_span,
             gateway_server,
@@ -257,7 +284,11 @@ async fn an_unreachable_inventory_is_a_502_with_a_connection_error() {
     let gw_addr = gw_listener.local_addr().unwrap();
     tokio::spawn(serve(
         gw_listener,
-        gateway(gw.tracer("gateway"), format!("http://{dead}")),
+        gateway(
+            gw.tracer("gateway"),
+            format!("http://{dead}"),
+            Logs::buffer(),
+        ),
     ));
     let results = client(
         cl.tracer("client"),

@@ -151,6 +151,9 @@ fn the_demo_prints_the_waterfalls_and_the_service_map() {
         "client ──▶ gateway     3 requests, 2 errors",
         "gateway ──▶ inventory  3 requests, 2 errors",
         "20 spans in 3 traces (6 SERVER, 6 CLIENT, 6 INTERNAL, 1 PRODUCER, 1 CONSUMER)",
+        "\nlogs\n",
+        " INFO order accepted order.id=42 trace_id=",
+        "ERROR load_item{item.id=0}: cannot read the item error=storage unavailable trace_id=",
     ] {
         assert!(out.contains(line), "{line:?} in\n{out}");
     }
@@ -256,6 +259,28 @@ fn each_role_runs_alone_and_the_trace_crosses_three_processes() {
     {
         assert!(inventory_out.contains(trace), "{trace} in\n{inventory_out}");
     }
+    // The roles' log lines carry the trace ids of the requests they served.
+    let storage = inventory.wait_for("cannot read the item");
+    let failed = storage
+        .lines()
+        .find(|l| l.contains("cannot read the item"))
+        .unwrap();
+    let failed_trace = trace_id_after(failed, "trace_id=");
+    assert!(
+        out.contains(&format!("trace {failed_trace}")),
+        "{failed}\nin\n{out}"
+    );
+    let accepted = gateway.wait_for("order accepted");
+    let accepted = accepted
+        .lines()
+        .find(|l| l.contains("order accepted order.id=42"))
+        .unwrap();
+    let accepted_trace = trace_id_after(accepted, "trace_id=");
+    assert!(
+        out.contains(&format!("trace {accepted_trace}")),
+        "{accepted}\nin\n{out}"
+    );
+    assert_ne!(accepted_trace, failed_trace);
     // Both servers answer Prometheus on the same listener; the scrape itself is not measured.
     for (url, route) in [
         (&gateway_url, "/orders/{id}"),

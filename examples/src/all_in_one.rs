@@ -9,7 +9,7 @@ use tracecore::metrics::{HistogramPoint, ManualReader, ResourceMetrics};
 use tracecore::trace::{SpanKind, TracerProvider};
 use tracecore_otlp::{ExporterKind, OtlpCounts, Setup, Telemetry};
 
-use crate::{CLIENT_PATHS, client, render_service_map, service_map, start_servers};
+use crate::{CLIENT_PATHS, Logs, client, render_service_map, service_map, start_servers};
 
 /// Whether the environment names an OTLP receiver (`OTEL_EXPORTER_OTLP_ENDPOINT` or
 /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`, not empty).
@@ -38,6 +38,8 @@ pub struct Demo {
     pub otlp: Option<(String, OtlpCounts)>,
     /// Each service's metrics, collected after the requests.
     pub metrics: Vec<ResourceMetrics>,
+    /// The log lines the gateway and the inventory wrote, each with its trace and span ids.
+    pub logs: Vec<String>,
 }
 
 /// Runs the demo: starts `inventory` and `gateway`, sends the client's three requests, waits
@@ -71,9 +73,11 @@ pub async fn all_in_one() -> Result<Demo, String> {
     ];
     let [inv, gw, cl] = &services;
 
-    let (gateway_url, inventory_url) = start_servers(inv.tracer("inventory"), gw.tracer("gateway"))
-        .await
-        .map_err(|e| format!("cannot start the servers: {e}"))?;
+    let logs = Logs::buffer();
+    let (gateway_url, inventory_url) =
+        start_servers(inv.tracer("inventory"), gw.tracer("gateway"), logs.clone())
+            .await
+            .map_err(|e| format!("cannot start the servers: {e}"))?;
     let results = client(cl.tracer("client"), &gateway_url, &CLIENT_PATHS).await;
 
     // Every request makes four HTTP spans (the servers end theirs when their bodies are sent)
@@ -108,12 +112,13 @@ pub async fn all_in_one() -> Result<Demo, String> {
         spans: spans.finished_spans(),
         otlp,
         metrics,
+        logs: logs.lines(),
     })
 }
 
 impl Demo {
-    /// The demo's report: the requests and their statuses, one waterfall per trace, the service
-    /// map, and a summary line (with what went over OTLP).
+    /// The demo's report: the requests and their statuses, the services' log lines, one
+    /// waterfall per trace, the service map, and a summary line (with what went over OTLP).
     pub fn render(&self, color: bool) -> String {
         let mut out = format!(
             "inventory on {}, gateway on {}\n\n",
@@ -126,6 +131,13 @@ impl Demo {
             };
         }
         out.push('\n');
+        if !self.logs.is_empty() {
+            out.push_str("logs\n");
+            for line in &self.logs {
+                let _ = writeln!(out, "  {line}");
+            }
+            out.push('\n');
+        }
         let spans = self.spans.as_slice();
         out.push_str(&render_waterfall(
             spans,

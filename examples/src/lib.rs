@@ -17,5 +17,7 @@ mod w3c;
 
 pub use all_in_one::{Demo, all_in_one, otlp_endpoint_set, render_metrics_table};
 pub use service_map::{Edge, render_service_map, service_map};
-pub use services::{CLIENT_PATHS, client, gateway, inventory, serve, start_servers, traced_client};
+pub use services::{
+    CLIENT_PATHS, LogWriter, Logs, client, gateway, inventory, serve, start_servers, traced_client,
+};
 pub use w3c::conformance_service;

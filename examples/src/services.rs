@@ -1,6 +1,7 @@
 //! The three services and the client.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use axum::Json;
 use axum::Router;
@@ -24,11 +25,82 @@ use tracing_subscriber::layer::SubscriberExt;
 /// The paths the client requests, one of each outcome.
 pub const CLIENT_PATHS: [&str; 3] = ["/orders/42", "/orders/4242", "/orders/0"];
 
+/// Where the services' log lines go: standard output (a role running alone), or a buffer the
+/// all-in-one demo prints with its report.
+#[derive(Clone, Debug, Default)]
+pub struct Logs(Option<Arc<Mutex<Vec<u8>>>>);
+
+impl Logs {
+    /// Lines go to standard output as they are written.
+    pub fn stdout() -> Self {
+        Self(None)
+    }
+
+    /// Lines are kept, for [`Logs::lines`].
+    pub fn buffer() -> Self {
+        Self(Some(Arc::default()))
+    }
+
+    /// The lines kept so far (none for [`Logs::stdout`]).
+    pub fn lines(&self) -> Vec<String> {
+        let Some(buffer) = &self.0 else {
+            return Vec::new();
+        };
+        let bytes = buffer.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+/// One write to [`Logs`].
+#[derive(Debug)]
+pub struct LogWriter(Option<Arc<Mutex<Vec<u8>>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match &self.0 {
+            Some(buffer) => {
+                let mut buffer = buffer.lock().unwrap_or_else(|e| e.into_inner());
+                buffer.extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            None => std::io::stdout().lock().write(bytes),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &self.0 {
+            Some(_) => Ok(()),
+            None => std::io::stdout().lock().flush(),
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
+    type Writer = LogWriter;
+
+    fn make_writer(&'a self) -> LogWriter {
+        LogWriter(self.0.clone())
+    }
+}
+
 /// The `tracing` subscriber of one service: its `#[instrument]` spans and events are recorded by
-/// the service's own tracer (the demo runs three services in one process, so each handler runs
-/// its instrumented code under its service's subscriber rather than a global one).
-fn instrumentation(tracer: Tracer) -> Dispatch {
-    Dispatch::new(tracing_subscriber::registry().with(TracecoreLayer::new(tracer)))
+/// the service's own tracer, and its log lines, each with the current trace and span ids, go to
+/// `logs`. (The demo runs three services in one process, so each handler runs its instrumented
+/// code under its service's subscriber rather than a global one.)
+fn instrumentation(tracer: Tracer, logs: Logs) -> Dispatch {
+    let lines = tracing_subscriber::fmt::layer()
+        .with_writer(logs)
+        .with_ansi(false)
+        .with_target(false)
+        .map_event_format(tracecore_tracing::fmt::TraceIdFormat::new);
+    Dispatch::new(
+        tracing_subscriber::registry()
+            .with(lines)
+            .with(TracecoreLayer::new(tracer)),
+    )
 }
 
 /// The inventory's storage failed.
@@ -43,11 +115,11 @@ impl std::fmt::Display for StorageError {
 
 impl std::error::Error for StorageError {}
 
-/// The inventory service.
-pub fn inventory(tracer: Tracer) -> Router {
+/// The inventory service, logging to `logs`.
+pub fn inventory(tracer: Tracer, logs: Logs) -> Router {
     Router::new()
         .route("/items/{id}", get(item))
-        .with_state(instrumentation(tracer.clone()))
+        .with_state(instrumentation(tracer.clone(), logs))
         .layer(ServerLayer::new(tracer))
 }
 
@@ -73,7 +145,7 @@ async fn item(
 
 /// Reads an item: an INTERNAL span, child of the SERVER span; item 0 is the storage failure,
 /// an `exception` event that makes the span an Error.
-#[tracing::instrument(fields(item.id = id))]
+#[tracing::instrument(skip(id), fields(item.id = id))]
 async fn load_item(id: u64) -> Result<Option<serde_json::Value>, StorageError> {
     match id {
         0 => {
@@ -84,7 +156,10 @@ async fn load_item(id: u64) -> Result<Option<serde_json::Value>, StorageError> {
         1..=999 => Ok(Some(
             json!({ "id": id, "name": format!("item {id}"), "stock": id % 7 }),
         )),
-        _ => Ok(None),
+        _ => {
+            tracing::warn!("no item {id}");
+            Ok(None)
+        }
     }
 }
 
@@ -116,11 +191,12 @@ struct Job {
     order: u64,
 }
 
-/// The gateway service, calling the inventory at `upstream` (`http://host:port`). Each order the
+/// The gateway service, calling the inventory at `upstream` (`http://host:port`) and logging
+/// to `logs`. Each order the
 /// inventory confirmed is sent to a background worker (started here, on the current Tokio
 /// runtime) that processes it after the response: a PRODUCER span in the request's trace and a
 /// CONSUMER span, its child, that can end after the trace's root.
-pub fn gateway(tracer: Tracer, upstream: impl Into<String>) -> Router {
+pub fn gateway(tracer: Tracer, upstream: impl Into<String>, logs: Logs) -> Router {
     let (jobs, inbox) = mpsc::channel(64);
     tokio::spawn(order_worker(tracer.clone(), inbox));
     let state = Gateway {
@@ -128,7 +204,7 @@ pub fn gateway(tracer: Tracer, upstream: impl Into<String>) -> Router {
         upstream: upstream.into().trim_end_matches('/').to_owned(),
         tracer: tracer.clone(),
         jobs,
-        instrumentation: instrumentation(tracer.clone()),
+        instrumentation: instrumentation(tracer.clone(), logs),
     };
     Router::new()
         .route("/orders/{id}", get(order))
@@ -165,6 +241,9 @@ async fn order(
             .map(|b| serde_json::from_slice::<serde_json::Value>(&b))
         {
             Ok(Ok(item)) => {
+                tracing::dispatcher::with_default(&gateway.instrumentation, || {
+                    tracing::info!(order.id = id, "order accepted");
+                });
                 enqueue(&gateway, id);
                 (StatusCode::OK, Json(json!({ "order": id, "item": item })))
             }
@@ -189,7 +268,7 @@ async fn order(
 }
 
 /// Checks an order before the inventory is asked: an INTERNAL span, child of the SERVER span.
-#[tracing::instrument(fields(order.id = id))]
+#[tracing::instrument(skip(id), fields(order.id = id))]
 fn validate_order(id: u64) -> bool {
     id < u64::MAX
 }
@@ -236,17 +315,24 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::R
 }
 
 /// Starts `inventory` and `gateway` (calling that inventory) on ephemeral loopback ports, in the
-/// background; returns the gateway's and the inventory's base URLs.
+/// background, both logging to `logs`; returns the gateway's and the inventory's base URLs.
 pub async fn start_servers(
     inventory_tracer: Tracer,
     gateway_tracer: Tracer,
+    logs: Logs,
 ) -> std::io::Result<(String, String)> {
     let inv_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let inv_url = format!("http://{}", inv_listener.local_addr()?);
     let gw_url = format!("http://{}", gw_listener.local_addr()?);
-    tokio::spawn(serve(inv_listener, inventory(inventory_tracer)));
-    tokio::spawn(serve(gw_listener, gateway(gateway_tracer, inv_url.clone())));
+    tokio::spawn(serve(
+        inv_listener,
+        inventory(inventory_tracer, logs.clone()),
+    ));
+    tokio::spawn(serve(
+        gw_listener,
+        gateway(gateway_tracer, inv_url.clone(), logs),
+    ));
     Ok((gw_url, inv_url))
 }
 

@@ -275,7 +275,8 @@ fn merge(points: &[&HistogramPoint]) -> HistogramPoint {
     merged
 }
 
-fn format_seconds(s: f64) -> String {
+/// `s` seconds for a reader: µs under a millisecond, ms under a second.
+pub(crate) fn format_seconds(s: f64) -> String {
     if s < 1e-3 {
         format!("{:.0} µs", s * 1e6)
     } else if s < 1.0 {

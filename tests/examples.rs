@@ -113,8 +113,18 @@ fn reqwest_client_sends_its_span_as_the_parent() {
     assert_eq!(trace_id_after(&out, "\ntrace "), sent, "{out}");
     assert!(out.contains("baggage: tenant=blue"), "{out}");
     assert!(out.contains("checkout  INTERNAL  place order"), "{out}");
+    // The CLIENT span shows the target it called.
+    let port = out
+        .split("http://127.0.0.1:")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
     assert!(
-        out.contains("checkout  CLIENT    └─ GET       200 Unset"),
+        out.contains(&format!(
+            "checkout  CLIENT    └─ GET 127.0.0.1:{port}/echo  200 Unset"
+        )),
         "{out}"
     );
 }
@@ -158,6 +168,14 @@ fn the_demo_prints_the_waterfalls_and_the_service_map() {
         assert!(out.contains(line), "{line:?} in\n{out}");
     }
     assert_eq!(out.matches("\ntrace ").count(), 3, "{out}");
+    // CLIENT spans name their target; the failed load_item's exception is a mark on its bar.
+    assert!(out.contains("client     CLIENT    GET 127.0.0.1:"), "{out}");
+    assert!(out.contains("/items/4242  404 Error"), "{out}");
+    let failed = out
+        .lines()
+        .find(|l| l.contains("└─ load_item") && l.contains("Error"))
+        .unwrap_or_else(|| panic!("the failed load_item in\n{out}"));
+    assert_eq!(failed.matches('◆').count(), 1, "{failed}");
 }
 
 /// A long-running role: its output, collected as it comes; killed when dropped.

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime};
 
-use crate::trace::{SpanData, Status};
+use crate::trace::{SpanData, SpanKind, Status};
 use crate::{SpanId, TraceId, semconv};
 
 /// How a waterfall looks.
@@ -128,7 +128,7 @@ fn render_trace(out: &mut String, id: TraceId, spans: &[&SpanData], o: &Waterfal
         .unwrap_or(0);
     let name_w = rows
         .iter()
-        .map(|r| r.prefix.chars().count() + r.span.name.chars().count())
+        .map(|r| r.prefix.chars().count() + label(r.span).chars().count())
         .max()
         .unwrap_or(0);
     let status_w = rows
@@ -160,7 +160,7 @@ fn render_trace(out: &mut String, id: TraceId, spans: &[&SpanData], o: &Waterfal
         } else {
             ("", "")
         };
-        let name = format!("{}{}", row.prefix, span.name);
+        let name = format!("{}{}", row.prefix, label(span));
         let _ = write!(
             out,
             "{:<service_w$}  {kind_color}{:<8}{reset}  {:<name_w$}  {status_color}{:<status_w$}{reset}  {:>9}  {dim}│{reset}{}{dim}│{reset}",
@@ -205,6 +205,40 @@ fn walk<'a>(
     }
 }
 
+/// The span's name; for a CLIENT span, followed by the target it called (`host:port/path`
+/// from `url.full`, without the query, or else `server.address:server.port`).
+fn label(span: &SpanData) -> String {
+    if span.kind != SpanKind::Client {
+        return span.name.to_string();
+    }
+    let url = span
+        .attribute(semconv::URL_FULL.as_str())
+        .and_then(|v| v.as_str());
+    let target = match url {
+        Some(url) => {
+            let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+            let end = rest.find(['?', '#']).unwrap_or(rest.len());
+            rest[..end].to_owned()
+        }
+        None => {
+            let Some(host) = span
+                .attribute(semconv::SERVER_ADDRESS.as_str())
+                .and_then(|v| v.as_str())
+            else {
+                return span.name.to_string();
+            };
+            match span
+                .attribute(semconv::SERVER_PORT.as_str())
+                .and_then(|v| v.as_i64())
+            {
+                Some(port) => format!("{host}:{port}"),
+                None => host.to_owned(),
+            }
+        }
+    };
+    format!("{} {target}", span.name)
+}
+
 fn kind_color(kind: &str) -> &'static str {
     match kind {
         "SERVER" => MAGENTA,
@@ -229,7 +263,8 @@ fn status_text(span: &SpanData) -> String {
     }
 }
 
-/// The span's cells on the trace timeline: `█` where it ran, spaces elsewhere.
+/// The span's cells on the trace timeline: `█` where it ran (`◆` where an event happened),
+/// spaces elsewhere.
 fn bar(
     span: &SpanData,
     t0: SystemTime,
@@ -239,27 +274,32 @@ fn bar(
     reset: &str,
 ) -> String {
     let width = o.bar_width;
+    // Integer nanoseconds: floating point would push an end exactly on a cell boundary into the
+    // next cell.
+    let nanos = total.as_nanos();
+    let w = width as u128;
+    let offset = |t: SystemTime| t.duration_since(t0).unwrap_or_default().as_nanos();
     let (start, end) = if total.is_zero() {
         (0, width)
     } else {
-        // Integer nanoseconds: floating point would push an end exactly on a cell boundary
-        // into the next cell.
-        let total = total.as_nanos();
-        let offset = span
-            .start_time
-            .duration_since(t0)
-            .unwrap_or_default()
-            .as_nanos();
+        let offset = offset(span.start_time);
         let finish = offset + span.duration().as_nanos();
-        let w = width as u128;
-        let start = ((offset * w / total) as usize).min(width - 1);
-        let end = (finish * w).div_ceil(total) as usize;
+        let start = ((offset * w / nanos) as usize).min(width - 1);
+        let end = (finish * w).div_ceil(nanos) as usize;
         (start, end.clamp(start + 1, width))
     };
+    // The span's cells, with a mark where each of its events happened.
+    let mut cells = vec!['█'; end - start];
+    for event in &span.events {
+        let at = (offset(event.time) * w)
+            .checked_div(nanos)
+            .map_or(start, |cell| cell as usize);
+        cells[at.clamp(start, end - 1) - start] = '◆';
+    }
     format!(
         "{}{color}{}{reset}{}",
         " ".repeat(start),
-        "█".repeat(end - start),
+        cells.into_iter().collect::<String>(),
         " ".repeat(width - end)
     )
 }
@@ -372,14 +412,27 @@ mod tests {
                 Some(502),
             ),
         ];
+        let mut spans = spans;
+        // The inventory recorded the failure 6 ms into the trace; the gateway's call shows where it went.
+        let failed_at = spans[0].start_time + Duration::from_millis(2);
+        spans[0].events.push(crate::trace::Event {
+            name: "exception".into(),
+            time: failed_at,
+            attributes: Vec::new(),
+            dropped_attributes_count: 0,
+        });
+        spans[1].attributes.push(KeyValue::new(
+            semconv::URL_FULL,
+            "http://127.0.0.1:3001/items/0?debug=1",
+        ));
         let text = render_waterfall(&spans, &WaterfallOptions::default().with_bar_width(10));
         let expected = "\
 trace 00000000000000000000000000000abc  5 spans  10.00 ms
-client     CLIENT    GET                       502 Error   10.00 ms  │██████████│
-gateway    SERVER    └─ GET /orders/{id}       502 Error    8.00 ms  │  ████████│
-gateway    CLIENT       ├─ GET                 500 Error    6.00 ms  │   ██████ │
-inventory  SERVER       │  └─ GET /items/{id}  500 Error    4.00 ms  │    ████  │ storage failed
-gateway    INTERNAL     └─ render              Unset        1.00 ms  │         █│
+client     CLIENT    GET                               502 Error   10.00 ms  │██████████│
+gateway    SERVER    └─ GET /orders/{id}               502 Error    8.00 ms  │  ████████│
+gateway    CLIENT       ├─ GET 127.0.0.1:3001/items/0  500 Error    6.00 ms  │   ██████ │
+inventory  SERVER       │  └─ GET /items/{id}          500 Error    4.00 ms  │    ██◆█  │ storage failed
+gateway    INTERNAL     └─ render                      Unset        1.00 ms  │         █│
 ";
         assert_eq!(text, expected);
         assert!(!text.contains('\x1b'), "no escape codes without colour");

@@ -45,6 +45,16 @@ fn service_names(request: &proto::ExportTraceServiceRequest) -> HashMap<Vec<u8>,
     out
 }
 
+/// A string attribute of an OTLP span or event.
+fn text<'a>(attributes: &'a [proto::KeyValue], key: &str) -> Option<&'a str> {
+    attributes.iter().find(|kv| kv.key == key).and_then(|kv| {
+        match kv.value.as_ref()?.value.as_ref()? {
+            proto::any_value::Value::StringValue(s) => Some(s.as_str()),
+            _ => None,
+        }
+    })
+}
+
 fn status_code(span: &proto::Span) -> i64 {
     span.attributes
         .iter()
@@ -138,6 +148,27 @@ fn the_demo_sends_its_three_traces_to_the_otlp_endpoint() {
         };
         assert_eq!(internal("validate_order"), ordered[1].span_id);
         assert_eq!(internal("load_item"), ordered[3].span_id);
+        // The storage failure arrives as an Error span with its exception event.
+        let load = chain.iter().find(|s| s.name == "load_item").unwrap();
+        let exceptions: Vec<_> = load
+            .events
+            .iter()
+            .filter(|e| e.name == "exception")
+            .collect();
+        let failed = load
+            .status
+            .as_ref()
+            .is_some_and(|st| st.code == STATUS_ERROR);
+        if status_code(ordered[3]) == 500 {
+            assert!(failed, "{load:?}");
+            assert_eq!(exceptions.len(), 1, "{:?}", load.events);
+            assert_eq!(
+                text(&exceptions[0].attributes, "exception.message"),
+                Some("storage unavailable")
+            );
+        } else {
+            assert!(!failed && exceptions.is_empty(), "{load:?}");
+        }
         let job: Vec<_> = chain
             .iter()
             .filter(|s| s.kind == KIND_PRODUCER || s.kind == KIND_CONSUMER)
@@ -151,6 +182,28 @@ fn the_demo_sends_its_three_traces_to_the_otlp_endpoint() {
                 "sent by the gateway SERVER"
             );
             assert_eq!(process.parent_span_id, send.span_id);
+            for span in [send, process] {
+                assert_eq!(
+                    text(&span.attributes, "messaging.system"),
+                    Some("in-process")
+                );
+                assert_eq!(
+                    text(&span.attributes, "messaging.destination.name"),
+                    Some("order-events")
+                );
+                assert_eq!(
+                    text(&span.attributes, "messaging.message.id"),
+                    Some("order-42")
+                );
+            }
+            assert_eq!(
+                text(&send.attributes, "messaging.operation.type"),
+                Some("send")
+            );
+            assert_eq!(
+                text(&process.attributes, "messaging.operation.type"),
+                Some("process")
+            );
             assert_eq!(job.len(), 2, "{job:?}");
         } else {
             assert!(job.is_empty(), "{job:?}");

@@ -200,7 +200,7 @@ async fn each_request_is_one_trace_through_three_services_with_the_http_status_r
         assert_eq!(got, expected[i], "{path}");
 
         // The job: only for the confirmed order, sent from the gateway's SERVER span and
-        // processed by its worker as the PRODUCER span's child, after the response.
+        // processed by its worker as the PRODUCER span's child.
         let jobs: Vec<_> = spans
             .children_of(gateway_server)
             .into_iter()
@@ -227,7 +227,8 @@ async fn each_request_is_one_trace_through_three_services_with_the_http_status_r
             process.parent_is_remote,
             "the context came in the message's headers"
         );
-        assert!(process.end_time >= gateway_server.end_time);
+        // (That the job ends after the response is the demo's timing, not asserted here;
+        // tests/messaging.rs holds the worker back until the response is complete.)
         for span in [send, process] {
             let attr = |k: &str| span.attribute(k).map(ToString::to_string);
             assert_eq!(attr("messaging.system").as_deref(), Some("in-process"));

@@ -300,7 +300,7 @@ async fn order_worker(tracer: Tracer, mut inbox: mpsc::Receiver<Job>) {
             .with_message_id(format!("order-{}", job.order))
             .start(&tracer, &creation);
         // Stands for the work: confirming the order, after the client has its answer.
-        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         process.end();
     }
 }

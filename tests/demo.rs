@@ -85,29 +85,23 @@ async fn each_request_is_one_trace_through_three_services_with_the_http_status_r
                     .is_some_and(|u| u.ends_with(path))
             })
             .unwrap_or_else(|| panic!("the client's span for {path}"));
-        let only_child = |parent: &SpanData| -> &SpanData {
+        // The one child of `parent` whose kind is among `kinds`.
+        let one_child = |parent: &SpanData, kinds: &[SpanKind]| -> &SpanData {
             let children: Vec<_> = spans
                 .children_of(parent)
                 .into_iter()
-                .filter(|c| matches!(c.kind, SpanKind::Client | SpanKind::Server))
+                .filter(|c| kinds.contains(&c.kind))
                 .collect();
-            assert_eq!(children.len(), 1, "{} has one HTTP child", parent.name);
+            assert_eq!(children.len(), 1, "{} has one {kinds:?} child", parent.name);
             children[0]
         };
+        let only_child = |parent| one_child(parent, &[SpanKind::Client, SpanKind::Server]);
         let gateway_server = only_child(client_span);
         let gateway_client = only_child(gateway_server);
         let inventory_server = only_child(gateway_client);
 
         // The services' `#[instrument]` functions, children of their SERVER spans.
-        let internal = |parent: &SpanData| -> &SpanData {
-            let found: Vec<_> = spans
-                .children_of(parent)
-                .into_iter()
-                .filter(|c| c.kind == SpanKind::Internal)
-                .collect();
-            assert_eq!(found.len(), 1, "{} has one INTERNAL child", parent.name);
-            found[0]
-        };
+        let internal = |parent| one_child(parent, &[SpanKind::Internal]);
         let validate = internal(gateway_server);
         let load = internal(inventory_server);
         assert_eq!(

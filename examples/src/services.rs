@@ -284,7 +284,7 @@ fn enqueue(gateway: &Gateway, order: u64) {
     let mut headers = Vec::new();
     propagation::default().inject_context(&send.context(&cx), &mut headers);
     if let Err(e) = gateway.jobs.try_send(Job { headers, order }) {
-        send.set_attribute(KeyValue::new("error.type", "queue_full"));
+        send.set_attribute(KeyValue::new(tracecore::semconv::ERROR_TYPE, "queue_full"));
         send.set_status(tracecore::trace::Status::error(e.to_string()));
     }
     send.end();

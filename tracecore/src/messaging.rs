@@ -209,39 +209,48 @@ impl Operation {
 
     /// Starts the operation's span as a child of `parent`'s span: the current context for a
     /// producer, or the message's extracted creation context for single-message processing.
+    /// The attributes are built only when the span records.
     pub fn start(self, tracer: &Tracer, parent: &Context) -> Span {
+        let operation = self.operation_name();
         let mut builder = tracer
             .span_builder(self.span_name())
             .with_kind(self.kind.unwrap_or(self.operation_type.span_kind()));
         for link in self.links {
             builder = builder.with_link(link);
         }
-        let mut attributes = Vec::with_capacity(self.attributes.len() + 6 + 4);
-        attributes.push(KeyValue::new(semconv::MESSAGING_SYSTEM, self.system));
-        attributes.push(KeyValue::new(
-            semconv::MESSAGING_OPERATION_NAME,
-            self.operation_name
-                .unwrap_or(Cow::Borrowed(self.operation_type.as_str())),
-        ));
-        attributes.push(KeyValue::new(
-            semconv::MESSAGING_OPERATION_TYPE,
-            self.operation_type.as_str(),
-        ));
-        if let Some(destination) = self.destination {
+        let Self {
+            system,
+            operation_type,
+            destination,
+            message_id,
+            batch_message_count,
+            attributes: extra,
+            ..
+        } = self;
+        builder.start_with_lazy_attributes(parent, move || {
+            let mut attributes = Vec::with_capacity(extra.len() + 6);
+            attributes.push(KeyValue::new(semconv::MESSAGING_SYSTEM, system));
+            attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_NAME, operation));
             attributes.push(KeyValue::new(
-                semconv::MESSAGING_DESTINATION_NAME,
-                destination,
+                semconv::MESSAGING_OPERATION_TYPE,
+                operation_type.as_str(),
             ));
-        }
-        if let Some(id) = self.message_id {
-            attributes.push(KeyValue::new(semconv::MESSAGING_MESSAGE_ID, id));
-        }
-        if let Some(count) = self.batch_message_count {
-            let count = i64::try_from(count).unwrap_or(i64::MAX);
-            attributes.push(KeyValue::new(semconv::MESSAGING_BATCH_MESSAGE_COUNT, count));
-        }
-        attributes.extend(self.attributes);
-        builder.start_with_attributes(parent, attributes)
+            if let Some(destination) = destination {
+                attributes.push(KeyValue::new(
+                    semconv::MESSAGING_DESTINATION_NAME,
+                    destination,
+                ));
+            }
+            if let Some(id) = message_id {
+                attributes.push(KeyValue::new(semconv::MESSAGING_MESSAGE_ID, id));
+            }
+            if let Some(count) = batch_message_count {
+                let count = i64::try_from(count).unwrap_or(i64::MAX);
+                attributes.push(KeyValue::new(semconv::MESSAGING_BATCH_MESSAGE_COUNT, count));
+            }
+            attributes.extend(extra);
+            attributes
+        })
     }
 }
 

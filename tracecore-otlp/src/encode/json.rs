@@ -8,7 +8,7 @@ use std::io::Write as _;
 use tracecore::metrics::{
     HistogramPoint, Metric, MetricData, Number, NumberPoint, ResourceMetrics,
 };
-use tracecore::trace::{Event, Link, SpanData};
+use tracecore::trace::{Event, InstrumentationScope, Link, SpanData};
 use tracecore::{Array, KeyValue, SpanContext, Value};
 
 use super::{ResourceGroup, flags, kind, status, unix_nanos};
@@ -22,16 +22,8 @@ pub(super) fn request(groups: &[ResourceGroup<'_>], out: &mut Vec<u8>) {
         out.extend_from_slice(b"},\"scopeSpans\":[");
         for (j, scope) in group.scopes.iter().enumerate() {
             comma(out, j);
-            out.extend_from_slice(b"{\"scope\":{");
-            let mut first = true;
-            string_field(out, &mut first, "name", scope.scope.name());
-            string_field(
-                out,
-                &mut first,
-                "version",
-                scope.scope.version().unwrap_or(""),
-            );
-            out.extend_from_slice(b"},\"spans\":[");
+            write_scope(out, scope.scope);
+            out.extend_from_slice(b",\"spans\":[");
             for (k, span) in scope.spans.iter().enumerate() {
                 comma(out, k);
                 write_span(out, span);
@@ -41,6 +33,15 @@ pub(super) fn request(groups: &[ResourceGroup<'_>], out: &mut Vec<u8>) {
         out.extend_from_slice(b"]}");
     }
     out.extend_from_slice(b"]}");
+}
+
+/// `{"scope":{"name":…,"version":…}` (the object is left open for the scope's spans or metrics).
+fn write_scope(out: &mut Vec<u8>, scope: &InstrumentationScope) {
+    out.extend_from_slice(b"{\"scope\":{");
+    let mut first = true;
+    string_field(out, &mut first, "name", scope.name());
+    string_field(out, &mut first, "version", scope.version().unwrap_or(""));
+    out.push(b'}');
 }
 
 /// An `ExportMetricsServiceRequest` for `metrics` in OTLP JSON (nothing when it holds no point).
@@ -53,16 +54,8 @@ pub(super) fn metrics_request(metrics: &ResourceMetrics, out: &mut Vec<u8>) {
     out.extend_from_slice(b"},\"scopeMetrics\":[");
     for (j, scope) in metrics.scopes.iter().enumerate() {
         comma(out, j);
-        out.extend_from_slice(b"{\"scope\":{");
-        let mut first = true;
-        string_field(out, &mut first, "name", scope.scope.name());
-        string_field(
-            out,
-            &mut first,
-            "version",
-            scope.scope.version().unwrap_or(""),
-        );
-        out.extend_from_slice(b"},\"metrics\":");
+        write_scope(out, &scope.scope);
+        out.extend_from_slice(b",\"metrics\":");
         array(out, &scope.metrics, write_metric);
         out.push(b'}');
     }

@@ -92,7 +92,8 @@ pub fn render_waterfall(spans: &[SpanData], options: &WaterfallOptions) -> Strin
 
 struct Row<'a> {
     span: &'a SpanData,
-    prefix: String,
+    /// The tree prefix and the span's [`label`].
+    name: String,
 }
 
 fn render_trace(out: &mut String, id: TraceId, spans: &[&SpanData], o: &WaterfallOptions) {
@@ -128,7 +129,7 @@ fn render_trace(out: &mut String, id: TraceId, spans: &[&SpanData], o: &Waterfal
         .unwrap_or(0);
     let name_w = rows
         .iter()
-        .map(|r| r.prefix.chars().count() + label(r.span).chars().count())
+        .map(|r| r.name.chars().count())
         .max()
         .unwrap_or(0);
     let status_w = rows
@@ -160,13 +161,12 @@ fn render_trace(out: &mut String, id: TraceId, spans: &[&SpanData], o: &Waterfal
         } else {
             ("", "")
         };
-        let name = format!("{}{}", row.prefix, label(span));
         let _ = write!(
             out,
             "{:<service_w$}  {kind_color}{:<8}{reset}  {:<name_w$}  {status_color}{:<status_w$}{reset}  {:>9}  {dim}│{reset}{}{dim}│{reset}",
             span.resource.service_name(),
             kind,
-            name,
+            row.name,
             status_text(span),
             format_duration(span.duration()),
             bar(span, t0, total, o, status_color, reset),
@@ -187,7 +187,10 @@ fn walk<'a>(
     children: &HashMap<SpanId, Vec<&'a SpanData>>,
     rows: &mut Vec<Row<'a>>,
 ) {
-    rows.push(Row { span, prefix });
+    rows.push(Row {
+        span,
+        name: prefix + &label(span),
+    });
     let Some(kids) = children.get(&span.span_context.span_id()) else {
         return;
     };

@@ -13,7 +13,9 @@
 //! `bridge-event-…` (the same with one `info!` inside), `metric-http`, `metric-histogram`,
 //! `metric-otel` (one HTTP duration record with the server's five attributes), and
 //! `server-metrics` (the server layer recording its metrics too), `server-propagation` (the
-//! layer with a provider that records nothing).
+//! layer with a provider that records nothing), and `server:<stack>` for any stack of the
+//! `http` bench by name (`server:tower_http_trace`, `server:empty_layer`, `server:otel_axum_layer`,
+//! ...), its tracing subscriber set as the default.
 
 use std::hint::black_box;
 
@@ -34,6 +36,9 @@ fn main() {
     }
     if let Some(name) = op.strip_prefix("metric-") {
         return metric(name, n);
+    }
+    if let Some(name) = op.strip_prefix("server:") {
+        return server(name, n);
     }
     let headers = incoming_headers();
     let ours = Tracecore::new();
@@ -138,4 +143,23 @@ fn metric(name: &str, n: u64) {
             }
         }
     }
+}
+
+/// `n` requests through the server stack `name`, its subscriber the default.
+fn server(name: &str, n: u64) {
+    use tracecore_benches::server::{Server, Stack};
+    let Some(stack) = Stack::from_name(name) else {
+        let names: Vec<_> = Stack::ALL.iter().map(|s| s.name()).collect();
+        eprintln!("unknown server stack {name:?}: {}", names.join(", "));
+        std::process::exit(2);
+    };
+    let s = Server::new(stack);
+    let _subscriber = tracing::dispatcher::set_default(&s.dispatch);
+    for i in 0..n {
+        if i % 1024 == 0 {
+            s.flush();
+        }
+        s.request();
+    }
+    s.flush();
 }

@@ -116,11 +116,11 @@ fn record_response<B>(guard: &mut InFlight, config: &Config, response: &mut Resp
         tracecore::http_span::limit_values(&mut captured, config.max_value_length);
         span.set_attributes(captured);
     }
-    let traceparent = span.span_context().traceparent();
+    let traceparent = || span.span_context().traceparent();
     let (name, value) = match config.response_header {
         ResponseHeader::None => return,
-        ResponseHeader::Traceparent => ("traceparent", traceparent.to_string()),
-        ResponseHeader::ServerTiming => ("server-timing", format!("trace;desc={traceparent}")),
+        ResponseHeader::Traceparent => ("traceparent", traceparent().to_string()),
+        ResponseHeader::ServerTiming => ("server-timing", format!("trace;desc={}", traceparent())),
     };
     // A traceparent is always a valid header value. One `traceparent` only; a `server-timing`
     // the handler set is kept.

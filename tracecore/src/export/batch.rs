@@ -109,6 +109,8 @@ struct Shared {
 
 struct State {
     queue: VecDeque<SpanData>,
+    /// `queue`'s spans' estimated sizes, in the same order: estimated once, when queued.
+    sizes: VecDeque<usize>,
     /// Spans taken by the export thread and not yet exported: they count against the bound.
     in_flight: usize,
     /// The estimated bytes of the queue and of the spans in flight: bounded too.
@@ -202,6 +204,7 @@ impl BatchProcessorBuilder {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: VecDeque::with_capacity(config.max_queue_size),
+                sizes: VecDeque::with_capacity(config.max_queue_size),
                 in_flight: 0,
                 bytes: 0,
                 flush_requested: 0,
@@ -274,6 +277,7 @@ impl BatchProcessor {
 fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
     let config = shared.config;
     let mut taken: VecDeque<SpanData> = VecDeque::with_capacity(config.max_queue_size);
+    let mut taken_sizes: VecDeque<usize> = VecDeque::with_capacity(config.max_queue_size);
     let mut deadline = Instant::now() + config.scheduled_delay;
     loop {
         let (flush_gen, shutdown) = {
@@ -293,12 +297,15 @@ fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
                     .map_or_else(|e| e.into_inner().0, |(s, _)| s);
             }
             std::mem::swap(&mut state.queue, &mut taken);
+            std::mem::swap(&mut state.sizes, &mut taken_sizes);
             state.in_flight = taken.len();
             (state.flush_requested, state.shutdown)
         };
-        for batch in taken.make_contiguous().chunks(config.max_export_batch_size) {
+        let sizes = taken_sizes.make_contiguous();
+        let batches = taken.make_contiguous().chunks(config.max_export_batch_size);
+        for (batch, sizes) in batches.zip(sizes.chunks(config.max_export_batch_size)) {
             let n = batch.len() as u64;
-            let bytes: usize = batch.iter().map(SpanData::estimated_size).sum();
+            let bytes: usize = sizes.iter().sum();
             {
                 let mut state = shared.lock();
                 if state.abandon {
@@ -318,6 +325,7 @@ fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
         }
         // Dropping the spans frees their memory here, off the request path.
         taken.clear();
+        taken_sizes.clear();
         deadline = Instant::now() + config.scheduled_delay;
         let mut state = shared.lock();
         if !state.queue.is_empty() {
@@ -358,6 +366,7 @@ impl SpanProcessor for BatchProcessor {
         }
         state.bytes += size;
         state.queue.push_back(span);
+        state.sizes.push_back(size);
         let full_batch = state.queue.len() == self.shared.config.max_export_batch_size;
         drop(state);
         if full_batch {
@@ -397,9 +406,10 @@ impl SpanProcessor for BatchProcessor {
             let mut state = self.shared.lock();
             state.abandon = true;
             let queued = state.queue.len() as u64;
-            let bytes: usize = state.queue.iter().map(SpanData::estimated_size).sum();
+            let bytes: usize = state.sizes.iter().sum();
             state.bytes = state.bytes.saturating_sub(bytes);
             state.queue.clear();
+            state.sizes.clear();
             drop(state);
             self.shared.dropped.fetch_add(queued, Ordering::Relaxed);
             return Err(FlushError::timeout(timeout));

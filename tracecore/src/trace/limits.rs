@@ -135,3 +135,40 @@ pub(crate) fn has_repeated_key(list: &[KeyValue]) -> bool {
         .enumerate()
         .any(|(i, a)| list[..i].iter().any(|b| a.key == b.key))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(keys: &[String]) -> Vec<KeyValue> {
+        keys.iter()
+            .map(|k| KeyValue::new(k.clone(), 1_i64))
+            .collect()
+    }
+
+    #[test]
+    fn repeated_keys_are_found_in_short_and_long_lists() {
+        for n in [2, 14, 32, 33, 100] {
+            let mut keys: Vec<String> = (0..n).map(|i| format!("key.{i}")).collect();
+            assert!(!has_repeated_key(&list(&keys)), "{n} distinct keys");
+            // Same length, different bytes: not a repeat.
+            keys[n - 1] = format!("kez.{}", n - 2);
+            assert!(
+                !has_repeated_key(&list(&keys)),
+                "{n}: same length, other bytes"
+            );
+            keys[n - 1] = keys[0].clone();
+            assert!(has_repeated_key(&list(&keys)), "{n}: first and last repeat");
+        }
+        // Keys alike in length and in most bytes.
+        let mut same_slot: Vec<String> = (b'a'..=b'p')
+            .map(|x| format!("a{}m{}z", x as char, x as char))
+            .collect();
+        assert!(!has_repeated_key(&list(&same_slot)));
+        same_slot.push("ahmhz".into());
+        assert!(has_repeated_key(&list(&same_slot)));
+        assert!(!has_repeated_key(&[]));
+        assert!(!has_repeated_key(&list(&["".into(), "x".into()])));
+        assert!(has_repeated_key(&list(&["".into(), "".into()])));
+    }
+}

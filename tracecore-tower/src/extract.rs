@@ -8,7 +8,9 @@ use tracecore::Context;
 use tracecore::trace::SpanRef;
 
 /// The request's [`Context`] in an axum handler (feature `axum`): its SERVER span, baggage and
-/// trace. Outside the server layer it is the current context.
+/// trace. The server layer makes it the current context while the handler runs, so this is the
+/// current context; a `Context` in the request extensions
+/// ([`ServerLayer::with_context_extension`](crate::ServerLayer::with_context_extension)) wins.
 ///
 /// ```
 /// use tracecore::KeyValue;

@@ -291,6 +291,41 @@ async fn the_handler_runs_in_the_request_context_and_can_read_its_span() {
     assert_eq!(fields[3], "true", "the ambient context is the request's");
 }
 
+/// What a task spawned by the handler gets from the request extensions: the span id there, or
+/// `none`.
+async fn span_in_extension(cx: Option<axum::Extension<Context>>) -> String {
+    tokio::spawn(async move {
+        cx.and_then(|cx| cx.0.span_context().map(|s| s.span_id().to_string()))
+            .unwrap_or_else(|| "none".into())
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn the_context_goes_into_the_extensions_only_when_asked() {
+    let (provider, exporter) = recording_provider("inventory");
+    for (on, path) in [(false, "/default"), (true, "/with-extension")] {
+        let app = Router::new()
+            .route(path, get(span_in_extension))
+            .layer(ServerLayer::new(provider.tracer("test-server")).with_context_extension(on));
+        let addr = serve(app).await;
+        let body = bounded(http_client().get(format!("http://{addr}{path}")).send())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let spans = wait_for_spans(&exporter, if on { 2 } else { 1 }).await;
+        let span = spans.named(&format!("GET {path}"));
+        if on {
+            assert_eq!(body, span.span_context.span_id().to_string());
+        } else {
+            assert_eq!(body, "none", "no extension unless asked for");
+        }
+    }
+}
+
 #[tokio::test]
 async fn response_header_carries_only_the_server_span() {
     for (mode, name) in [

@@ -62,6 +62,7 @@ pub(crate) struct Config {
     pub(crate) active_requests: bool,
     pub(crate) body_sizes: bool,
     pub(crate) max_value_length: usize,
+    pub(crate) context_extension: bool,
 }
 
 impl ServerLayer {
@@ -83,6 +84,7 @@ impl ServerLayer {
                 active_requests: false,
                 body_sizes: false,
                 max_value_length: tracecore::http_span::DEFAULT_MAX_VALUE_LENGTH,
+                context_extension: false,
             }),
         }
     }
@@ -122,6 +124,17 @@ impl ServerLayer {
     #[must_use]
     pub fn with_max_value_length(mut self, max: usize) -> Self {
         self.config().max_value_length = max;
+        self
+    }
+
+    /// Also puts the request's [`Context`](tracecore::Context) into the request extensions
+    /// (`Extension<Context>` in axum), for code that runs outside the handler's polls: a
+    /// `tower::buffer::Buffer` or a layer that spawns the call further in. Off by default, as it
+    /// costs an allocation per request: the handler, its extractors (`RequestContext`) and
+    /// everything it calls already see the request's context as the current one.
+    #[must_use]
+    pub fn with_context_extension(mut self, on: bool) -> Self {
+        self.config().context_extension = on;
         self
     }
 
@@ -211,6 +224,7 @@ impl fmt::Debug for ServerLayer {
             .field("response_headers", &c.response_headers)
             .field("redaction", &c.redaction)
             .field("trusted_proxy", &c.trusted_proxy)
+            .field("context_extension", &c.context_extension)
             .finish()
     }
 }

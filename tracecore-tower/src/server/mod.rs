@@ -5,11 +5,12 @@
 //! - **`call`**: the request's headers are extracted with the configured propagators (never a
 //!   no-op: `OTEL_PROPAGATORS`, default W3C trace context and baggage). A valid `traceparent`
 //!   makes the caller's span the parent; without one (or with an invalid one) a new trace starts.
-//!   The SERVER span starts with the request attributes (samplers see them), and its context goes
-//!   into the request extensions (`Extension<Context>` in axum, [`RequestContext`](crate) with
-//!   the `axum` feature).
-//! - **every poll of the handler's future**: the request's context is the current context, so a
-//!   client call made in the handler (reqwest with `tracecore-reqwest`, or [`ClientLayer`](crate::ClientLayer))
+//!   The SERVER span starts with the request attributes (samplers see them). With
+//!   [`ServerLayer::with_context_extension`] its context also goes into the request extensions
+//!   (`Extension<Context>` in axum), for code that runs outside the handler's polls.
+//! - **every poll of the handler's future**: the request's context is the current context
+//!   ([`RequestContext`](crate) reads it in an axum handler, feature `axum`), so a client call
+//!   made in the handler (reqwest with `tracecore-reqwest`, or [`ClientLayer`](crate::ClientLayer))
 //!   is a child of the SERVER span with no code in the handler. `tokio::spawn` does not carry it:
 //!   use `tracecore::FutureExt::in_current_context` on the spawned future.
 //! - **response headers**: `http.response.status_code`; 5xx sets status Error and `error.type`,

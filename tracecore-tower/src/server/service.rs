@@ -73,7 +73,9 @@ where
         let cx = guard
             .span()
             .map_or_else(|| parent.clone(), |s| s.context(&parent));
-        parts.extensions.insert(cx.clone());
+        if config.context_extension {
+            parts.extensions.insert(cx.clone());
+        }
         let future = self.inner.call(Request::from_parts(parts, body));
         ResponseFuture::traced(future.with_context(cx), guard, config.clone())
     }

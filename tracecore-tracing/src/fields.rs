@@ -53,7 +53,7 @@ enum StatusCode {
 impl SpanFields {
     pub(crate) fn with_capacity(n: usize) -> Self {
         Self {
-            attributes: Vec::with_capacity(n),
+            attributes: tracecore::trace::attribute_list(n),
             ..Self::default()
         }
     }

@@ -52,7 +52,7 @@ pub(crate) fn start_span(
     let version = protocol_version(parts.version);
     // Built only for a span that records (the built-in samplers do not read them).
     let attributes = || {
-        let mut attributes = Vec::with_capacity(16);
+        let mut attributes = tracecore::trace::attribute_list(16);
         attributes.push(method);
         attributes.extend(original);
         if let Some(route) = &route_interned {

@@ -323,7 +323,11 @@ fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
             state.in_flight -= batch.len();
             state.bytes = state.bytes.saturating_sub(bytes);
         }
-        // Dropping the spans frees their memory here, off the request path.
+        // Dropping the spans frees their memory here, off the request path; their attribute
+        // lists go back for new spans.
+        for span in &mut taken {
+            crate::trace::recycle::give_back(std::mem::take(&mut span.attributes));
+        }
         taken.clear();
         taken_sizes.clear();
         deadline = Instant::now() + config.scheduled_delay;

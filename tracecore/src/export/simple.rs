@@ -50,6 +50,7 @@ impl SpanProcessor for SimpleProcessor {
         {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
+        crate::trace::recycle::give_back(span.attributes);
     }
 
     fn force_flush(&self, _timeout: Duration) -> Result<(), FlushError> {

@@ -203,7 +203,7 @@ impl ClientTracing {
         // One list, kept by the span as it is, built only for a span that records (the
         // built-in samplers do not read it).
         let attributes = || {
-            let mut attributes = Vec::with_capacity(12);
+            let mut attributes = crate::trace::attribute_list(12);
             attributes.push(method);
             attributes.extend(original);
             let url = self.redaction.url(request.url).into_owned();

@@ -33,12 +33,14 @@
 //!
 //! A span that the sampler drops is a [`Span`] that only carries its context: it allocates
 //! nothing, reads no clock, and ignores updates, while its context still propagates. A recording
-//! span costs two allocations (the shared span, its attribute list) and ends exactly once: on
-//! [`Span::end`], or when dropped (also while unwinding from a panic).
+//! span costs one allocation (the shared span; its attribute list is recycled from exported
+//! spans) and ends exactly once: on [`Span::end`], or when dropped (also while unwinding from a
+//! panic).
 
 pub(crate) mod clock;
 mod limits;
 mod provider;
+pub(crate) mod recycle;
 pub(crate) mod resource;
 mod sampler;
 mod span;
@@ -57,3 +59,17 @@ pub use sampler::{
 pub use span::{Event, Link, Span, SpanKind, SpanRef, Status};
 pub use span_data::SpanData;
 pub use tracer::{SpanBuilder, StartAttributes, Tracer};
+
+/// An empty attribute list with room for `capacity`, made from the storage of an exported
+/// span's list when one is free: for integrations that build a span's start attributes as a
+/// `Vec` ([`SpanBuilder::start_with_lazy_attributes`]), so that the span's list is recycled
+/// rather than allocated on the request's thread and freed on the export thread.
+///
+/// ```
+/// let mut attributes = tracecore::trace::attribute_list(4);
+/// assert!(attributes.is_empty() && attributes.capacity() >= 4);
+/// attributes.push(tracecore::KeyValue::new("http.request.method", "GET"));
+/// ```
+pub fn attribute_list(capacity: usize) -> Vec<crate::KeyValue> {
+    recycle::take(capacity)
+}

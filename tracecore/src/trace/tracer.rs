@@ -344,7 +344,7 @@ pub trait StartAttributes: AsRef<[KeyValue]> {
 
 impl<const N: usize> StartAttributes for [KeyValue; N] {
     fn into_vec(self, extra: usize) -> Vec<KeyValue> {
-        let mut kept = Vec::with_capacity((N + extra).max(8));
+        let mut kept = super::recycle::take(N + extra);
         kept.extend(self);
         kept
     }

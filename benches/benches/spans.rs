@@ -1,11 +1,12 @@
 //! Time of a span's life: start with 6 attributes, end into the batch queue; sampled, and the
-//! same code sampled out. The queues are flushed between timed chunks so that no span is
+//! same code sampled out; fastrace's `Span` and `LocalSpan` with the same six properties as the
+//! speed anchor. The queues are flushed between timed chunks so that no span is
 //! dropped while timing (a drop is cheaper than a real enqueue and would flatter either side).
 
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tracecore_benches::spans::{Otel, Tracecore};
+use tracecore_benches::spans::{Fastrace, Otel, Tracecore};
 use tracecore_benches::timed;
 
 fn lifecycle(c: &mut Criterion) {
@@ -18,6 +19,16 @@ fn lifecycle(c: &mut Criterion) {
         g.bench_function("opentelemetry", |b| {
             b.iter_custom(|n| timed(n, || theirs.span(), || theirs.flush()))
         });
+        if sampled {
+            // fastrace samples nothing out: it is an anchor for the recording path only.
+            let fast = Fastrace::new();
+            g.bench_function("fastrace_span", |b| {
+                b.iter_custom(|n| timed(n, || fast.span(), || fast.flush()))
+            });
+            g.bench_function("fastrace_local_span", |b| {
+                b.iter_custom(|n| timed(n, || fast.local_span(), || fast.flush()))
+            });
+        }
         g.finish();
         assert_eq!(ours.dropped(), 0, "no span dropped while timing");
     }

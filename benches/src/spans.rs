@@ -156,6 +156,93 @@ impl Otel {
     }
 }
 
+/// fastrace 0.7, the speed anchor, with the same six properties (as strings: it has no other
+/// kind), its global collector reporting to a reporter that drops what it gets. No span kinds,
+/// no status, no sampling, no trace state: what it does per span is what tracecore does minus
+/// the OpenTelemetry semantics.
+pub struct Fastrace {
+    /// The root the `LocalSpan`s run under, replaced every [`Fastrace::LOCAL_PER_ROOT`] spans.
+    root: std::cell::RefCell<Option<(fastrace::local::LocalParentGuard, fastrace::Span)>>,
+    count: std::cell::Cell<u32>,
+}
+
+struct DropReporter;
+
+impl fastrace::collector::Reporter for DropReporter {
+    fn report(&mut self, spans: Vec<fastrace::collector::SpanRecord>) {
+        std::hint::black_box(spans);
+    }
+}
+
+macro_rules! six_properties {
+    () => {
+        || {
+            [
+                ("http.request.method", "GET"),
+                ("url.path", "/items/42"),
+                ("url.scheme", "http"),
+                ("server.address", "inventory.local"),
+                ("server.port", "8080"),
+                ("network.protocol.version", "1.1"),
+            ]
+        }
+    };
+}
+
+impl Fastrace {
+    /// Local spans per root: a request's worth of work under one local parent.
+    pub const LOCAL_PER_ROOT: u32 = 64;
+
+    pub fn new() -> Self {
+        static REPORTER: std::sync::Once = std::sync::Once::new();
+        REPORTER.call_once(|| {
+            fastrace::set_reporter(DropReporter, fastrace::collector::Config::default())
+        });
+        Self {
+            root: std::cell::RefCell::new(None),
+            count: std::cell::Cell::new(0),
+        }
+    }
+
+    /// A `Span` (a root, which leaves its thread when it ends): start, six properties, end.
+    pub fn span(&self) {
+        let span = fastrace::Span::root(
+            "GET /items/{id}",
+            fastrace::collector::SpanContext::random(),
+        )
+        .with_properties(six_properties!());
+        drop(span);
+    }
+
+    /// A `LocalSpan` (kept in a thread-local buffer, handed over when its root ends), under a
+    /// root replaced every [`Self::LOCAL_PER_ROOT`] spans (that cost is shared among them).
+    pub fn local_span(&self) {
+        let n = self.count.get();
+        self.count.set(n.wrapping_add(1));
+        if n.is_multiple_of(Self::LOCAL_PER_ROOT) {
+            let mut root = self.root.borrow_mut();
+            // The guard goes before its root.
+            drop(root.take());
+            let span = fastrace::Span::root("request", fastrace::collector::SpanContext::random());
+            *root = Some((span.set_local_parent(), span));
+        }
+        let span = fastrace::local::LocalSpan::enter_with_local_parent("GET /items/{id}")
+            .with_properties(six_properties!());
+        drop(span);
+    }
+
+    pub fn flush(&self) {
+        drop(self.root.borrow_mut().take());
+        fastrace::flush();
+    }
+}
+
+impl Default for Fastrace {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Offers `rate` spans per second for `duration` from this thread, then flushes; returns
 /// (offered, exported or still counted as dropped).
 pub fn offer_at_rate(rate: u64, duration: Duration) -> (u64, u64) {

@@ -501,3 +501,50 @@ fn lazy_attributes_are_seen_by_a_sampler_that_reads_them_and_skipped_for_one_tha
         "a built-in sampler does not read them: none were built"
     );
 }
+
+/// Copies the parent context's baggage onto each span as it starts: what `on_start` is for.
+#[derive(Debug)]
+struct BaggageOnStart;
+
+impl tracecore::export::SpanProcessor for BaggageOnStart {
+    fn on_start(&self, span: tracecore::trace::SpanRef<'_>, parent: &Context) {
+        for entry in parent.baggage().iter() {
+            span.set_attribute(KeyValue::new(
+                format!("baggage.{}", entry.key()),
+                entry.value().to_owned(),
+            ));
+        }
+    }
+    fn on_end(&self, _: tracecore::trace::SpanData) {}
+    fn force_flush(&self, _: std::time::Duration) -> Result<(), tracecore::export::FlushError> {
+        Ok(())
+    }
+    fn shutdown(&self, _: std::time::Duration) -> Result<(), tracecore::export::FlushError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_processor_that_needs_on_start_sees_every_span_start() {
+    let exporter = InMemoryExporter::new();
+    let provider = TracerProvider::builder()
+        .with_span_processor(BaggageOnStart)
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let mut baggage = tracecore::Baggage::default();
+    baggage.insert("tenant", "acme").unwrap();
+    let parent = Context::new().with_baggage(baggage);
+    provider
+        .tracer("t")
+        .span_builder("work")
+        .start_with_context(&parent)
+        .end();
+    let spans = exporter.finished_spans();
+    assert_eq!(
+        spans
+            .named("work")
+            .attribute("baggage.tenant")
+            .and_then(|v| v.as_str()),
+        Some("acme")
+    );
+}

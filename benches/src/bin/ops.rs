@@ -6,7 +6,7 @@
 //! ```
 //!
 //! Operations: `none`, `extract`, `inject`, `parse` (traceparent), `tracestate`, `span`,
-//! `span-otel`, `span-unsampled`, `server-bare`, `server` (the server layer on a hello-world
+//! `span-otel`, `span-fastrace`, `span-fastrace-local`, `span-unsampled`, `server-bare`, `server` (the server layer on a hello-world
 //! axum Router, in process), `otlp-protobuf`, `otlp-json` (one 512-span batch encoded),
 //! `bridge-bare_registry`, `bridge-tracecore`, `bridge-tracing_opentelemetry` (an
 //! `#[instrument]` fn with 2 fields inside a sampled parent, through each `tracing` stack), and
@@ -46,6 +46,10 @@ fn main() {
     let sampled = tracecore_benches::spans::Tracecore::new(true);
     let sampled_otel = tracecore_benches::spans::Otel::new(true);
     let unsampled = tracecore_benches::spans::Tracecore::new(false);
+    // Only for its own operations: it starts a collector thread.
+    let fast = op
+        .starts_with("span-fastrace")
+        .then(tracecore_benches::spans::Fastrace::new);
     let server_bare =
         tracecore_benches::server::Server::new(tracecore_benches::server::Stack::Bare);
     let server =
@@ -61,6 +65,9 @@ fn main() {
         if i % 1024 == 0 {
             sampled.flush();
             sampled_otel.flush();
+            if let Some(fast) = &fast {
+                fast.flush();
+            }
             server.flush();
             server_metrics.flush();
         }
@@ -79,6 +86,8 @@ fn main() {
             ]))),
             "span" => sampled.span(),
             "span-otel" => sampled_otel.span(),
+            "span-fastrace" => fast.as_ref().map_or((), |f| f.span()),
+            "span-fastrace-local" => fast.as_ref().map_or((), |f| f.local_span()),
             "span-unsampled" => unsampled.span(),
             "server-bare" => server_bare.request(),
             "server" => server.request(),

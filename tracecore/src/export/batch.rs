@@ -353,6 +353,10 @@ fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
 }
 
 impl SpanProcessor for BatchProcessor {
+    fn needs_on_start(&self) -> bool {
+        false
+    }
+
     fn on_end(&self, span: SpanData) {
         if !span.span_context.is_sampled() {
             return;

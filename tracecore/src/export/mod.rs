@@ -135,6 +135,13 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug {
     /// A recording span started.
     fn on_start(&self, _span: SpanRef<'_>, _parent: &Context) {}
 
+    /// Whether [`on_start`](Self::on_start) does anything: a processor that only exports ended
+    /// spans says `false`, and spans skip the call (asked once, when the provider is built).
+    /// Default `true`.
+    fn needs_on_start(&self) -> bool {
+        true
+    }
+
     /// A recording span ended (sampled or record-only). Must not block.
     fn on_end(&self, span: SpanData);
 

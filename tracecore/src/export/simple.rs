@@ -35,6 +35,10 @@ impl SimpleProcessor {
 }
 
 impl SpanProcessor for SimpleProcessor {
+    fn needs_on_start(&self) -> bool {
+        false
+    }
+
     fn on_end(&self, span: SpanData) {
         if !span.span_context.is_sampled() {
             return;

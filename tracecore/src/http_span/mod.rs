@@ -95,7 +95,12 @@ pub const DEFAULT_MAX_VALUE_LENGTH: usize = 8 * 1024;
 pub fn limit_values(attributes: &mut [KeyValue], max: usize) -> usize {
     attributes
         .iter_mut()
-        .map(|kv| usize::from(kv.value.truncate(max)))
+        .map(|kv| match &kv.value {
+            // The common cases, decided here without a call.
+            crate::Value::String(s) if s.len() <= max => 0,
+            crate::Value::Bool(_) | crate::Value::I64(_) | crate::Value::F64(_) => 0,
+            _ => usize::from(kv.value.truncate(max)),
+        })
         .sum()
 }
 

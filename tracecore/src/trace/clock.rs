@@ -19,10 +19,14 @@ pub(crate) fn wall_time(at: Instant) -> SystemTime {
         let _ = ANCHOR.try_with(|a| a.set(Some(anchor)));
         anchor
     };
-    let (mono, wall) = match ANCHOR.try_with(Cell::get).ok().flatten() {
-        Some(anchor) if at.saturating_duration_since(anchor.0) < REANCHOR => anchor,
-        _ => fresh(),
-    };
+    // The common case: `at` is at most `REANCHOR` after this thread's anchor (one subtraction).
+    if let Some((mono, wall)) = ANCHOR.try_with(Cell::get).ok().flatten()
+        && let Some(after) = at.checked_duration_since(mono)
+        && after < REANCHOR
+    {
+        return wall + after;
+    }
+    let (mono, wall) = fresh();
     match at.checked_duration_since(mono) {
         Some(after) => wall + after,
         None => wall - (mono - at),

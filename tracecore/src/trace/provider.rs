@@ -47,6 +47,8 @@ pub(crate) struct ProviderInner {
     sampler_reads_attributes: bool,
     id_generator: Arc<dyn IdGenerator>,
     processors: Vec<Box<dyn SpanProcessor>>,
+    /// Whether any processor wants [`SpanProcessor::on_start`] (asked once).
+    on_start: bool,
     limits: SpanLimits,
     disabled: bool,
     meter_provider: Option<MeterProvider>,
@@ -97,6 +99,9 @@ impl ProviderInner {
     }
 
     pub(crate) fn on_start(&self, span: &Span, parent: &Context) {
+        if !self.on_start {
+            return;
+        }
         for processor in &self.processors {
             processor.on_start(span.as_ref(), parent);
         }
@@ -334,7 +339,8 @@ impl TracerProviderBuilder {
                 Processor::Batch(_) if disabled => None,
                 Processor::Batch(b) => Some(Box::new(b.build()) as Box<dyn SpanProcessor>),
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let on_start = processors.iter().any(|p| p.needs_on_start());
         TracerProvider {
             inner: Arc::new(ProviderInner {
                 resource,
@@ -344,6 +350,7 @@ impl TracerProviderBuilder {
                     .id_generator
                     .unwrap_or_else(|| Arc::new(RandomIdGenerator::new())),
                 processors,
+                on_start,
                 limits: self.limits.unwrap_or_else(SpanLimits::from_env),
                 disabled,
                 meter_provider: self.meter_provider,

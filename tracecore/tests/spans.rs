@@ -502,6 +502,94 @@ fn lazy_attributes_are_seen_by_a_sampler_that_reads_them_and_skipped_for_one_tha
     );
 }
 
+/// Samples by name: only spans named `GET /keep`.
+#[derive(Debug)]
+struct ByName;
+impl Sampler for ByName {
+    fn should_sample(
+        &self,
+        _: Option<&SpanContext>,
+        _: TraceId,
+        name: &str,
+        _: SpanKind,
+        _: &[KeyValue],
+        _: &[tracecore::trace::Link],
+    ) -> SamplingResult {
+        SamplingResult::new(if name == "GET /keep" {
+            SamplingDecision::RecordAndSample
+        } else {
+            SamplingDecision::Drop
+        })
+    }
+    fn description(&self) -> String {
+        "ByName".into()
+    }
+}
+
+#[test]
+fn a_described_span_shows_its_name_to_a_sampler_that_reads_and_is_not_described_otherwise() {
+    let exporter = InMemoryExporter::new();
+    let provider = TracerProvider::builder()
+        .with_sampler(ByName)
+        .with_simple_exporter(exporter.clone())
+        .build();
+    for route in ["/keep", "/drop"] {
+        provider
+            .tracer("t")
+            .span_builder("GET")
+            .start_described(&Context::new(), || {
+                (
+                    format!("GET {route}").into(),
+                    [KeyValue::new("http.route", route)],
+                )
+            })
+            .end();
+    }
+    let spans = exporter.finished_spans();
+    assert_eq!(spans.names(), ["GET /keep"], "the sampler saw the name");
+    assert_eq!(
+        spans
+            .named("GET /keep")
+            .attribute("http.route")
+            .and_then(|v| v.as_str()),
+        Some("/keep")
+    );
+
+    let described = std::cell::Cell::new(0);
+    let on = InMemoryExporter::new();
+    let built_in = TracerProvider::builder()
+        .with_sampler(tracecore::trace::TraceIdRatioBased::new(0.0))
+        .with_simple_exporter(on.clone())
+        .build();
+    let tracer = built_in.tracer("t");
+    let span = tracer
+        .span_builder("GET")
+        .start_described(&Context::new(), || {
+            described.set(described.get() + 1);
+            ("GET /items/{id}".into(), [KeyValue::new("k", 1)])
+        });
+    assert!(!span.is_recording());
+    assert_eq!(
+        described.get(),
+        0,
+        "sampled out: neither name nor attributes made"
+    );
+    drop(span);
+    let always = TracerProvider::builder()
+        .with_simple_exporter(on.clone())
+        .build();
+    always
+        .tracer("t")
+        .span_builder("GET")
+        .start_described(&Context::new(), || {
+            described.set(described.get() + 1);
+            ("GET /items/{id}".into(), [KeyValue::new("k", 1)])
+        })
+        .end();
+    assert_eq!(described.get(), 1, "made once for a span that records");
+    assert_eq!(on.finished_spans().names(), ["GET /items/{id}"]);
+}
+
 /// Copies the parent context's baggage onto each span as it starts: what `on_start` is for.
 #[derive(Debug)]
 struct BaggageOnStart;

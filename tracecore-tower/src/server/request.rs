@@ -34,7 +34,6 @@ pub(crate) fn start_span(
     } = MethodAttributes::new(&parts.method);
     let route = route(config, parts);
     let route = route.as_ref().map(|r| r.as_str());
-    let name = span_name(known, route);
 
     // Interned once, for the attribute and the metric key alike.
     let route_interned = route.map(interned);
@@ -116,7 +115,11 @@ pub(crate) fn start_span(
         }
         Some(measure)
     });
-    let mut builder = config.tracer.span_builder(name).with_kind(SpanKind::Server);
+    // The name, like the attributes, is made only for a span that records.
+    let mut builder = config
+        .tracer
+        .span_builder(known)
+        .with_kind(SpanKind::Server);
     if let Some(link) = link {
         builder = builder.with_link(Link::new(link, Vec::new()));
     }
@@ -124,7 +127,7 @@ pub(crate) fn start_span(
         builder = builder.with_start_instant(measure.start());
     }
     InFlight::measured(
-        builder.start_with_lazy_attributes(parent, attributes),
+        builder.start_described(parent, || (span_name(known, route), attributes())),
         measure,
     )
 }

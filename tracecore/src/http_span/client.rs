@@ -199,9 +199,8 @@ impl ClientTracing {
             method,
             original,
         } = MethodAttributes::new(request.method);
-        let name = super::span_name(known, request.template);
         // One list, kept by the span as it is, built only for a span that records (the
-        // built-in samplers do not read it).
+        // built-in samplers do not read it); the name likewise.
         let attributes = || {
             let mut attributes = crate::trace::attribute_list(12);
             attributes.push(method);
@@ -243,11 +242,13 @@ impl ClientTracing {
                 options,
             )
         });
-        let mut builder = self.tracer.span_builder(name).with_kind(SpanKind::Client);
+        let mut builder = self.tracer.span_builder(known).with_kind(SpanKind::Client);
         if let Some(measure) = &measure {
             builder = builder.with_start_instant(measure.start());
         }
-        let span = builder.start_with_lazy_attributes(parent, attributes);
+        let span = builder.start_described(parent, || {
+            (super::span_name(known, request.template), attributes())
+        });
         ClientSpan {
             span: InFlight::measured(span, measure),
             response_headers: (!self.response_headers.is_empty())

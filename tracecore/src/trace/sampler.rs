@@ -69,9 +69,9 @@ pub trait Sampler: Send + Sync + fmt::Debug {
     /// A description, such as `ParentBased{root:AlwaysOnSampler,…}`.
     fn description(&self) -> String;
 
-    /// Whether the decision looks at the span's attributes. When it does not (the built-in
-    /// samplers), integrations build a span's attributes only once they know it records, so a
-    /// span that will not record pays for none of them. Default `true`.
+    /// Whether the decision looks at the span's attributes or its name. When it does not (the
+    /// built-in samplers), integrations build a span's attributes and name only once they know
+    /// it records, so a span that will not record pays for none of them. Default `true`.
     fn reads_attributes(&self) -> bool {
         true
     }

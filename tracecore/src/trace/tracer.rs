@@ -164,7 +164,10 @@ impl SpanBuilder<'_> {
         parent: &Context,
         attributes: A,
     ) -> Span {
-        self.start_inner::<A, fn() -> A>(parent, Attributes::Given(attributes))
+        self.start_inner::<A, fn() -> (Option<Cow<'static, str>>, A)>(
+            parent,
+            Attributes::Given(attributes),
+        )
     }
 
     /// Starts the span with attributes made by `make` only if it will record (and samplers see
@@ -190,10 +193,47 @@ impl SpanBuilder<'_> {
         if self.tracer.provider().sampler_reads_attributes() {
             return self.start_with_attributes(parent, make());
         }
-        self.start_inner(parent, Attributes::Lazy(make))
+        self.start_inner(parent, Attributes::Lazy(|| (None, make())))
     }
 
-    fn start_inner<A: StartAttributes, F: FnOnce() -> A>(
+    /// Starts the span with its name and attributes both made by `describe`, only if it will
+    /// record: the name given to the builder is replaced. For integrations whose span name
+    /// costs work to make (the HTTP `{method} {route}`): a span sampled out, or a provider
+    /// with no processors, pays for neither. A sampler that
+    /// [reads attributes](super::Sampler::reads_attributes) sees both, made first.
+    ///
+    /// ```
+    /// use tracecore::export::InMemoryExporter;
+    /// use tracecore::trace::TracerProvider;
+    /// use tracecore::{Context, KeyValue};
+    ///
+    /// let exporter = InMemoryExporter::new();
+    /// let provider = TracerProvider::builder().with_simple_exporter(exporter.clone()).build();
+    /// provider.tracer("t").span_builder("HTTP").start_described(&Context::new(), || {
+    ///     ("GET /items/{id}".into(), [KeyValue::new("http.route", "/items/{id}")])
+    /// }).end();
+    /// assert_eq!(exporter.finished_spans().names(), ["GET /items/{id}"]);
+    /// ```
+    pub fn start_described<A: StartAttributes>(
+        mut self,
+        parent: &Context,
+        describe: impl FnOnce() -> (Cow<'static, str>, A),
+    ) -> Span {
+        if self.tracer.provider().sampler_reads_attributes() {
+            let (name, attributes) = describe();
+            self.name = name;
+            return self.start_with_attributes(parent, attributes);
+        }
+        self.start_inner(
+            parent,
+            Attributes::Lazy(|| {
+                let (name, attributes) = describe();
+                (Some(name), attributes)
+            }),
+        )
+    }
+
+    fn start_inner<A: StartAttributes, F: FnOnce() -> (Option<Cow<'static, str>>, A)>(
         self,
         parent: &Context,
         attributes: Attributes<A, F>,
@@ -248,7 +288,9 @@ impl SpanBuilder<'_> {
         let limits = provider.limits();
         let max = limits.max_attributes_per_span;
         let max_len = limits.max_attribute_value_length;
-        let mut kept = attributes.made().into_vec(result.attributes.len());
+        let (name, made) = attributes.made();
+        let name = name.unwrap_or(self.name);
+        let mut kept = made.into_vec(result.attributes.len());
         kept.extend(result.attributes);
         let mut dropped = 0;
         // The common case (unique keys within the limits) keeps the list as given; otherwise it
@@ -295,7 +337,7 @@ impl SpanBuilder<'_> {
             start_time,
             tracer: tracer.clone(),
             state: Mutex::new(Some(SpanState {
-                name: self.name,
+                name,
                 attributes: kept,
                 dropped_attributes: dropped,
                 events: Vec::new(),
@@ -317,7 +359,7 @@ enum Attributes<A, F> {
     Lazy(F),
 }
 
-impl<A: StartAttributes, F: FnOnce() -> A> Attributes<A, F> {
+impl<A: StartAttributes, F: FnOnce() -> (Option<Cow<'static, str>>, A)> Attributes<A, F> {
     /// What the sampler sees: lazy attributes are made only after sampling, for samplers that
     /// do not read them.
     fn for_sampler(&self) -> &[KeyValue] {
@@ -327,9 +369,10 @@ impl<A: StartAttributes, F: FnOnce() -> A> Attributes<A, F> {
         }
     }
 
-    fn made(self) -> A {
+    /// The attributes, and the name when it was made with them.
+    fn made(self) -> (Option<Cow<'static, str>>, A) {
         match self {
-            Self::Given(a) => a,
+            Self::Given(a) => (None, a),
             Self::Lazy(make) => make(),
         }
     }

@@ -288,9 +288,8 @@ impl SpanBuilder<'_> {
         let limits = provider.limits();
         let max = limits.max_attributes_per_span;
         let max_len = limits.max_attribute_value_length;
-        let (name, made) = attributes.made();
-        let name = name.unwrap_or(self.name);
-        let mut kept = made.into_vec(result.attributes.len());
+        let mut name = self.name;
+        let mut kept = attributes.made(&mut name).into_vec(result.attributes.len());
         kept.extend(result.attributes);
         let mut dropped = 0;
         // The common case (unique keys within the limits) keeps the list as given; otherwise it
@@ -369,11 +368,17 @@ impl<A: StartAttributes, F: FnOnce() -> (Option<Cow<'static, str>>, A)> Attribut
         }
     }
 
-    /// The attributes, and the name when it was made with them.
-    fn made(self) -> (Option<Cow<'static, str>>, A) {
+    /// The attributes; a name made with them replaces `name`.
+    fn made(self, name: &mut Cow<'static, str>) -> A {
         match self {
-            Self::Given(a) => (None, a),
-            Self::Lazy(make) => make(),
+            Self::Given(a) => a,
+            Self::Lazy(make) => {
+                let (made_name, attributes) = make();
+                if let Some(made_name) = made_name {
+                    *name = made_name;
+                }
+                attributes
+            }
         }
     }
 }

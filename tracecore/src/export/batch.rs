@@ -325,9 +325,11 @@ fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
         }
         // Dropping the spans frees their memory here, off the request path; their attribute
         // lists go back for new spans.
-        for span in &mut taken {
-            crate::trace::recycle::give_back(std::mem::take(&mut span.attributes));
-        }
+        crate::trace::recycle::give_back_all(
+            taken
+                .iter_mut()
+                .map(|span| std::mem::take(&mut span.attributes)),
+        );
         taken.clear();
         taken_sizes.clear();
         deadline = Instant::now() + config.scheduled_delay;

@@ -2,9 +2,9 @@
 //! neither allocated on the request's thread nor freed on the export thread (a free across
 //! threads costs the allocator several times a local one).
 //!
-//! Each thread keeps a few empty lists; the export thread, which only gives lists back, moves
-//! its surplus to a shared stock in chunks, and a thread that runs out takes a chunk from it: one
-//! lock per [`CHUNK`] spans. Bounded: lists with more room than [`MAX_CAPACITY`] are freed, and
+//! Each thread keeps a few empty lists; the export thread, which only gives lists back, hands a
+//! whole batch's to a shared stock at once ([`give_back_all`]), and a thread that runs out takes
+//! a chunk from it: one lock per [`CHUNK`] spans. Bounded: lists with more room than [`MAX_CAPACITY`] are freed, and
 //! past the stocks' sizes lists are freed as usual, so at most about 1 MiB waits here.
 
 use std::cell::RefCell;
@@ -76,6 +76,25 @@ pub(crate) fn give_back(mut list: Vec<KeyValue>) {
     });
 }
 
+/// Keeps the storage of many lists in the shared stock at once (the export thread's batch, which
+/// it will not reuse itself): one lock for all of them.
+pub(crate) fn give_back_all(lists: impl Iterator<Item = Vec<KeyValue>>) {
+    let mut cleared: Vec<Vec<KeyValue>> = lists
+        .filter(|list| list.capacity() > 0 && list.capacity() <= MAX_CAPACITY)
+        .map(|mut list| {
+            list.clear();
+            list
+        })
+        .collect();
+    {
+        let mut shared = shared();
+        let room = SHARED_MAX.saturating_sub(shared.len()).min(cleared.len());
+        shared.extend(cleared.drain(..room));
+    }
+    // Past the stock's size: freed here, after the lock.
+    drop(cleared);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +138,22 @@ mod tests {
         .unwrap();
         assert!(taken.0 >= 8);
         assert_eq!(taken.1, CHUNK - 1, "a chunk came over, one of it in use");
+    }
+
+    #[test]
+    fn a_batch_given_back_goes_to_the_shared_stock_within_its_bound() {
+        std::thread::spawn(|| {
+            give_back_all((0..SHARED_MAX + 100).map(|_| Vec::with_capacity(8)));
+            assert!(shared().len() <= SHARED_MAX);
+            assert_eq!(
+                LOCAL.with(|l| l.borrow().len()),
+                0,
+                "nothing kept by the giver"
+            );
+        })
+        .join()
+        .unwrap();
+        let list = std::thread::spawn(|| take(8)).join().unwrap();
+        assert!(list.capacity() >= 8 && list.is_empty());
     }
 }

@@ -497,3 +497,50 @@ async fn with_body_the_span_covers_the_download() {
     assert!(span.end_time >= last_chunk_sent);
     assert_eq!(span.attribute(CANCELLED.as_str()), None);
 }
+
+#[tokio::test]
+async fn over_http2_both_sides_keep_the_http_rules_with_protocol_version_2() {
+    let (provider, exporter) = recording_provider("h2");
+    let app = Router::new()
+        .route("/items/{id}", get(|| async { "an item" }))
+        .layer(ServerLayer::new(provider.tracer("server")));
+    let addr = serve(app).await;
+    let inner = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let client = ClientBuilder::new(inner)
+        .with(TraceMiddleware::new(provider.tracer("client")))
+        .build();
+    let response = bounded(client.get(format!("http://{addr}/items/7")).send())
+        .await
+        .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.text().await.unwrap(), "an item");
+
+    let spans = wait_for_spans(&exporter, 2).await;
+    let server = spans.named("GET /items/{id}");
+    let client = spans.named("GET");
+    assert_eq!(server.kind, SpanKind::Server);
+    assert_eq!(client.kind, SpanKind::Client);
+    assert!(
+        server.is_child_of(client),
+        "the trace crosses the HTTP/2 hop"
+    );
+    for span in [server, client] {
+        assert_eq!(
+            span.attribute("network.protocol.version")
+                .and_then(Value::as_str),
+            Some("2"),
+            "{}",
+            span.name
+        );
+        assert_eq!(
+            span.attribute("http.response.status_code")
+                .and_then(Value::as_i64),
+            Some(200)
+        );
+        assert_eq!(span.status, Status::Unset);
+    }
+}

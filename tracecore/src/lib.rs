@@ -49,6 +49,7 @@ mod id_gen;
 pub mod messaging;
 pub mod metrics;
 pub mod propagation;
+pub mod rpc;
 pub mod semconv;
 mod span_context;
 mod text;

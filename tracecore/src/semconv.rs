@@ -16,6 +16,14 @@ macro_rules! keys {
 }
 
 keys! {
+    /// The RPC system (`grpc`).
+    RPC_SYSTEM_NAME = "rpc.system.name";
+    /// The fully qualified RPC method (`inventory.v1.Inventory/GetItem`), or `_OTHER`.
+    RPC_METHOD = "rpc.method";
+    /// The method as called, when `rpc.method` is `_OTHER`.
+    RPC_METHOD_ORIGINAL = "rpc.method_original";
+    /// The status code's name an RPC ended with (`OK`, `NOT_FOUND`).
+    RPC_RESPONSE_STATUS_CODE = "rpc.response.status_code";
     /// HTTP request method, or `_OTHER`.
     HTTP_REQUEST_METHOD = "http.request.method";
     /// The method as sent, when it differs from `http.request.method`.

@@ -54,6 +54,14 @@ where
         {
             measure.add_response_body_bytes(bytes::Buf::remaining(data) as u64);
         }
+        // A gRPC call's status arrives in the trailers.
+        if let Some(Ok(trailers)) = frame.as_ref().map(|f| f.as_ref().map(Frame::trailers_ref))
+            && let Some(trailers) = trailers
+            && this.guard.is_rpc()
+            && let Some((code, message)) = tracecore::rpc::status(trailers)
+        {
+            this.guard.record_rpc_status(code, message.as_deref());
+        }
         match &frame {
             None => this.guard.finish(),
             Some(Err(error)) => {
@@ -62,7 +70,10 @@ where
                     .record_failure(kind, type_name::<B::Error>(), error);
                 this.guard.finish();
             }
-            Some(Ok(_)) if this.inner.is_end_stream() => this.guard.finish(),
+            // Trailers are a body's last frame: the server sends nothing after them.
+            Some(Ok(frame)) if frame.is_trailers() || this.inner.is_end_stream() => {
+                this.guard.finish();
+            }
             Some(Ok(_)) => {}
         }
         Poll::Ready(frame)

@@ -108,10 +108,16 @@ impl<F> fmt::Debug for ResponseFuture<F> {
 
 fn record_response<B>(guard: &mut InFlight, config: &Config, response: &mut Response<B>) {
     guard.record_response(Side::Server, response.status());
+    // A trailers-only gRPC response carries its status in the headers.
+    if guard.is_rpc()
+        && let Some((code, message)) = tracecore::rpc::status(response.headers())
+    {
+        guard.record_rpc_status(code, message.as_deref());
+    }
     let Some(span) = guard.span() else {
         return;
     };
-    if !config.response_headers.is_empty() && span.is_recording() {
+    if !config.response_headers.is_empty() && span.is_recording() && !guard.is_rpc() {
         let mut captured = config.response_headers.attributes(response.headers());
         tracecore::http_span::limit_values(&mut captured, config.max_value_length);
         span.set_attributes(captured);

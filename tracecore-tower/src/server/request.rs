@@ -132,6 +132,77 @@ pub(crate) fn start_span(
     )
 }
 
+/// Starts the SERVER span of a gRPC call (by the RPC rules: [`tracecore::rpc`]): named by its
+/// fully qualified method, with `rpc.system.name`, `rpc.method`, `server.*` and
+/// `network.peer.*`; its status comes from `grpc-status` when the call ends.
+pub(crate) fn start_rpc_span(
+    config: &Config,
+    parts: &Parts,
+    parent: &Context,
+    link: Option<SpanContext>,
+) -> InFlight {
+    let path = parts.uri.path();
+    // A method longer than any value is kept is no method a service declares.
+    let method = tracecore::rpc::method(path).filter(|m| m.len() <= config.max_value_length);
+    let mut builder = config
+        .tracer
+        .span_builder(tracecore::rpc::GRPC)
+        .with_kind(SpanKind::Server);
+    if let Some(link) = link {
+        builder = builder.with_link(Link::new(link, Vec::new()));
+    }
+    let describe = || {
+        let mut attributes = tracecore::trace::attribute_list(8);
+        attributes.push(KeyValue::new(
+            semconv::RPC_SYSTEM_NAME,
+            tracecore::rpc::GRPC,
+        ));
+        let name = match method {
+            // Copied, not interned: until the service answers, the path is only what the
+            // caller sent.
+            Some(method) => {
+                let method: std::borrow::Cow<'static, str> = method.to_owned().into();
+                attributes.push(KeyValue::new(semconv::RPC_METHOD, method.clone()));
+                method
+            }
+            None => {
+                attributes.push(KeyValue::new(semconv::RPC_METHOD, "_OTHER"));
+                let original = path.strip_prefix('/').unwrap_or(path).to_owned();
+                attributes.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, original));
+                tracecore::rpc::GRPC.into()
+            }
+        };
+        let host = parts.uri.authority().map(|a| a.as_str()).or_else(|| {
+            parts
+                .headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+        });
+        if let Some((address, port)) = host.and_then(split_host_port) {
+            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.to_owned()));
+            if let Some(port) = port {
+                attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+            }
+        }
+        if let Some(peer) = peer_addr(parts) {
+            attributes.push(KeyValue::new(
+                semconv::NETWORK_PEER_ADDRESS,
+                peer.ip().to_string(),
+            ));
+            attributes.push(KeyValue::new(
+                semconv::NETWORK_PEER_PORT,
+                i64::from(peer.port()),
+            ));
+        }
+        limit_values(&mut attributes, config.max_value_length);
+        (name, attributes)
+    };
+    InFlight::rpc(
+        builder.start_described(parent, describe),
+        tracecore::http_span::Side::Server,
+    )
+}
+
 /// The route: from the configured function, else axum's `MatchedPath` (borrowed, no copy).
 enum Route<'a> {
     Given(String),

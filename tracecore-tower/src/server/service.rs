@@ -69,7 +69,11 @@ where
         } else {
             (incoming, None)
         };
-        let guard = request::start_span(config, &parts, &parent, link);
+        let guard = if tracecore::rpc::is_grpc(&parts.headers) {
+            request::start_rpc_span(config, &parts, &parent, link)
+        } else {
+            request::start_span(config, &parts, &parent, link)
+        };
         let cx = guard
             .span()
             .map_or_else(|| parent.clone(), |s| s.context(&parent));

@@ -117,10 +117,25 @@ pub fn interned(value: &str) -> std::borrow::Cow<'static, str> {
 /// A cancelled request is still measured: its duration, with the status code if a response
 /// had begun, and no `error.type` (as its span has none): the slow requests callers gave up on
 /// stay in the latency histogram, and error rates agree with the spans.
+///
+/// An RPC's ([`InFlight::rpc`]) ends by the RPC rules instead: its status is the one recorded by
+/// [`record_rpc_status`](Self::record_rpc_status) (from `grpc-status`), else the code the HTTP
+/// status stands for, and an abandoned call is `CANCELLED`.
 #[derive(Debug, Default)]
 pub struct InFlight {
     span: Option<Span>,
     measure: Option<HttpMeasure>,
+    rpc: Option<RpcCall>,
+}
+
+/// What an RPC in flight has told so far.
+#[derive(Debug, Clone, Copy)]
+struct RpcCall {
+    side: Side,
+    /// The response's HTTP status, for a call that ends without `grpc-status`.
+    http_status: Option<http::StatusCode>,
+    /// A `grpc-status` was recorded, or a failure: nothing to derive at the end.
+    settled: bool,
 }
 
 impl InFlight {
@@ -129,6 +144,38 @@ impl InFlight {
         Self {
             span: Some(span),
             measure: None,
+            rpc: None,
+        }
+    }
+
+    /// Holds the span of an RPC (a gRPC call) on `side`, which ends by the RPC rules.
+    pub const fn rpc(span: Span, side: Side) -> Self {
+        Self {
+            span: Some(span),
+            measure: None,
+            rpc: Some(RpcCall {
+                side,
+                http_status: None,
+                settled: false,
+            }),
+        }
+    }
+
+    /// Whether this is an RPC ([`InFlight::rpc`]).
+    pub fn is_rpc(&self) -> bool {
+        self.rpc.is_some()
+    }
+
+    /// Records the status an RPC ended with (`grpc-status` and the decoded `grpc-message`, from
+    /// the trailers or a trailers-only response) by the side's rules
+    /// ([`rpc::record_status`](crate::rpc::record_status)). The first one recorded counts.
+    pub fn record_rpc_status(&mut self, code: crate::rpc::GrpcCode, message: Option<&str>) {
+        let (Some(span), Some(rpc)) = (&self.span, &mut self.rpc) else {
+            return;
+        };
+        if !rpc.settled {
+            rpc.settled = true;
+            crate::rpc::record_status(rpc.side, &span.as_ref(), code, message);
         }
     }
 
@@ -138,6 +185,7 @@ impl InFlight {
         Self {
             span: Some(span),
             measure,
+            rpc: None,
         }
     }
 
@@ -152,8 +200,12 @@ impl InFlight {
     }
 
     /// Records the response's status code on the span (and its status by the table) and on the
-    /// measurement.
+    /// measurement. For an RPC the HTTP status only stands in for a missing `grpc-status`.
     pub fn record_response(&mut self, side: Side, status: http::StatusCode) {
+        if let Some(rpc) = &mut self.rpc {
+            rpc.http_status = Some(status);
+            return;
+        }
         if let Some(span) = &self.span {
             side.record_response(&span.as_ref(), status);
         }
@@ -176,11 +228,23 @@ impl InFlight {
         if let Some(measure) = &mut self.measure {
             measure.failure(error_type);
         }
+        if let Some(rpc) = &mut self.rpc {
+            rpc.settled = true;
+        }
     }
 
     /// Ends the span and the measurement normally, at one clock reading (nothing if they
     /// already ended).
     pub fn finish(&mut self) {
+        // An RPC that ended without `grpc-status`: the code its HTTP status stands for.
+        if let Some(rpc) = self.rpc
+            && !rpc.settled
+        {
+            let code = rpc.http_status.map_or(crate::rpc::GrpcCode::Unknown, |s| {
+                crate::rpc::GrpcCode::from_http_status(s)
+            });
+            self.record_rpc_status(code, None);
+        }
         match self.measure.take() {
             Some(measure) => {
                 let end = std::time::Instant::now();
@@ -206,6 +270,8 @@ impl Drop for InFlight {
         if let Some(span) = &self.span {
             span.set_attribute(KeyValue::new(CANCELLED, true));
         }
+        // An RPC abandoned before its status: the caller cancelled it.
+        self.record_rpc_status(crate::rpc::GrpcCode::Cancelled, None);
         self.finish();
     }
 }

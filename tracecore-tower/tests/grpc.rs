@@ -1,0 +1,356 @@
+//! The server layer on gRPC calls over loopback HTTP/2 (h2c): a handler that answers each status
+//! path the wire allows (trailers, trailers-only, no `grpc-status`, an HTTP error, a stream the
+//! client abandons), called by reqwest speaking HTTP/2 by prior knowledge.
+
+#[path = "../../tests/support/mod.rs"]
+mod support;
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, Response, StatusCode};
+use axum::routing::post;
+use bytes::Bytes;
+use http_body_util::StreamBody;
+use hyper::body::Frame;
+use tracecore::http_span::CANCELLED;
+use tracecore::trace::{SpanData, SpanKind, Status};
+use tracecore::{SpanId, TraceId, Value};
+use tracecore_tower::ServerLayer;
+
+use support::{bounded, recording_provider, serve, wait_for_spans};
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+const METHOD: &str = "inventory.v1.Inventory/GetItem";
+
+/// One length-prefixed message (uncompressed), as a unary response carries.
+fn message() -> Bytes {
+    Bytes::from_static(&[0, 0, 0, 0, 2, 0x08, 0x07])
+}
+
+fn grpc_response(status: StatusCode, frames: Vec<Frame<Bytes>>) -> Response<Body> {
+    let body = StreamBody::new(futures_util::stream::iter(
+        frames.into_iter().map(Ok::<_, Infallible>),
+    ));
+    let mut response = Response::new(Body::new(body));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert("content-type", HeaderValue::from_static("application/grpc"));
+    response
+}
+
+fn trailers(status: &'static str, message: Option<&'static str>) -> Frame<Bytes> {
+    let mut t = HeaderMap::new();
+    t.insert("grpc-status", HeaderValue::from_static(status));
+    if let Some(m) = message {
+        t.insert("grpc-message", HeaderValue::from_static(m));
+    }
+    Frame::trailers(t)
+}
+
+/// Answers as the `x-answer` request header asks.
+async fn get_item(headers: HeaderMap) -> Response<Body> {
+    let answer = headers
+        .get("x-answer")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("ok");
+    match answer {
+        "ok" => grpc_response(
+            StatusCode::OK,
+            vec![Frame::data(message()), trailers("0", None)],
+        ),
+        "internal" => grpc_response(
+            StatusCode::OK,
+            vec![trailers("13", Some("storage%20failed: disk %E2%9C%97"))],
+        ),
+        "trailers-only" => {
+            let mut response = grpc_response(StatusCode::OK, vec![]);
+            let headers = response.headers_mut();
+            headers.insert("grpc-status", HeaderValue::from_static("5"));
+            headers.insert("grpc-message", HeaderValue::from_static("no item 1000"));
+            response
+        }
+        "no-status" => grpc_response(StatusCode::OK, vec![Frame::data(message())]),
+        "http-503" => grpc_response(StatusCode::SERVICE_UNAVAILABLE, vec![]),
+        "stream" => {
+            // One message, then nothing until the caller goes away.
+            let first = futures_util::stream::iter([Ok::<_, Infallible>(Frame::data(message()))]);
+            let never = futures_util::stream::pending();
+            let body = StreamBody::new(futures_util::StreamExt::chain(first, never));
+            let mut response = Response::new(Body::new(body));
+            response
+                .headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/grpc"));
+            response
+        }
+        other => panic!("unknown answer {other}"),
+    }
+}
+
+fn app(provider: &tracecore::trace::TracerProvider) -> Router {
+    Router::new()
+        .route(&format!("/{METHOD}"), post(get_item))
+        .route("/not-a-method", post(get_item))
+        .layer(ServerLayer::new(provider.tracer("grpc-server")))
+}
+
+fn h2_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap()
+}
+
+/// Calls `path` as a gRPC client would (POST, `application/grpc`, `te: trailers`, one request
+/// message) and reads the response to its end.
+async fn call(client: &reqwest::Client, url: &str, answer: &str) {
+    let response = bounded(
+        client
+            .post(url)
+            .header("content-type", "application/grpc")
+            .header("te", "trailers")
+            .header("traceparent", TRACEPARENT)
+            .header("x-answer", answer)
+            .body(message())
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    bounded(response.bytes()).await.unwrap();
+}
+
+fn str_attr<'a>(span: &'a SpanData, key: &str) -> Option<&'a str> {
+    span.attribute(key).and_then(Value::as_str)
+}
+
+#[tokio::test]
+async fn each_status_path_ends_the_server_span_by_the_rpc_rules() {
+    let (provider, exporter) = recording_provider("inventory");
+    let addr = serve(app(&provider)).await;
+    let client = h2_client();
+    // (answer, code, error)
+    let cases = [
+        ("ok", "OK", false),
+        ("internal", "INTERNAL", true),
+        ("trailers-only", "NOT_FOUND", false),
+        ("no-status", "UNKNOWN", true),
+        ("http-503", "UNAVAILABLE", true),
+    ];
+    for (i, (answer, _, _)) in cases.iter().enumerate() {
+        call(&client, &format!("http://{addr}/{METHOD}"), answer).await;
+        wait_for_spans(&exporter, i + 1).await;
+    }
+    let spans = exporter.finished_spans();
+    assert_eq!(spans.len(), cases.len());
+    for (span, (answer, code, error)) in spans.iter().zip(cases) {
+        assert_eq!(span.name, METHOD, "{answer}");
+        assert_eq!(span.kind, SpanKind::Server);
+        assert_eq!(
+            span.span_context.trace_id(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+                .parse::<TraceId>()
+                .unwrap()
+        );
+        assert_eq!(
+            span.parent_span_id,
+            Some("00f067aa0ba902b7".parse::<SpanId>().unwrap())
+        );
+        assert_eq!(str_attr(span, "rpc.system.name"), Some("grpc"));
+        assert_eq!(str_attr(span, "rpc.method"), Some(METHOD));
+        assert_eq!(
+            str_attr(span, "rpc.response.status_code"),
+            Some(code),
+            "{answer}"
+        );
+        assert_eq!(span.status.is_error(), error, "{answer}");
+        assert_eq!(
+            str_attr(span, "error.type"),
+            error.then_some(code),
+            "{answer}"
+        );
+        assert_eq!(str_attr(span, "server.address"), Some("127.0.0.1"));
+        assert_eq!(
+            span.attribute("server.port").and_then(Value::as_i64),
+            Some(i64::from(addr.port()))
+        );
+        assert_eq!(str_attr(span, "network.peer.address"), Some("127.0.0.1"));
+        // Not an HTTP request by the conventions: no HTTP method or status attributes.
+        assert!(span.attribute("http.request.method").is_none(), "{answer}");
+        assert!(
+            span.attribute("http.response.status_code").is_none(),
+            "{answer}"
+        );
+        assert!(span.attribute(CANCELLED.as_str()).is_none(), "{answer}");
+    }
+    assert_eq!(
+        spans
+            .iter()
+            .find(|s| str_attr(s, "rpc.response.status_code") == Some("INTERNAL"))
+            .unwrap()
+            .status,
+        Status::error("storage failed: disk \u{2717}"),
+        "the description is the decoded grpc-message"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_the_client_abandons_ends_as_cancelled() {
+    let (provider, exporter) = recording_provider("inventory");
+    let addr = serve(app(&provider)).await;
+    let client = h2_client();
+    let mut response = bounded(
+        client
+            .post(format!("http://{addr}/{METHOD}"))
+            .header("content-type", "application/grpc+proto")
+            .header("x-answer", "stream")
+            .body(message())
+            .send(),
+    )
+    .await
+    .unwrap();
+    let first = bounded(response.chunk()).await.unwrap();
+    assert_eq!(first, Some(message()), "the first message arrived");
+    drop(response);
+    let spans = wait_for_spans(&exporter, 1).await;
+    let span = spans.named(METHOD);
+    assert_eq!(
+        str_attr(span, "rpc.response.status_code"),
+        Some("CANCELLED")
+    );
+    assert_eq!(span.attribute(CANCELLED.as_str()), Some(&Value::Bool(true)));
+    assert_eq!(
+        span.status,
+        Status::Unset,
+        "CANCELLED is not a server error"
+    );
+    assert!(span.duration() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn a_path_that_is_no_method_is_other_and_named_grpc() {
+    let (provider, exporter) = recording_provider("inventory");
+    let addr = serve(app(&provider)).await;
+    call(&h2_client(), &format!("http://{addr}/not-a-method"), "ok").await;
+    let spans = wait_for_spans(&exporter, 1).await;
+    let span = spans.named("grpc");
+    assert_eq!(str_attr(span, "rpc.method"), Some("_OTHER"));
+    assert_eq!(str_attr(span, "rpc.method_original"), Some("not-a-method"));
+    assert_eq!(str_attr(span, "rpc.response.status_code"), Some("OK"));
+}
+
+#[tokio::test]
+async fn plain_http_over_http2_keeps_the_http_rules() {
+    let (provider, exporter) = recording_provider("inventory");
+    let addr = serve(app(&provider)).await;
+    // The same route, called without the gRPC content type: an HTTP request.
+    let response = bounded(
+        h2_client()
+            .post(format!("http://{addr}/{METHOD}"))
+            .header("x-answer", "http-503")
+            .send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 503);
+    let spans = wait_for_spans(&exporter, 1).await;
+    let span = spans.named(&format!("POST /{METHOD}"));
+    assert_eq!(str_attr(span, "network.protocol.version"), Some("2"));
+    assert_eq!(
+        span.attribute("http.response.status_code")
+            .and_then(Value::as_i64),
+        Some(503)
+    );
+    assert_eq!(str_attr(span, "error.type"), Some("503"));
+    assert!(span.attribute("rpc.system.name").is_none());
+}
+
+/// A real tonic server (the gRPC health service) behind the layer, and tonic's client.
+mod tonic_health_service {
+    use super::*;
+    use tonic::transport::{Channel, Server};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    async fn start(provider: &tracecore::trace::TracerProvider) -> HealthClient<Channel> {
+        let (_reporter, service) = tonic_health::server::health_reporter();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let layer = ServerLayer::new(provider.tracer("health"));
+        tokio::spawn(async move {
+            Server::builder()
+                .layer(layer)
+                .add_service(service)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .await
+                .unwrap();
+        });
+        let channel = bounded(
+            Channel::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect(),
+        )
+        .await
+        .unwrap();
+        HealthClient::new(channel)
+    }
+
+    fn request(service: &str) -> tonic::Request<HealthCheckRequest> {
+        let mut request = tonic::Request::new(HealthCheckRequest {
+            service: service.into(),
+        });
+        request
+            .metadata_mut()
+            .insert("traceparent", TRACEPARENT.parse().unwrap());
+        request
+    }
+
+    #[tokio::test]
+    async fn unary_calls_continue_the_trace_with_their_status() {
+        let (provider, exporter) = recording_provider("health");
+        let mut client = start(&provider).await;
+        let ok = bounded(client.check(request(""))).await;
+        assert!(ok.is_ok(), "{ok:?}");
+        let missing = bounded(client.check(request("inventory.v1.Inventory"))).await;
+        assert_eq!(missing.unwrap_err().code(), tonic::Code::NotFound);
+
+        let spans = wait_for_spans(&exporter, 2).await;
+        assert_eq!(spans.len(), 2);
+        for (span, code) in spans.iter().zip(["OK", "NOT_FOUND"]) {
+            assert_eq!(span.name, "grpc.health.v1.Health/Check");
+            assert_eq!(span.kind, SpanKind::Server);
+            assert_eq!(
+                span.parent_span_id,
+                Some("00f067aa0ba902b7".parse::<SpanId>().unwrap())
+            );
+            assert_eq!(str_attr(span, "rpc.system.name"), Some("grpc"));
+            assert_eq!(str_attr(span, "rpc.response.status_code"), Some(code));
+            assert_eq!(span.status, Status::Unset, "neither is a server error");
+            assert!(span.attribute(CANCELLED.as_str()).is_none());
+        }
+    }
+
+    #[tokio::test]
+    async fn a_watch_the_client_drops_ends_as_cancelled() {
+        let (provider, exporter) = recording_provider("health");
+        let mut client = start(&provider).await;
+        let mut stream = bounded(client.watch(request("")))
+            .await
+            .unwrap()
+            .into_inner();
+        let first = bounded(stream.message()).await.unwrap();
+        assert!(first.is_some(), "the current status arrives first");
+        drop(stream);
+        let spans = wait_for_spans(&exporter, 1).await;
+        let span = spans.named("grpc.health.v1.Health/Watch");
+        assert_eq!(
+            str_attr(span, "rpc.response.status_code"),
+            Some("CANCELLED")
+        );
+        assert_eq!(span.attribute(CANCELLED.as_str()), Some(&Value::Bool(true)));
+    }
+}

@@ -25,7 +25,7 @@ mod extract;
 mod prometheus;
 mod server;
 
-pub use client::{Client, ClientLayer, ClientResponseFuture};
+pub use client::{Client, ClientLayer, ClientResponseBody, ClientResponseFuture};
 #[cfg(feature = "axum")]
 pub use extract::RequestContext;
 pub use prometheus::PrometheusService;

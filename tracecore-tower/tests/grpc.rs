@@ -276,7 +276,10 @@ mod tonic_health_service {
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_client::HealthClient;
 
-    async fn start(provider: &tracecore::trace::TracerProvider) -> HealthClient<Channel> {
+    /// Serves the health service behind the server layer; a channel to it.
+    async fn serve_health(
+        provider: &tracecore::trace::TracerProvider,
+    ) -> (Channel, std::net::SocketAddr) {
         let (_reporter, service) = tonic_health::server::health_reporter();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -296,7 +299,11 @@ mod tonic_health_service {
         )
         .await
         .unwrap();
-        HealthClient::new(channel)
+        (channel, addr)
+    }
+
+    async fn start(provider: &tracecore::trace::TracerProvider) -> HealthClient<Channel> {
+        HealthClient::new(serve_health(provider).await.0)
     }
 
     fn request(service: &str) -> tonic::Request<HealthCheckRequest> {
@@ -352,5 +359,131 @@ mod tonic_health_service {
             Some("CANCELLED")
         );
         assert_eq!(span.attribute(CANCELLED.as_str()), Some(&Value::Bool(true)));
+    }
+
+    /// tonic's client over a channel wrapped by the client layer.
+    async fn traced_client(
+        provider: &tracecore::trace::TracerProvider,
+    ) -> HealthClient<tracecore_tower::Client<Channel>> {
+        let (channel, addr) = serve_health(provider).await;
+        let traced = tower::ServiceBuilder::new()
+            .layer(tracecore_tower::ClientLayer::new(provider.tracer("caller")))
+            .service(channel);
+        // With the origin, requests reach the layer with the server's address in their URI.
+        HealthClient::with_origin(traced, format!("http://{addr}").parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn the_client_layer_traces_calls_by_the_rpc_rules_across_the_hop() {
+        let (provider, exporter) = recording_provider("caller");
+        let mut client = traced_client(&provider).await;
+        let root = provider.tracer("test").start("request");
+        let cx = root.context(&tracecore::Context::new());
+        let ok = tracecore::FutureExt::with_context(
+            client.check(HealthCheckRequest { service: "".into() }),
+            cx.clone(),
+        );
+        assert!(bounded(ok).await.is_ok());
+        let missing = tracecore::FutureExt::with_context(
+            client.check(HealthCheckRequest {
+                service: "inventory.v1.Inventory".into(),
+            }),
+            cx,
+        );
+        assert_eq!(
+            bounded(missing).await.unwrap_err().code(),
+            tonic::Code::NotFound
+        );
+        root.end();
+
+        // Two CLIENT and two SERVER spans, and the root.
+        let spans = wait_for_spans(&exporter, 5).await;
+        let root = spans.named("request");
+        let calls: Vec<_> = spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Client)
+            .collect();
+        let served: Vec<_> = spans
+            .iter()
+            .filter(|s| s.kind == SpanKind::Server)
+            .collect();
+        assert_eq!((calls.len(), served.len()), (2, 2));
+        let expected = [("OK", false), ("NOT_FOUND", true)];
+        for ((call, server), (code, error)) in calls.iter().zip(&served).zip(expected) {
+            assert_eq!(call.name, "grpc.health.v1.Health/Check");
+            assert!(call.is_child_of(root));
+            assert!(
+                server.is_child_of(call),
+                "the server continues the client's span"
+            );
+            assert_eq!(str_attr(call, "rpc.system.name"), Some("grpc"));
+            assert_eq!(
+                str_attr(call, "rpc.method"),
+                Some("grpc.health.v1.Health/Check")
+            );
+            assert_eq!(str_attr(call, "server.address"), Some("127.0.0.1"));
+            assert_eq!(str_attr(call, "rpc.response.status_code"), Some(code));
+            assert_eq!(str_attr(server, "rpc.response.status_code"), Some(code));
+            // NOT_FOUND: an error for the client, not for the server.
+            assert_eq!(call.status.is_error(), error, "{code}");
+            assert_eq!(str_attr(call, "error.type"), error.then_some(code));
+            assert_eq!(server.status, Status::Unset);
+            assert!(call.attribute("http.response.status_code").is_none());
+        }
+        assert_eq!(
+            calls[1].status,
+            Status::error("service not registered"),
+            "the description is the grpc-message"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_to_nobody_is_unavailable_and_a_dropped_stream_cancelled() {
+        let (provider, exporter) = recording_provider("caller");
+        // A port nothing listens on (bound, then closed).
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect_lazy();
+        let mut client = HealthClient::with_origin(
+            tower::ServiceBuilder::new()
+                .layer(tracecore_tower::ClientLayer::new(provider.tracer("caller")))
+                .service(channel),
+            format!("http://{addr}").parse().unwrap(),
+        );
+        let refused = bounded(client.check(HealthCheckRequest { service: "".into() })).await;
+        assert_eq!(refused.unwrap_err().code(), tonic::Code::Unavailable);
+        let spans = wait_for_spans(&exporter, 1).await;
+        let span = spans.named("grpc.health.v1.Health/Check");
+        assert_eq!(
+            str_attr(span, "rpc.response.status_code"),
+            Some("UNAVAILABLE")
+        );
+        assert_eq!(str_attr(span, "error.type"), Some("UNAVAILABLE"));
+        assert!(span.status.is_error());
+
+        let (provider, exporter) = recording_provider("caller");
+        let mut client = traced_client(&provider).await;
+        let mut stream = bounded(client.watch(HealthCheckRequest { service: "".into() }))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(bounded(stream.message()).await.unwrap().is_some());
+        drop(stream);
+        let spans = wait_for_spans(&exporter, 2).await;
+        for kind in [SpanKind::Client, SpanKind::Server] {
+            let span = spans.iter().find(|s| s.kind == kind).unwrap();
+            assert_eq!(span.name, "grpc.health.v1.Health/Watch");
+            assert_eq!(
+                str_attr(span, "rpc.response.status_code"),
+                Some("CANCELLED"),
+                "{kind:?}"
+            );
+            // A client's own cancel is an error by the client rule; the server's is not.
+            assert_eq!(span.status.is_error(), kind == SpanKind::Client, "{kind:?}");
+        }
     }
 }

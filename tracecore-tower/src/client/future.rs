@@ -9,6 +9,8 @@ use http::Response;
 use pin_project_lite::pin_project;
 use tracecore::http_span::{ClientSpan, FailureKind};
 
+use super::ClientResponseBody;
+
 pin_project! {
     /// The response future of [`Client`](super::Client).
     pub struct ClientResponseFuture<F> {
@@ -27,22 +29,43 @@ impl<F> ClientResponseFuture<F> {
 impl<F, R, E> Future for ClientResponseFuture<F>
 where
     F: Future<Output = Result<Response<R>, E>>,
+    R: http_body::Body,
     E: std::error::Error + 'static,
 {
-    type Output = F::Output;
+    type Output = Result<Response<ClientResponseBody<R>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let result = ready!(this.inner.poll(cx));
-        if let Some(mut span) = this.span.take() {
-            match &result {
-                Ok(response) => {
+        let mut span = this.span.take();
+        let result = match result {
+            Ok(response) => {
+                if let Some(span) = &mut span {
                     span.record_response(response.status(), response.version(), response.headers());
                 }
-                Err(error) => span.record_failure(FailureKind::classify(error), error),
+                // A gRPC call's status comes with the body's trailers: the body ends its span.
+                let (parts, body) = response.into_parts();
+                let span = match span.take() {
+                    Some(span) if span.is_rpc() && !body.is_end_stream() => Some(span),
+                    Some(span) => {
+                        span.end();
+                        None
+                    }
+                    None => None,
+                };
+                Ok(Response::from_parts(
+                    parts,
+                    ClientResponseBody::new(body, span),
+                ))
             }
-            span.end();
-        }
+            Err(error) => {
+                if let Some(mut span) = span.take() {
+                    span.record_failure(FailureKind::classify(&error), &error);
+                    span.end();
+                }
+                Err(error)
+            }
+        };
         Poll::Ready(result)
     }
 }

@@ -13,6 +13,12 @@
 //!   [`FailureKind::classify`](tracecore::http_span::FailureKind::classify), an `exception` event.
 //! - **the future dropped** (the caller gave up): the span ends with `tracecore.cancelled = true`
 //!   and no error.
+//! - **a gRPC call** (`content-type: application/grpc`, a tonic `Channel` wrapped by the
+//!   layer): traced by the RPC rules instead ([`tracecore::rpc`]): named by its method, with
+//!   `rpc.system.name`, `rpc.method`, `server.*`; the span lasts until the response body's
+//!   trailers, whose `grpc-status` (or a trailers-only response's) is its status: every code but
+//!   OK is an error. A transport failure is `UNAVAILABLE` (`DEADLINE_EXCEEDED` for a timeout), a
+//!   body dropped before its end `CANCELLED`.
 //!
 //! Per request, in the extensions: [`NoSpan`](tracecore::http_span::NoSpan),
 //! [`NoPropagation`](tracecore::http_span::NoPropagation),
@@ -21,10 +27,12 @@
 //! The same implementation ([`ClientTracing`](tracecore::http_span::ClientTracing)) serves the
 //! reqwest middleware.
 
+mod body;
 mod future;
 mod layer;
 mod service;
 
+pub use body::ClientResponseBody;
 pub use future::ClientResponseFuture;
 pub use layer::ClientLayer;
 pub use service::Client;

@@ -7,7 +7,7 @@ use tower_service::Service;
 use tracecore::Context;
 use tracecore::http_span::{ClientRequest, ClientTracing, NoPropagation, NoSpan, UrlTemplate};
 
-use super::ClientResponseFuture;
+use super::{ClientResponseBody, ClientResponseFuture};
 
 /// The client middleware: made by [`ClientLayer`](super::ClientLayer).
 #[derive(Clone, Debug)]
@@ -42,8 +42,9 @@ impl<S, B, R> Service<Request<B>> for Client<S>
 where
     S: Service<Request<B>, Response = Response<R>>,
     S::Error: std::error::Error + 'static,
+    R: http_body::Body,
 {
-    type Response = S::Response;
+    type Response = Response<ClientResponseBody<R>>;
     type Error = S::Error;
     type Future = ClientResponseFuture<S::Future>;
 
@@ -70,7 +71,16 @@ where
         let template = parts.extensions.get::<UrlTemplate>().map(|t| &*t.0);
         let info = ClientRequest::new(&parts.method, &url, parts.uri.host(), parts.uri.port_u16())
             .with_template(template);
-        let span = if propagate {
+        let span = if tracecore::rpc::is_grpc(&parts.headers) {
+            let mut unsent = http::HeaderMap::new();
+            let carrier = if propagate {
+                &mut parts.headers
+            } else {
+                &mut unsent
+            };
+            self.tracing
+                .start_rpc(&parent, &info, parts.uri.path(), carrier)
+        } else if propagate {
             self.tracing.start(&parent, &info, &mut parts.headers)
         } else {
             self.tracing.start_span(&parent, &info, &parts.headers)

@@ -256,6 +256,57 @@ impl ClientTracing {
         }
     }
 
+    /// Starts the CLIENT span of a gRPC call (by the RPC rules: [`crate::rpc`]) to the method
+    /// in `path` (`/inventory.v1.Inventory/GetItem`), and injects its context into `headers`:
+    /// named by the method, with `rpc.system.name`, `rpc.method` and `server.*`. Its status
+    /// comes from `grpc-status` ([`ClientSpan::record_rpc_status`]) when the call ends.
+    pub fn start_rpc(
+        &self,
+        parent: &Context,
+        request: &ClientRequest<'_>,
+        path: &str,
+        headers: &mut HeaderMap,
+    ) -> ClientSpan {
+        let method = crate::rpc::method(path).filter(|m| m.len() <= self.max_value_length);
+        let describe = || {
+            let mut attributes = crate::trace::attribute_list(6);
+            attributes.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, crate::rpc::GRPC));
+            let name = match method {
+                // The caller's own methods: a few per service it calls.
+                Some(method) => {
+                    let method = super::interned(method);
+                    attributes.push(KeyValue::new(semconv::RPC_METHOD, method.clone()));
+                    method
+                }
+                None => {
+                    attributes.push(KeyValue::new(semconv::RPC_METHOD, "_OTHER"));
+                    let original = path.strip_prefix('/').unwrap_or(path).to_owned();
+                    attributes.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, original));
+                    crate::rpc::GRPC.into()
+                }
+            };
+            if let Some(host) = request.host {
+                attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
+                if let Some(port) = request.port() {
+                    attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+                }
+            }
+            super::limit_values(&mut attributes, self.max_value_length);
+            (name, attributes)
+        };
+        let span = self
+            .tracer
+            .span_builder(crate::rpc::GRPC)
+            .with_kind(SpanKind::Client)
+            .start_described(parent, describe);
+        self.propagator
+            .inject_context(&span.context(parent), headers);
+        ClientSpan {
+            span: InFlight::rpc(span, Side::Client),
+            response_headers: None,
+        }
+    }
+
     /// Injects `parent` as it is, with no span of its own (per-request opt-out of the span).
     pub fn inject_only(&self, parent: &Context, headers: &mut HeaderMap) {
         self.propagator.inject_context(parent, headers);
@@ -281,7 +332,17 @@ impl ClientSpan {
     /// Records the response: `http.response.status_code`, `network.protocol.version`, captured
     /// headers, and for 4xx and 5xx status Error with `error.type` = the code; the same on the
     /// duration measurement.
+    ///
+    /// For a gRPC call the HTTP status only stands in for a missing `grpc-status`, and a
+    /// trailers-only response's `grpc-status` is recorded from `headers`.
     pub fn record_response(&mut self, status: StatusCode, version: Version, headers: &HeaderMap) {
+        if self.span.is_rpc() {
+            self.span.record_response(Side::Client, status);
+            if let Some((code, message)) = crate::rpc::status(headers) {
+                self.span.record_rpc_status(code, message.as_deref());
+            }
+            return;
+        }
         let protocol = protocol_version(version);
         if let Some(measure) = self.span.measure_mut() {
             measure.set_protocol(protocol);
@@ -305,11 +366,33 @@ impl ClientSpan {
 
     /// Records a failure with no response: status Error, `error.type` from `kind`, and an
     /// `exception` event; `error.type` on the duration measurement.
+    ///
+    /// A gRPC call that failed so ends `DEADLINE_EXCEEDED` (a timeout) or `UNAVAILABLE`, with
+    /// the error as the description.
     pub fn record_failure<E: Error + ?Sized>(&mut self, kind: FailureKind, error: &E) {
+        if self.span.is_rpc() {
+            let code = match kind {
+                FailureKind::Timeout => crate::rpc::GrpcCode::DeadlineExceeded,
+                _ => crate::rpc::GrpcCode::Unavailable,
+            };
+            self.span.record_rpc_status(code, Some(&error.to_string()));
+            return;
+        }
         kind.record(&self.span().as_ref(), error);
         if let Some(measure) = self.span.measure_mut() {
             measure.failure(kind.as_str());
         }
+    }
+
+    /// Whether this is a gRPC call's span ([`ClientTracing::start_rpc`]): it ends when the
+    /// response body's trailers (its `grpc-status`) have been read.
+    pub fn is_rpc(&self) -> bool {
+        self.span.is_rpc()
+    }
+
+    /// Records the status a gRPC call ended with (see [`InFlight::record_rpc_status`]).
+    pub fn record_rpc_status(&mut self, code: crate::rpc::GrpcCode, message: Option<&str>) {
+        self.span.record_rpc_status(code, message);
     }
 
     /// The request body's size, for `http.client.request.body.size` (when body sizes are on).

@@ -486,4 +486,156 @@ mod tonic_health_service {
             assert_eq!(span.status.is_error(), kind == SpanKind::Client, "{kind:?}");
         }
     }
+
+    #[tokio::test]
+    async fn the_client_measures_its_calls_with_the_server_address() {
+        let reader = tracecore::metrics::ManualReader::new();
+        let meters = tracecore::metrics::MeterProvider::builder()
+            .with_reader(reader.clone())
+            .build();
+        let provider = tracecore::trace::TracerProvider::builder()
+            .with_simple_exporter(tracecore::export::InMemoryExporter::new())
+            .with_meter_provider(meters)
+            .build();
+        let (channel, addr) = serve_health(&provider).await;
+        let mut client = HealthClient::with_origin(
+            tower::ServiceBuilder::new()
+                .layer(tracecore_tower::ClientLayer::new(provider.tracer("caller")))
+                .service(channel),
+            format!("http://{addr}").parse().unwrap(),
+        );
+        bounded(client.check(HealthCheckRequest { service: "".into() }))
+            .await
+            .unwrap();
+        let collected = reader.collect();
+        let point = &collected
+            .metric("rpc.client.call.duration")
+            .unwrap()
+            .data
+            .histogram_points()[0];
+        let attributes: Vec<(String, String)> = point
+            .attributes
+            .iter()
+            .map(|kv| (kv.key.as_str().to_owned(), kv.value.to_string()))
+            .collect();
+        let port = addr.port().to_string();
+        let expected = [
+            ("rpc.method", "grpc.health.v1.Health/Check"),
+            ("rpc.response.status_code", "OK"),
+            ("rpc.system.name", "grpc"),
+            ("server.address", "127.0.0.1"),
+            ("server.port", port.as_str()),
+        ];
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(attributes, expected);
+        assert_eq!(point.count, 1);
+        assert!(collected.metric("http.client.request.duration").is_none());
+    }
+}
+
+/// The RPC duration histograms, recorded by the same layers instead of the HTTP ones.
+mod metrics {
+    use super::*;
+    use tracecore::KeyValue;
+    use tracecore::metrics::{ManualReader, MeterProvider};
+
+    fn attributes(point: &tracecore::metrics::HistogramPoint) -> Vec<(String, String)> {
+        point
+            .attributes
+            .iter()
+            .map(|KeyValue { key, value }| (key.as_str().to_owned(), value.to_string()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn calls_are_measured_by_method_and_code_and_unknown_methods_are_other() {
+        let reader = ManualReader::new();
+        let meters = MeterProvider::builder().with_reader(reader.clone()).build();
+        let exporter = tracecore::export::InMemoryExporter::new();
+        let provider = tracecore::trace::TracerProvider::builder()
+            .with_simple_exporter(exporter.clone())
+            .with_meter_provider(meters)
+            .build();
+        let addr = serve(app(&provider)).await;
+        let client = h2_client();
+        for answer in ["ok", "ok", "internal"] {
+            call(&client, &format!("http://{addr}/{METHOD}"), answer).await;
+        }
+        // A method the server has no route for: 404, so UNIMPLEMENTED.
+        call(
+            &client,
+            &format!("http://{addr}/inventory.v1.Inventory/Missing"),
+            "ok",
+        )
+        .await;
+        wait_for_spans(&exporter, 4).await;
+
+        let collected = reader.collect();
+        assert!(
+            collected.metric("http.server.request.duration").is_none(),
+            "gRPC calls are not HTTP requests here"
+        );
+        let metric = collected.metric("rpc.server.call.duration").unwrap();
+        assert_eq!(metric.unit, "s");
+        let mut points: Vec<_> = metric
+            .data
+            .histogram_points()
+            .iter()
+            .map(|p| (attributes(p), p.count))
+            .collect();
+        points.sort();
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            points,
+            [
+                (
+                    pairs(&[
+                        ("error.type", "INTERNAL"),
+                        ("rpc.method", METHOD),
+                        ("rpc.response.status_code", "INTERNAL"),
+                        ("rpc.system.name", "grpc"),
+                    ]),
+                    1
+                ),
+                (
+                    pairs(&[
+                        ("error.type", "UNIMPLEMENTED"),
+                        ("rpc.method", "_OTHER"),
+                        ("rpc.response.status_code", "UNIMPLEMENTED"),
+                        ("rpc.system.name", "grpc"),
+                    ]),
+                    1
+                ),
+                (
+                    pairs(&[
+                        ("rpc.method", METHOD),
+                        ("rpc.response.status_code", "OK"),
+                        ("rpc.system.name", "grpc"),
+                    ]),
+                    2
+                ),
+            ]
+        );
+        // The histogram's durations are the spans' (one clock reading each end).
+        let spans = exporter.finished_spans();
+        let sum: f64 = spans
+            .iter()
+            .filter(|s| str_attr(s, "rpc.response.status_code") == Some("OK"))
+            .map(|s| s.duration().as_secs_f64())
+            .sum();
+        let ok = metric
+            .data
+            .histogram_points()
+            .iter()
+            .find(|p| p.count == 2)
+            .unwrap();
+        assert!((ok.sum - sum).abs() < 1e-9, "{} vs {sum}", ok.sum);
+    }
 }

@@ -197,9 +197,17 @@ pub(crate) fn start_rpc_span(
         limit_values(&mut attributes, config.max_value_length);
         (name, attributes)
     };
+    let measure = config.tracer.http_metrics().and_then(|metrics| {
+        let method = method.map(|m| std::borrow::Cow::Owned(m.to_owned()));
+        metrics.rpc(tracecore::http_span::Side::Server, method, None, None)
+    });
+    if let Some(measure) = &measure {
+        builder = builder.with_start_instant(measure.start());
+    }
     InFlight::rpc(
         builder.start_described(parent, describe),
         tracecore::http_span::Side::Server,
+        measure,
     )
 }
 

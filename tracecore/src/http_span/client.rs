@@ -294,15 +294,26 @@ impl ClientTracing {
             super::limit_values(&mut attributes, self.max_value_length);
             (name, attributes)
         };
-        let span = self
+        let measure = self.tracer.http_metrics().and_then(|m| {
+            m.rpc(
+                Side::Client,
+                method.map(super::interned),
+                request.host.map(super::interned),
+                request.port(),
+            )
+        });
+        let mut builder = self
             .tracer
             .span_builder(crate::rpc::GRPC)
-            .with_kind(SpanKind::Client)
-            .start_described(parent, describe);
+            .with_kind(SpanKind::Client);
+        if let Some(measure) = &measure {
+            builder = builder.with_start_instant(measure.start());
+        }
+        let span = builder.start_described(parent, describe);
         self.propagator
             .inject_context(&span.context(parent), headers);
         ClientSpan {
-            span: InFlight::rpc(span, Side::Client),
+            span: InFlight::rpc(span, Side::Client, measure),
             response_headers: None,
         }
     }

@@ -7,6 +7,8 @@
 //! | `http.client.request.duration` | `s` | `http.request.method`, `server.address`, `server.port`, `http.response.status_code`, `error.type`, `network.protocol.version` |
 //! | `http.server.active_requests` (opt-in) | `{request}` | `http.request.method`, `url.scheme` |
 //! | `http.{server,client}.{request,response}.body.size` (opt-in) | `By` | as the side's duration |
+//! | `rpc.server.call.duration` (gRPC calls, instead of the HTTP duration) | `s` | `rpc.system.name`, `rpc.method` (`_OTHER` for a method the server does not implement), `rpc.response.status_code`, `error.type` (if an error) |
+//! | `rpc.client.call.duration` | `s` | the same, and `server.address`, `server.port` |
 //!
 //! Nothing of high cardinality is recorded: no path, no full URL, no client address, no user
 //! agent. The duration equals the span's: both are read from the same two clock readings.
@@ -48,6 +50,8 @@ fn handles(instrument: &Arc<Instrument<HttpKey>>) -> Handles {
 pub struct HttpMetrics {
     server_duration: Handles,
     client_duration: Handles,
+    rpc_server_duration: Handles,
+    rpc_client_duration: Handles,
     server_active: Arc<OnceLock<Arc<Instrument<HttpKey>>>>,
     /// Request and response body sizes, server then client (opt-in).
     body_sizes: Arc<OnceLock<[Arc<Instrument<HttpKey>>; 4]>>,
@@ -115,6 +119,14 @@ impl HttpMetrics {
             client_duration: handles(&duration(
                 "http.client.request.duration",
                 "Duration of HTTP client requests.",
+            )),
+            rpc_server_duration: handles(&duration(
+                "rpc.server.call.duration",
+                "Measures the duration of inbound remote procedure calls.",
+            )),
+            rpc_client_duration: handles(&duration(
+                "rpc.client.call.duration",
+                "Measures the duration of outbound remote procedure calls.",
             )),
             server_active: Arc::default(),
             body_sizes: Arc::default(),
@@ -205,6 +217,7 @@ impl HttpMetrics {
         }
         let key = HttpKey {
             side: Side::Server,
+            rpc: false,
             method,
             scheme: Some(scheme),
             route,
@@ -230,6 +243,44 @@ impl HttpMetrics {
         })
     }
 
+    /// Starts measuring a gRPC call on `side` to `method` (its status set by
+    /// [`HttpMeasure::rpc_status`]), in `rpc.server.call.duration` or `rpc.client.call.duration`.
+    /// A server's `method` is what the caller sent: it is kept only once the service has
+    /// answered with anything but UNIMPLEMENTED (else `_OTHER`), so callers cannot add series.
+    pub fn rpc(
+        &self,
+        side: Side,
+        method: Option<Cow<'static, str>>,
+        server_address: Option<Cow<'static, str>>,
+        server_port: Option<u16>,
+    ) -> Option<HttpMeasure> {
+        if !self.meter.is_enabled() {
+            return None;
+        }
+        let handles = match side {
+            Side::Server => &self.rpc_server_duration,
+            Side::Client => &self.rpc_client_duration,
+        };
+        Some(HttpMeasure {
+            instrument: handles[shard()].clone(),
+            start: Instant::now(),
+            key: HttpKey {
+                side,
+                rpc: true,
+                method: crate::rpc::GRPC,
+                scheme: None,
+                route: Some(method.unwrap_or(Cow::Borrowed("_OTHER"))),
+                server_address,
+                server_port,
+                status: None,
+                error_type: None,
+                protocol: None,
+            },
+            active: None,
+            sizes: None,
+        })
+    }
+
     /// Starts measuring a client request (one per attempt); `options.body_sizes` turns on the
     /// body size histograms.
     pub fn client(
@@ -247,6 +298,7 @@ impl HttpMetrics {
             start: Instant::now(),
             key: HttpKey {
                 side: Side::Client,
+                rpc: false,
                 method,
                 scheme: None,
                 route: None,
@@ -276,6 +328,7 @@ fn active_series<'a>(instrument: &'a Instrument<HttpKey>, key: &HttpKey) -> &'a 
     // Only method and scheme: the attributes the specification gives this instrument.
     let key = HttpKey {
         side: key.side,
+        rpc: false,
         method: key.method,
         scheme: key.scheme,
         route: None,
@@ -332,6 +385,23 @@ impl HttpMeasure {
     pub fn response(&mut self, side: Side, status: StatusCode) {
         self.key.status = Some(status.as_u16());
         self.key.error_type = side.error_type(status);
+    }
+
+    /// The status a gRPC call ended with ([`HttpMetrics::rpc`]); `error` when it makes the call
+    /// an error on its side. A server's method is kept from here on (interned: the service
+    /// declared it), or is `_OTHER` when the service answered UNIMPLEMENTED.
+    pub fn rpc_status(&mut self, code: crate::rpc::GrpcCode, error: bool) {
+        self.key.status = Some(code.as_u32() as u16);
+        self.key.error_type = error.then(|| code.name());
+        if self.key.side == Side::Server
+            && let Some(method) = &mut self.key.route
+        {
+            *method = if code == crate::rpc::GrpcCode::Unimplemented {
+                Cow::Borrowed("_OTHER")
+            } else {
+                super::interned(method)
+            };
+        }
     }
 
     /// The request ended without a response: `error_type` (low-cardinality) says why.
@@ -444,6 +514,8 @@ impl std::fmt::Debug for HttpMeasure {
 #[derive(Clone, Debug)]
 pub(crate) struct HttpKey {
     side: Side,
+    /// A gRPC call's: `route` is its method, `status` its code, `method` `grpc`.
+    rpc: bool,
     method: &'static str,
     scheme: Option<&'static str>,
     route: Option<Cow<'static, str>>,
@@ -470,6 +542,7 @@ fn same_opt(a: Option<&str>, b: Option<&str>) -> bool {
 impl PartialEq for HttpKey {
     fn eq(&self, other: &Self) -> bool {
         self.side == other.side
+            && self.rpc == other.rpc
             && self.status == other.status
             && self.server_port == other.server_port
             && same(self.method, other.method)
@@ -488,7 +561,10 @@ impl Eq for HttpKey {}
 
 impl HttpKey {
     fn hash(&self) -> u64 {
-        let mut h = hash_bytes(self.side as u64, self.method.as_bytes());
+        let mut h = hash_bytes(
+            self.side as u64 | u64::from(self.rpc) << 1,
+            self.method.as_bytes(),
+        );
         for part in [
             self.scheme,
             self.route.as_deref(),
@@ -504,8 +580,39 @@ impl HttpKey {
     }
 }
 
+impl HttpKey {
+    /// Sorted by key, as every series' attributes are.
+    fn rpc_attributes(&self) -> Vec<KeyValue> {
+        let mut out = Vec::with_capacity(6);
+        if let Some(e) = self.error_type {
+            out.push(KeyValue::new(semconv::ERROR_TYPE, e));
+        }
+        if let Some(method) = &self.route {
+            out.push(KeyValue::new(semconv::RPC_METHOD, method.clone()));
+        }
+        if let Some(code) = self.status {
+            let code = crate::rpc::GrpcCode::from_u32(u32::from(code));
+            out.push(KeyValue::new(
+                semconv::RPC_RESPONSE_STATUS_CODE,
+                code.name(),
+            ));
+        }
+        out.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, self.method));
+        if let Some(address) = &self.server_address {
+            out.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
+        }
+        if let Some(port) = self.server_port {
+            out.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+        }
+        out
+    }
+}
+
 impl SeriesKey for HttpKey {
     fn attributes(&self) -> Vec<KeyValue> {
+        if self.rpc {
+            return self.rpc_attributes();
+        }
         let mut out = Vec::with_capacity(7);
         if let Some(e) = self.error_type {
             out.push(KeyValue::new(semconv::ERROR_TYPE, e));

@@ -148,11 +148,13 @@ impl InFlight {
         }
     }
 
-    /// Holds the span of an RPC (a gRPC call) on `side`, which ends by the RPC rules.
-    pub const fn rpc(span: Span, side: Side) -> Self {
+    /// Holds the span of an RPC (a gRPC call) on `side`, which ends by the RPC rules, and its
+    /// duration measurement ([`HttpMetrics::rpc`]; the span should start at its
+    /// [`start`](HttpMeasure::start)).
+    pub const fn rpc(span: Span, side: Side, measure: Option<HttpMeasure>) -> Self {
         Self {
             span: Some(span),
-            measure: None,
+            measure,
             rpc: Some(RpcCall {
                 side,
                 http_status: None,
@@ -176,6 +178,9 @@ impl InFlight {
         if !rpc.settled {
             rpc.settled = true;
             crate::rpc::record_status(rpc.side, &span.as_ref(), code, message);
+            if let Some(measure) = &mut self.measure {
+                measure.rpc_status(code, code.is_error(rpc.side));
+            }
         }
     }
 

@@ -178,6 +178,61 @@ fn the_demo_prints_the_waterfalls_and_the_service_map() {
     assert_eq!(failed.matches('◆').count(), 1, "{failed}");
 }
 
+#[test]
+fn grpc_inventory_traces_both_ends_by_the_rpc_rules() {
+    let out = run("grpc-inventory", &[]);
+    for line in [
+        "GetItem(7) -> OK: item 7 (stock 7)",
+        "GetItem(4242) -> NOT_FOUND: no item 4242",
+        "GetItem(0) -> INTERNAL: storage unavailable",
+        // The server: only INTERNAL is its error; NOT_FOUND is the caller's.
+        "inventory  SERVER    inventory.v1.Inventory/GetItem  OK Unset",
+        "inventory  SERVER    inventory.v1.Inventory/GetItem  NOT_FOUND Unset",
+        "inventory  SERVER    inventory.v1.Inventory/GetItem  INTERNAL Error",
+        // The client: every code but OK.
+        "NOT_FOUND Error",
+        "rpc.server.call.duration {rpc.method=inventory.v1.Inventory/GetItem, rpc.response.status_code=OK, rpc.system.name=grpc} count=1",
+    ] {
+        assert!(out.contains(line), "{line:?} in\n{out}");
+    }
+    // Each call's trace is the same on both ends: the CLIENT span is the SERVER span's parent.
+    let server_trace = trace_id_after(&out, "trace ");
+    let client_line = out
+        .lines()
+        .position(|l| l.contains("CLIENT    └─ inventory.v1.Inventory/GetItem 127.0.0.1:"))
+        .unwrap_or_else(|| panic!("the CLIENT span in\n{out}"));
+    let client_trace = out.lines().nth(client_line - 2).unwrap();
+    assert!(
+        client_trace.starts_with(&format!("trace {server_trace}")),
+        "{out}"
+    );
+}
+
+#[test]
+fn grpc_inventory_serves_and_calls_across_processes() {
+    let server = Role::start("grpc-inventory", &["serve", "127.0.0.1:0"]);
+    let listening = server.wait_for("inventory on ");
+    let addr = listening
+        .split("inventory on ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned();
+    let out = run("grpc-inventory", &["call", &addr, "0"]);
+    assert!(
+        out.contains("GetItem(0) -> INTERNAL: storage unavailable"),
+        "{out}"
+    );
+    let trace = trace_id_after(&out, "trace ");
+    let printed = server.wait_for("INTERNAL Error");
+    assert!(
+        printed.contains(&format!("trace {trace}")),
+        "{trace} in\n{printed}"
+    );
+}
+
 /// A long-running role: its output, collected as it comes; killed when dropped.
 struct Role {
     child: Child,

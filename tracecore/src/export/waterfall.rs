@@ -250,16 +250,22 @@ fn kind_color(kind: &str) -> &'static str {
     }
 }
 
-/// `404 Error`, `200 Unset`, or just the status without an HTTP status code.
+/// `404 Error`, `200 Unset`, `NOT_FOUND Unset` (a gRPC code), or just the status.
 fn status_text(span: &SpanData) -> String {
     let status = match span.status {
         Status::Unset => "Unset",
         Status::Ok => "Ok",
         Status::Error { .. } => "Error",
     };
-    match span
+    if let Some(code) = span
         .attribute(semconv::HTTP_RESPONSE_STATUS_CODE.as_str())
         .and_then(|v| v.as_i64())
+    {
+        return format!("{code} {status}");
+    }
+    match span
+        .attribute(semconv::RPC_RESPONSE_STATUS_CODE.as_str())
+        .and_then(|v| v.as_str())
     {
         Some(code) => format!("{code} {status}"),
         None => status.to_owned(),

@@ -3,6 +3,7 @@
 
 pub mod bridge;
 pub mod client;
+pub mod grpc;
 pub mod metrics;
 pub mod otlp;
 pub mod propagation;

@@ -191,6 +191,7 @@ fn main() {
 
     span_anchor_table();
     overhead_tables();
+    grpc_table();
     metrics_table();
     bridge_table();
     otlp_table();
@@ -249,6 +250,33 @@ fn span_anchor_table() {
             "| {name} | {} | {allocs:.2} | {ratio} |",
             ns.map_or("not run".to_owned(), |ns| format!("{ns:.1} ns"))
         );
+    }
+}
+
+/// A unary gRPC call on loopback, bare tonic and behind both layers: time, and allocations on
+/// the calling (client) thread.
+fn grpc_table() {
+    use tracecore_benches::grpc::{Grpc, Stack};
+
+    println!();
+    println!(
+        "A unary gRPC call on loopback (tonic health `Check`; client on this thread, server on its own):"
+    );
+    println!();
+    println!("| stack | time per call | added | client allocs per call | added allocs |");
+    println!("|---|---:|---:|---:|---:|");
+    let mut bare = (None, 0.0);
+    for stack in Stack::ALL {
+        let mut grpc = Grpc::new(stack);
+        let allocs = {
+            let cell = std::cell::RefCell::new(&mut grpc);
+            allocs_per_op_with(|| cell.borrow_mut().call(), || cell.borrow().flush())
+        };
+        let ns = median_ns("grpc_unary", stack.name());
+        if stack == Stack::Bare {
+            bare = (ns, allocs);
+        }
+        overhead_row(stack.name(), ns, allocs, bare);
     }
 }
 

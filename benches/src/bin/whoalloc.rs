@@ -1,5 +1,6 @@
 //! Prints a short backtrace for every allocation made by one operation (after a warm-up), to
-//! find what allocates: `cargo run --release --bin whoalloc -- server`.
+//! find what allocates: `cargo run --release --bin whoalloc -- server` (or `server-bare`, `grpc`,
+//! `grpc-bare`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -39,6 +40,23 @@ static GLOBAL: Tracing = Tracing;
 
 fn main() {
     let op = std::env::args().nth(1).unwrap_or_else(|| "server".into());
+    if let Some(stack) = op.strip_prefix("grpc") {
+        // `grpc` (traced) or `grpc-bare`: one unary call, the client's allocations.
+        use tracecore_benches::grpc::{Grpc, Stack};
+        let mut g = Grpc::new(if stack == "-bare" {
+            Stack::Bare
+        } else {
+            Stack::Tracecore
+        });
+        for _ in 0..1100 {
+            g.call();
+        }
+        g.flush();
+        ON.with(|on| on.set(true));
+        g.call();
+        ON.with(|on| on.set(false));
+        return;
+    }
     let stack = match op.as_str() {
         "server-bare" => tracecore_benches::server::Stack::Bare,
         _ => tracecore_benches::server::Stack::Tracecore,

@@ -67,11 +67,17 @@ where
             let request = Request::from_parts(parts, body);
             return ClientResponseFuture::new(self.inner.call(request), None);
         }
-        let url = parts.uri.to_string();
+        let grpc = tracecore::rpc::is_grpc(&parts.headers);
+        // `url.full` is an HTTP attribute: a gRPC call's span does not read it.
+        let url = if grpc {
+            String::new()
+        } else {
+            full_url(&parts.uri)
+        };
         let template = parts.extensions.get::<UrlTemplate>().map(|t| &*t.0);
         let info = ClientRequest::new(&parts.method, &url, parts.uri.host(), parts.uri.port_u16())
             .with_template(template);
-        let span = if tracecore::rpc::is_grpc(&parts.headers) {
+        let span = if grpc {
             let mut unsent = http::HeaderMap::new();
             let carrier = if propagate {
                 &mut parts.headers
@@ -87,5 +93,37 @@ where
         };
         let request = Request::from_parts(parts, body);
         ClientResponseFuture::new(self.inner.call(request), Some(span))
+    }
+}
+
+/// The request's URL as text, in one allocation of the right size (formatting a `Uri` into an
+/// empty `String` grows it two or three times).
+fn full_url(uri: &http::Uri) -> String {
+    use std::fmt::Write;
+    let len = uri.scheme_str().map_or(0, |s| s.len() + 3)
+        + uri.authority().map_or(0, |a| a.as_str().len())
+        + uri.path_and_query().map_or(1, |p| p.as_str().len());
+    let mut url = String::with_capacity(len);
+    let _ = write!(url, "{uri}");
+    url
+}
+
+#[cfg(test)]
+mod tests {
+    use super::full_url;
+
+    #[test]
+    fn full_urls_are_the_uris_text_in_one_allocation() {
+        for uri in [
+            "http://127.0.0.1:8080/items/7?color=blue",
+            "https://user:pw@example.com/",
+            "http://example.com",
+            "/relative/path",
+        ] {
+            let parsed: http::Uri = uri.parse().unwrap();
+            let url = full_url(&parsed);
+            assert_eq!(url, parsed.to_string());
+            assert_eq!(url.capacity(), url.len(), "{uri}: sized exactly");
+        }
     }
 }

@@ -286,7 +286,11 @@ impl ClientTracing {
                 }
             };
             if let Some(host) = request.host {
-                attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
+                // Interned, as the duration's key has it: the channels a program opens.
+                attributes.push(KeyValue::new(
+                    semconv::SERVER_ADDRESS,
+                    super::interned(host),
+                ));
                 if let Some(port) = request.port() {
                     attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
                 }

@@ -75,6 +75,24 @@ async fn get_item(headers: HeaderMap) -> Response<Body> {
         }
         "no-status" => grpc_response(StatusCode::OK, vec![Frame::data(message())]),
         "http-503" => grpc_response(StatusCode::SERVICE_UNAVAILABLE, vec![]),
+        "three" => {
+            // Three messages 50 ms apart, then the status: a server-streaming response.
+            let frames = futures_util::stream::unfold(0, |n| async move {
+                match n {
+                    0..3 => {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        Some((Ok::<_, Infallible>(Frame::data(message())), n + 1))
+                    }
+                    3 => Some((Ok(trailers("0", None)), n + 1)),
+                    _ => None,
+                }
+            });
+            let mut response = Response::new(Body::new(StreamBody::new(frames)));
+            response
+                .headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/grpc"));
+            response
+        }
         "stream" => {
             // One message, then nothing until the caller goes away.
             let first = futures_util::stream::iter([Ok::<_, Infallible>(Frame::data(message()))]);
@@ -229,6 +247,65 @@ async fn a_stream_the_client_abandons_ends_as_cancelled() {
         "CANCELLED is not a server error"
     );
     assert!(span.duration() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn a_server_stream_ends_its_span_after_the_last_message() {
+    let (provider, exporter) = recording_provider("inventory");
+    let addr = serve(app(&provider)).await;
+    let mut response = bounded(
+        h2_client()
+            .post(format!("http://{addr}/{METHOD}"))
+            .header("content-type", "application/grpc")
+            .header("x-answer", "three")
+            .body(message())
+            .send(),
+    )
+    .await
+    .unwrap();
+    let mut messages = 0;
+    while let Some(chunk) = bounded(response.chunk()).await.unwrap() {
+        assert_eq!(chunk, message());
+        messages += 1;
+    }
+    assert_eq!(messages, 3);
+    let spans = wait_for_spans(&exporter, 1).await;
+    let span = spans.named(METHOD);
+    assert_eq!(str_attr(span, "rpc.response.status_code"), Some("OK"));
+    assert!(span.attribute(CANCELLED.as_str()).is_none());
+    assert!(
+        span.duration() >= Duration::from_millis(150),
+        "the span covers the three messages: {:?}",
+        span.duration()
+    );
+}
+
+#[tokio::test]
+async fn a_method_the_server_does_not_have_is_other_and_named_grpc() {
+    let (provider, exporter) = recording_provider("inventory");
+    let addr = serve(app(&provider)).await;
+    // No route: axum answers 404, which stands for UNIMPLEMENTED.
+    call(
+        &h2_client(),
+        &format!("http://{addr}/inventory.v1.Inventory/Missing"),
+        "ok",
+    )
+    .await;
+    let spans = wait_for_spans(&exporter, 1).await;
+    let span = spans.named("grpc");
+    assert_eq!(str_attr(span, "rpc.method"), Some("_OTHER"));
+    assert_eq!(
+        str_attr(span, "rpc.method_original"),
+        Some("inventory.v1.Inventory/Missing")
+    );
+    assert_eq!(
+        str_attr(span, "rpc.response.status_code"),
+        Some("UNIMPLEMENTED")
+    );
+    assert!(
+        span.status.is_error(),
+        "UNIMPLEMENTED is the server's error"
+    );
 }
 
 #[tokio::test]

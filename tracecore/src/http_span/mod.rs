@@ -177,7 +177,23 @@ impl InFlight {
         };
         if !rpc.settled {
             rpc.settled = true;
-            crate::rpc::record_status(rpc.side, &span.as_ref(), code, message);
+            let span = span.as_ref();
+            // A server that says it has no such method: the method is `_OTHER`, as sent kept
+            // in `rpc.method_original`, and the span is named `grpc`.
+            if rpc.side == Side::Server
+                && code == crate::rpc::GrpcCode::Unimplemented
+                && span.is_recording()
+                && let Some(crate::Value::String(sent)) =
+                    span.attribute(crate::semconv::RPC_METHOD.as_str())
+                && sent != "_OTHER"
+            {
+                span.set_attributes([
+                    KeyValue::new(crate::semconv::RPC_METHOD, "_OTHER"),
+                    KeyValue::new(crate::semconv::RPC_METHOD_ORIGINAL, sent),
+                ]);
+                span.update_name(crate::rpc::GRPC);
+            }
+            crate::rpc::record_status(rpc.side, &span, code, message);
             if let Some(measure) = &mut self.measure {
                 measure.rpc_status(code, code.is_error(rpc.side));
             }

@@ -309,6 +309,58 @@ async fn a_method_the_server_does_not_have_is_other_and_named_grpc() {
 }
 
 #[tokio::test]
+async fn metadata_is_captured_only_when_asked_for() {
+    use tracecore::http_span::HeaderCapture;
+    let (provider, exporter) = recording_provider("inventory");
+    let app = Router::new()
+        .route(&format!("/{METHOD}"), post(get_item))
+        .layer(
+            ServerLayer::new(provider.tracer("grpc-server"))
+                .with_rpc_metadata(
+                    HeaderCapture::rpc_request(["x-tenant"]).unwrap(),
+                    HeaderCapture::rpc_response(["content-type"]).unwrap(),
+                )
+                .with_request_headers(HeaderCapture::request(["x-tenant"]).unwrap()),
+        );
+    let addr = serve(app).await;
+    bounded(
+        h2_client()
+            .post(format!("http://{addr}/{METHOD}"))
+            .header("content-type", "application/grpc")
+            .header("x-tenant", "acme")
+            .header("x-other", "not captured")
+            .body(message())
+            .send(),
+    )
+    .await
+    .unwrap()
+    .bytes()
+    .await
+    .unwrap();
+    let spans = wait_for_spans(&exporter, 1).await;
+    let span = spans.named(METHOD);
+    let value = |k: &str| span.attribute(k).map(|v| v.to_string());
+    assert_eq!(
+        value("rpc.request.metadata.x-tenant").as_deref(),
+        Some(r#"["acme"]"#)
+    );
+    assert_eq!(
+        value("rpc.response.metadata.content-type").as_deref(),
+        Some(r#"["application/grpc"]"#)
+    );
+    assert_eq!(
+        value("http.request.header.x-tenant"),
+        None,
+        "an HTTP capture is for HTTP"
+    );
+    assert!(
+        span.attributes
+            .iter()
+            .all(|kv| !kv.key.as_str().contains("x-other"))
+    );
+}
+
+#[tokio::test]
 async fn a_path_that_is_no_method_is_other_and_named_grpc() {
     let (provider, exporter) = recording_provider("inventory");
     let addr = serve(app(&provider)).await;
@@ -610,6 +662,89 @@ mod tonic_health_service {
         assert_eq!(attributes, expected);
         assert_eq!(point.count, 1);
         assert!(collected.metric("http.client.request.duration").is_none());
+    }
+
+    /// A health service whose `Check` takes 500 ms, written as tonic's generated code would be.
+    #[derive(Clone)]
+    struct SlowHealth;
+
+    impl tonic::server::NamedService for SlowHealth {
+        const NAME: &'static str = "grpc.health.v1.Health";
+    }
+
+    type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+    struct SlowCheck;
+
+    impl tonic::server::UnaryService<HealthCheckRequest> for SlowCheck {
+        type Response = tonic_health::pb::HealthCheckResponse;
+        type Future = BoxFuture<Result<tonic::Response<Self::Response>, tonic::Status>>;
+
+        fn call(&mut self, _: tonic::Request<HealthCheckRequest>) -> Self::Future {
+            Box::pin(async {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                Ok(tonic::Response::new(Default::default()))
+            })
+        }
+    }
+
+    impl tower::Service<http::Request<tonic::body::Body>> for SlowHealth {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = Infallible;
+        type Future = BoxFuture<Result<Self::Response, Infallible>>;
+
+        fn poll_ready(
+            &mut self,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Result<(), Infallible>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: http::Request<tonic::body::Body>) -> Self::Future {
+            Box::pin(async move {
+                let mut grpc = tonic::server::Grpc::new(tonic_prost::ProstCodec::default());
+                Ok(grpc.unary(SlowCheck, request).await)
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_past_its_deadline_ends_deadline_exceeded_on_the_server() {
+        let (provider, exporter) = recording_provider("health");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let layer = ServerLayer::new(provider.tracer("health"));
+        tokio::spawn(async move {
+            Server::builder()
+                .layer(layer)
+                .add_service(SlowHealth)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .await
+                .unwrap();
+        });
+        let channel = bounded(
+            Channel::from_shared(format!("http://{addr}"))
+                .unwrap()
+                .connect(),
+        )
+        .await
+        .unwrap();
+        let mut client = HealthClient::new(channel);
+        let mut request = request("");
+        // Sent as `grpc-timeout: 100m`; tonic's server gives up on the call when it runs out.
+        request.set_timeout(Duration::from_millis(100));
+        let expired = bounded(client.check(request)).await.unwrap_err();
+        assert_eq!(expired.code(), tonic::Code::Cancelled, "what tonic answers");
+        let spans = wait_for_spans(&exporter, 1).await;
+        let span = spans.named("grpc.health.v1.Health/Check");
+        // Abandoned past its deadline: expired, not cancelled; a server error by the rules.
+        assert_eq!(
+            str_attr(span, "rpc.response.status_code"),
+            Some("DEADLINE_EXCEEDED")
+        );
+        assert_eq!(str_attr(span, "error.type"), Some("DEADLINE_EXCEEDED"));
+        assert!(span.status.is_error());
+        assert!(span.duration() >= Duration::from_millis(100));
     }
 }
 

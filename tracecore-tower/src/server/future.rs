@@ -117,8 +117,13 @@ fn record_response<B>(guard: &mut InFlight, config: &Config, response: &mut Resp
     let Some(span) = guard.span() else {
         return;
     };
-    if !config.response_headers.is_empty() && span.is_recording() && !guard.is_rpc() {
-        let mut captured = config.response_headers.attributes(response.headers());
+    let capture = if guard.is_rpc() {
+        &config.rpc_response_metadata
+    } else {
+        &config.response_headers
+    };
+    if !capture.is_empty() && span.is_recording() {
+        let mut captured = capture.attributes(response.headers());
         tracecore::http_span::limit_values(&mut captured, config.max_value_length);
         span.set_attributes(captured);
     }

@@ -63,6 +63,8 @@ pub(crate) struct Config {
     pub(crate) body_sizes: bool,
     pub(crate) max_value_length: usize,
     pub(crate) context_extension: bool,
+    pub(crate) rpc_request_metadata: HeaderCapture,
+    pub(crate) rpc_response_metadata: HeaderCapture,
 }
 
 impl ServerLayer {
@@ -85,6 +87,8 @@ impl ServerLayer {
                 body_sizes: false,
                 max_value_length: tracecore::http_span::DEFAULT_MAX_VALUE_LENGTH,
                 context_extension: false,
+                rpc_request_metadata: HeaderCapture::default(),
+                rpc_response_metadata: HeaderCapture::default(),
             }),
         }
     }
@@ -178,6 +182,16 @@ impl ServerLayer {
     /// Records these request headers as `http.request.header.<key>` (at span start).
     pub fn with_request_headers(mut self, capture: HeaderCapture) -> Self {
         self.config().request_headers = capture;
+        self
+    }
+
+    /// Records these metadata keys of gRPC calls (opt-in, as the conventions have it): the
+    /// request's as `rpc.request.metadata.<key>` ([`HeaderCapture::rpc_request`]) at span start,
+    /// the response headers' as `rpc.response.metadata.<key>` ([`HeaderCapture::rpc_response`]).
+    pub fn with_rpc_metadata(mut self, request: HeaderCapture, response: HeaderCapture) -> Self {
+        let config = self.config();
+        config.rpc_request_metadata = request;
+        config.rpc_response_metadata = response;
         self
     }
 

@@ -194,6 +194,9 @@ pub(crate) fn start_rpc_span(
                 i64::from(peer.port()),
             ));
         }
+        if !config.rpc_request_metadata.is_empty() {
+            attributes.extend(config.rpc_request_metadata.attributes(&parts.headers));
+        }
         limit_values(&mut attributes, config.max_value_length);
         (name, attributes)
     };
@@ -201,14 +204,24 @@ pub(crate) fn start_rpc_span(
         let method = method.map(|m| std::borrow::Cow::Owned(m.to_owned()));
         metrics.rpc(tracecore::http_span::Side::Server, method, None, None)
     });
-    if let Some(measure) = &measure {
-        builder = builder.with_start_instant(measure.start());
-    }
-    InFlight::rpc(
+    let start = measure
+        .as_ref()
+        .map_or_else(std::time::Instant::now, |m| m.start());
+    builder = builder.with_start_instant(start);
+    let mut call = InFlight::rpc(
         builder.start_described(parent, describe),
         tracecore::http_span::Side::Server,
         measure,
-    )
+    );
+    let timeout = parts.headers.get("grpc-timeout");
+    // A timeout too far to represent (up to 99,999,999 hours may be sent) is no deadline.
+    if let Some(deadline) = timeout
+        .and_then(|t| tracecore::rpc::parse_timeout(t.as_bytes()))
+        .and_then(|t| start.checked_add(t))
+    {
+        call.set_rpc_deadline(deadline);
+    }
+    call
 }
 
 /// The route: from the configured function, else axum's `MatchedPath` (borrowed, no copy).

@@ -46,6 +46,25 @@ impl HeaderCapture {
         Self::with_prefix("http.response.header.", names)
     }
 
+    /// Captures these metadata keys of a gRPC request, as `rpc.request.metadata.<key>`.
+    pub fn rpc_request<I, S>(names: I) -> Result<Self, http::header::InvalidHeaderName>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::with_prefix("rpc.request.metadata.", names)
+    }
+
+    /// Captures these metadata keys of a gRPC response's headers, as
+    /// `rpc.response.metadata.<key>`.
+    pub fn rpc_response<I, S>(names: I) -> Result<Self, http::header::InvalidHeaderName>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        Self::with_prefix("rpc.response.metadata.", names)
+    }
+
     fn with_prefix<I, S>(prefix: &str, names: I) -> Result<Self, http::header::InvalidHeaderName>
     where
         I: IntoIterator<Item = S>,

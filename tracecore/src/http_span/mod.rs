@@ -136,6 +136,9 @@ struct RpcCall {
     http_status: Option<http::StatusCode>,
     /// A `grpc-status` was recorded, or a failure: nothing to derive at the end.
     settled: bool,
+    /// When the caller's `grpc-timeout` runs out: a call abandoned past it expired rather than
+    /// being cancelled.
+    deadline: Option<std::time::Instant>,
 }
 
 impl InFlight {
@@ -159,7 +162,16 @@ impl InFlight {
                 side,
                 http_status: None,
                 settled: false,
+                deadline: None,
             }),
+        }
+    }
+
+    /// The call's deadline (its `grpc-timeout` after it started): abandoned past it, the call
+    /// ends `DEADLINE_EXCEEDED` rather than `CANCELLED`.
+    pub fn set_rpc_deadline(&mut self, deadline: std::time::Instant) {
+        if let Some(rpc) = &mut self.rpc {
+            rpc.deadline = Some(deadline);
         }
     }
 
@@ -291,8 +303,17 @@ impl Drop for InFlight {
         if let Some(span) = &self.span {
             span.set_attribute(KeyValue::new(CANCELLED, true));
         }
-        // An RPC abandoned before its status: the caller cancelled it.
-        self.record_rpc_status(crate::rpc::GrpcCode::Cancelled, None);
+        // An RPC abandoned before its status: its deadline expired, or the caller cancelled it.
+        let expired = self
+            .rpc
+            .and_then(|rpc| rpc.deadline)
+            .is_some_and(|deadline| std::time::Instant::now() >= deadline);
+        let code = if expired {
+            crate::rpc::GrpcCode::DeadlineExceeded
+        } else {
+            crate::rpc::GrpcCode::Cancelled
+        };
+        self.record_rpc_status(code, None);
         self.finish();
     }
 }

@@ -67,7 +67,8 @@ where
             let request = Request::from_parts(parts, body);
             return ClientResponseFuture::new(self.inner.call(request), None);
         }
-        let grpc = tracecore::rpc::is_grpc(&parts.headers);
+        // gRPC calls are POSTs: other requests skip the content-type lookup.
+        let grpc = parts.method == http::Method::POST && tracecore::rpc::is_grpc(&parts.headers);
         // `url.full` is an HTTP attribute: a gRPC call's span does not read it.
         let url = if grpc {
             String::new()

@@ -69,7 +69,9 @@ where
         } else {
             (incoming, None)
         };
-        let guard = if tracecore::rpc::is_grpc(&parts.headers) {
+        // gRPC calls are POSTs: other requests skip the content-type lookup.
+        let grpc = parts.method == http::Method::POST && tracecore::rpc::is_grpc(&parts.headers);
+        let guard = if grpc {
             request::start_rpc_span(config, &parts, &parent, link)
         } else {
             request::start_span(config, &parts, &parent, link)

@@ -75,6 +75,18 @@ async fn get_item(headers: HeaderMap) -> Response<Body> {
         }
         "no-status" => grpc_response(StatusCode::OK, vec![Frame::data(message())]),
         "http-503" => grpc_response(StatusCode::SERVICE_UNAVAILABLE, vec![]),
+        "body-error" => {
+            // One message, then the stream breaks: no status ever comes.
+            let frames = futures_util::stream::iter([
+                Ok(Frame::data(message())),
+                Err(std::io::Error::other("disk gone")),
+            ]);
+            let mut response = Response::new(Body::new(StreamBody::new(frames)));
+            response
+                .headers_mut()
+                .insert("content-type", HeaderValue::from_static("application/grpc"));
+            response
+        }
         "three" => {
             // Three messages 50 ms apart, then the status: a server-streaming response.
             let frames = futures_util::stream::unfold(0, |n| async move {
@@ -358,6 +370,30 @@ async fn metadata_is_captured_only_when_asked_for() {
             .iter()
             .all(|kv| !kv.key.as_str().contains("x-other"))
     );
+}
+
+#[tokio::test]
+async fn a_response_stream_that_breaks_is_unknown_with_the_error() {
+    let (provider, exporter) = recording_provider("inventory");
+    let addr = serve(app(&provider)).await;
+    // The client sees the stream reset (at once, or while reading); the server span says why.
+    let sent = bounded(
+        h2_client()
+            .post(format!("http://{addr}/{METHOD}"))
+            .header("content-type", "application/grpc")
+            .header("x-answer", "body-error")
+            .body(message())
+            .send(),
+    )
+    .await;
+    if let Ok(response) = sent {
+        let _ = bounded(response.bytes()).await;
+    }
+    let spans = wait_for_spans(&exporter, 1).await;
+    let span = spans.named(METHOD);
+    assert_eq!(str_attr(span, "rpc.response.status_code"), Some("UNKNOWN"));
+    assert_eq!(str_attr(span, "error.type"), Some("UNKNOWN"));
+    assert_eq!(span.status, Status::error("disk gone"));
 }
 
 #[tokio::test]

@@ -261,8 +261,10 @@ impl InFlight {
         if let Some(measure) = &mut self.measure {
             measure.failure(error_type);
         }
-        if let Some(rpc) = &mut self.rpc {
-            rpc.settled = true;
+        // An RPC that failed without a status (the service's error, a body error, a panic):
+        // UNKNOWN, the error's message as the description.
+        if self.rpc.is_some() {
+            self.record_rpc_status(crate::rpc::GrpcCode::Unknown, Some(&error.to_string()));
         }
     }
 

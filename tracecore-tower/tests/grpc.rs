@@ -782,6 +782,47 @@ mod tonic_health_service {
         assert!(span.status.is_error());
         assert!(span.duration() >= Duration::from_millis(100));
     }
+
+    #[tokio::test]
+    async fn the_client_captures_metadata_only_when_asked_for() {
+        use tracecore::http_span::{ClientTracing, HeaderCapture};
+        let (provider, exporter) = recording_provider("caller");
+        let (channel, addr) = serve_health(&provider).await;
+        let tracing = ClientTracing::new(provider.tracer("caller")).with_rpc_metadata(
+            HeaderCapture::rpc_request(["x-tenant"]).unwrap(),
+            HeaderCapture::rpc_response(["content-type"]).unwrap(),
+        );
+        let mut client = HealthClient::with_origin(
+            tower::ServiceBuilder::new()
+                .layer(tracecore_tower::ClientLayer::from_tracing(tracing))
+                .service(channel),
+            format!("http://{addr}").parse().unwrap(),
+        );
+        let mut request = tonic::Request::new(HealthCheckRequest { service: "".into() });
+        request
+            .metadata_mut()
+            .insert("x-tenant", "acme".parse().unwrap());
+        request
+            .metadata_mut()
+            .insert("x-other", "no".parse().unwrap());
+        bounded(client.check(request)).await.unwrap();
+        let spans = wait_for_spans(&exporter, 2).await;
+        let call = spans.iter().find(|s| s.kind == SpanKind::Client).unwrap();
+        let value = |k: &str| call.attribute(k).map(|v| v.to_string());
+        assert_eq!(
+            value("rpc.request.metadata.x-tenant").as_deref(),
+            Some(r#"["acme"]"#)
+        );
+        assert_eq!(
+            value("rpc.response.metadata.content-type").as_deref(),
+            Some(r#"["application/grpc"]"#)
+        );
+        assert!(
+            call.attributes
+                .iter()
+                .all(|kv| !kv.key.as_str().contains("x-other"))
+        );
+    }
 }
 
 /// The RPC duration histograms, recorded by the same layers instead of the HTTP ones.

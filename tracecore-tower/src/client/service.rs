@@ -78,15 +78,13 @@ where
         let template = parts.extensions.get::<UrlTemplate>().map(|t| &*t.0);
         let info = ClientRequest::new(&parts.method, &url, parts.uri.host(), parts.uri.port_u16())
             .with_template(template);
-        let span = if grpc {
-            let mut unsent = http::HeaderMap::new();
-            let carrier = if propagate {
-                &mut parts.headers
-            } else {
-                &mut unsent
-            };
+        let path = parts.uri.path();
+        let span = if grpc && propagate {
             self.tracing
-                .start_rpc(&parent, &info, parts.uri.path(), carrier)
+                .start_rpc(&parent, &info, path, &mut parts.headers)
+        } else if grpc {
+            self.tracing
+                .start_rpc_span(&parent, &info, path, &parts.headers)
         } else if propagate {
             self.tracing.start(&parent, &info, &mut parts.headers)
         } else {

@@ -96,6 +96,8 @@ pub struct ClientTracing {
     redaction: UrlRedaction,
     request_headers: HeaderCapture,
     response_headers: HeaderCapture,
+    rpc_request_metadata: HeaderCapture,
+    rpc_response_metadata: HeaderCapture,
     user_agent: bool,
     body_sizes: bool,
     max_value_length: usize,
@@ -111,6 +113,8 @@ impl ClientTracing {
             redaction: UrlRedaction::default(),
             request_headers: HeaderCapture::default(),
             response_headers: HeaderCapture::default(),
+            rpc_request_metadata: HeaderCapture::default(),
+            rpc_response_metadata: HeaderCapture::default(),
             user_agent: false,
             body_sizes: false,
             max_value_length: super::DEFAULT_MAX_VALUE_LENGTH,
@@ -154,6 +158,16 @@ impl ClientTracing {
     /// Records these response headers as `http.response.header.<key>`.
     pub fn with_response_headers(mut self, capture: HeaderCapture) -> Self {
         self.response_headers = capture;
+        self
+    }
+
+    /// Records these metadata keys of gRPC calls (opt-in): the request's as
+    /// `rpc.request.metadata.<key>` ([`HeaderCapture::rpc_request`]), the response headers' as
+    /// `rpc.response.metadata.<key>` ([`HeaderCapture::rpc_response`]).
+    #[must_use]
+    pub fn with_rpc_metadata(mut self, request: HeaderCapture, response: HeaderCapture) -> Self {
+        self.rpc_request_metadata = request;
+        self.rpc_response_metadata = response;
         self
     }
 
@@ -267,6 +281,21 @@ impl ClientTracing {
         path: &str,
         headers: &mut HeaderMap,
     ) -> ClientSpan {
+        let span = self.start_rpc_span(parent, request, path, headers);
+        self.propagator
+            .inject_context(&span.span().context(parent), headers);
+        span
+    }
+
+    /// Starts a gRPC call's CLIENT span without injecting anything (per-request opt-out of
+    /// propagation).
+    pub fn start_rpc_span(
+        &self,
+        parent: &Context,
+        request: &ClientRequest<'_>,
+        path: &str,
+        headers: &HeaderMap,
+    ) -> ClientSpan {
         let method = crate::rpc::method(path).filter(|m| m.len() <= self.max_value_length);
         let describe = || {
             let mut attributes = crate::trace::attribute_list(6);
@@ -295,6 +324,9 @@ impl ClientTracing {
                     attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
                 }
             }
+            if !self.rpc_request_metadata.is_empty() {
+                attributes.extend(self.rpc_request_metadata.attributes(headers));
+            }
             super::limit_values(&mut attributes, self.max_value_length);
             (name, attributes)
         };
@@ -314,11 +346,10 @@ impl ClientTracing {
             builder = builder.with_start_instant(measure.start());
         }
         let span = builder.start_described(parent, describe);
-        self.propagator
-            .inject_context(&span.context(parent), headers);
         ClientSpan {
             span: InFlight::rpc(span, Side::Client, measure),
-            response_headers: None,
+            response_headers: (!self.rpc_response_metadata.is_empty())
+                .then(|| (self.rpc_response_metadata.clone(), self.max_value_length)),
         }
     }
 
@@ -352,6 +383,13 @@ impl ClientSpan {
     /// trailers-only response's `grpc-status` is recorded from `headers`.
     pub fn record_response(&mut self, status: StatusCode, version: Version, headers: &HeaderMap) {
         if self.span.is_rpc() {
+            if let Some((capture, max)) = &self.response_headers
+                && self.span().is_recording()
+            {
+                let mut captured = capture.attributes(headers);
+                super::limit_values(&mut captured, *max);
+                self.span().set_attributes(captured);
+            }
             self.span.record_response(Side::Client, status);
             if let Some((code, message)) = crate::rpc::status(headers) {
                 self.span.record_rpc_status(code, message.as_deref());

@@ -441,18 +441,18 @@ mod tonic_health_service {
     use tonic_health::pb::HealthCheckRequest;
     use tonic_health::pb::health_client::HealthClient;
 
-    /// Serves the health service behind the server layer; a channel to it.
-    async fn serve_health(
+    /// Serves `routes` behind the server layer on a loopback port; a channel to them.
+    async fn serve_routes(
         provider: &tracecore::trace::TracerProvider,
+        routes: tonic::service::Routes,
     ) -> (Channel, std::net::SocketAddr) {
-        let (_reporter, service) = tonic_health::server::health_reporter();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let layer = ServerLayer::new(provider.tracer("health"));
         tokio::spawn(async move {
             Server::builder()
                 .layer(layer)
-                .add_service(service)
+                .add_routes(routes)
                 .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
                 .await
                 .unwrap();
@@ -465,6 +465,14 @@ mod tonic_health_service {
         .await
         .unwrap();
         (channel, addr)
+    }
+
+    /// Serves the health service behind the server layer; a channel to it.
+    async fn serve_health(
+        provider: &tracecore::trace::TracerProvider,
+    ) -> (Channel, std::net::SocketAddr) {
+        let (_reporter, service) = tonic_health::server::health_reporter();
+        serve_routes(provider, tonic::service::Routes::new(service)).await
     }
 
     async fn start(provider: &tracecore::trace::TracerProvider) -> HealthClient<Channel> {
@@ -747,24 +755,7 @@ mod tonic_health_service {
     #[tokio::test]
     async fn a_call_past_its_deadline_ends_deadline_exceeded_on_the_server() {
         let (provider, exporter) = recording_provider("health");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let layer = ServerLayer::new(provider.tracer("health"));
-        tokio::spawn(async move {
-            Server::builder()
-                .layer(layer)
-                .add_service(SlowHealth)
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
-                .await
-                .unwrap();
-        });
-        let channel = bounded(
-            Channel::from_shared(format!("http://{addr}"))
-                .unwrap()
-                .connect(),
-        )
-        .await
-        .unwrap();
+        let (channel, _) = serve_routes(&provider, tonic::service::Routes::new(SlowHealth)).await;
         let mut client = HealthClient::new(channel);
         let mut request = request("");
         // Sent as `grpc-timeout: 100m`; tonic's server gives up on the call when it runs out.

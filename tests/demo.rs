@@ -4,6 +4,8 @@
 //! `#[instrument]` spans under their SERVER spans (the storage failure an Error with an
 //! `exception` event); a confirmed order's job, PRODUCER -> CONSUMER, in the same trace.
 
+mod support;
+
 use std::time::{Duration, Instant};
 
 use tracecore::export::InMemoryExporter;
@@ -286,10 +288,7 @@ async fn an_unreachable_inventory_is_a_502_with_a_connection_error() {
     let spans = InMemoryExporter::new();
     let (gw, cl) = (provider("gateway", &spans), provider("client", &spans));
     // A port with nothing listening.
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let (_held, dead) = support::refusing_addr();
     let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let gw_addr = gw_listener.local_addr().unwrap();
     tokio::spawn(serve(

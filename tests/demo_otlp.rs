@@ -7,6 +7,7 @@
 mod child_env;
 #[path = "../tracecore-otlp/tests/support/mod.rs"]
 mod receiver;
+mod support;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -279,10 +280,7 @@ fn with_http_json_the_demo_sends_json() {
 
 #[test]
 fn a_receiver_that_is_down_fails_the_export_not_the_demo() {
-    let dead = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let (_held, dead) = support::refusing_addr();
     let stdout = demo_output(&[
         ("OTEL_EXPORTER_OTLP_ENDPOINT", &format!("http://{dead}")),
         // No retries to wait for: the demo must still print its traces.

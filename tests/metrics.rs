@@ -241,10 +241,7 @@ async fn client_durations_per_outcome_including_a_refused_connection() {
             .await
             .unwrap();
     }
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let (_held, closed) = support::refusing_addr();
     let refused = bounded(client.get(format!("http://{closed}/")).send()).await;
     assert!(refused.is_err());
 

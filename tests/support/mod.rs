@@ -100,3 +100,13 @@ pub fn split_traceparent(value: &str) -> Option<(String, String, u8)> {
         )
     })
 }
+
+/// A loopback address that refuses connections for as long as the returned socket lives: the
+/// socket holds the port, bound and never listening. (A port bound and then dropped can be handed
+/// to the next server another test starts, which would then answer.)
+pub fn refusing_addr() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
+}

@@ -263,10 +263,7 @@ async fn the_status_matrix() {
 #[tokio::test]
 async fn connection_refused_and_timeout_are_errors_with_their_types() {
     let (provider, exporter) = recording_provider("client");
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let (_held, closed) = support::refusing_addr();
     let (addr, _) = upstream().await;
     let client = ClientBuilder::new(
         reqwest::Client::builder()

@@ -614,10 +614,7 @@ mod tonic_health_service {
     async fn a_call_to_nobody_is_unavailable_and_a_dropped_stream_cancelled() {
         let (provider, exporter) = recording_provider("caller");
         // A port nothing listens on (bound, then closed).
-        let addr = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap();
+        let (_held, addr) = support::refusing_addr();
         let channel = Channel::from_shared(format!("http://{addr}"))
             .unwrap()
             .connect_lazy();

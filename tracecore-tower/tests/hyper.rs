@@ -196,10 +196,7 @@ async fn the_client_status_matrix() {
 async fn connection_refused_is_an_error_with_a_low_cardinality_type() {
     let (provider, exporter) = recording_provider("client");
     // Bind then drop: the port is closed.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let (_held, closed) = support::refusing_addr();
     let mut client = traced_client(&provider);
     let request = Request::get(format!("http://{closed}/"))
         .body(Full::new(Bytes::new()))

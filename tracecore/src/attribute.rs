@@ -198,11 +198,34 @@ impl KeyValue {
             value: value.into(),
         }
     }
+
+    /// Whether dropping the pair frees nothing: a static key and a number, a boolean or a static
+    /// string.
+    #[inline]
+    pub(crate) fn owns_nothing(&self) -> bool {
+        matches!(self.key.0, Cow::Borrowed(_))
+            && matches!(
+                self.value,
+                Value::String(Cow::Borrowed(_)) | Value::Bool(_) | Value::I64(_) | Value::F64(_)
+            )
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_static_text_and_scalars_own_nothing() {
+        assert!(KeyValue::new("k", "static").owns_nothing());
+        assert!(KeyValue::new("k", 1_i64).owns_nothing());
+        assert!(KeyValue::new("k", 1.5).owns_nothing());
+        assert!(KeyValue::new("k", true).owns_nothing());
+        assert!(!KeyValue::new(String::from("k"), 1_i64).owns_nothing());
+        assert!(!KeyValue::new("k", String::from("owned")).owns_nothing());
+        assert!(!KeyValue::new("k", vec![1_i64]).owns_nothing());
+        assert!(!KeyValue::new("k", Vec::<bool>::new()).owns_nothing());
+    }
 
     #[test]
     fn truncation_counts_characters_not_bytes() {

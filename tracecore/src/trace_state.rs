@@ -217,8 +217,10 @@ fn member_key(member: &str) -> &str {
 
 const KEY_FIRST: u8 = 1;
 const KEY_CHAR: u8 = 2;
+const VALUE_CHAR: u8 = 4;
 
-/// Byte classes of the Level 2 key grammar.
+/// Byte classes of the Level 2 grammar: key characters, and value characters (`chr`: printable
+/// ASCII but `,` and `=`).
 static CLASS: [u8; 256] = {
     let mut t = [0u8; 256];
     let mut b = 0;
@@ -229,63 +231,66 @@ static CLASS: [u8; 256] = {
         } else if matches!(c, b'_' | b'-' | b'*' | b'/' | b'@') {
             t[b] = KEY_CHAR;
         }
+        if c >= 0x20 && c <= 0x7e && c != b',' && c != b'=' {
+            t[b] |= VALUE_CHAR;
+        }
         b += 1;
     }
     t
 };
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-
-/// The high bit of every byte of `x` that equals `c`, exactly (no false positives).
-#[inline]
-fn byte_eq_mask(x: u64, c: u8) -> u64 {
-    let y = x ^ (ONES * u64::from(c));
-    !((((y & LOW7) + LOW7) | y) | LOW7)
-}
-
 /// Whether `field` is a valid list already in normal form: no OWS, no empty member, no repeated
 /// key, at most 32 members and `MAX_LEN` characters. Anything else takes the general path, which
 /// also gives the precise error.
 ///
-/// After one vectorizable printable-ASCII check, only the `,` and `=` bytes matter: they are found
-/// eight bytes at a time, and each member must be `key=value` with exactly one `=`.
+/// One pass, a table lookup per byte: each member is a key, `=`, a value, then `,` or the end.
 fn is_normal(field: &[u8]) -> bool {
     let n = field.len();
     if n == 0 || n > TraceState::MAX_LEN {
         return false;
     }
-    if field
-        .iter()
-        .fold(false, |bad, &b| bad | !(0x20..=0x7e).contains(&b))
-    {
-        return false;
-    }
-    let mut scan = NormalScan {
-        field,
-        keys: [(0, 0); MAX_MEMBERS],
-        count: 0,
-        member_start: 0,
-        eq: None,
-    };
-    let mut words = field.chunks_exact(8);
-    for (word, chunk) in (&mut words).enumerate() {
-        let x = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-        if !scan.separators(word * 8, x) {
+    let class = |i: usize| field.get(i).map_or(0, |&b| CLASS[usize::from(b)]);
+    // `(start, end)` of each key so far, to spot a repeated key. Offsets fit: n <= 512.
+    let mut keys = [(0u16, 0u16); MAX_MEMBERS];
+    let mut count = 0;
+    let mut i = 0;
+    loop {
+        let start = i;
+        if class(i) & KEY_FIRST == 0 {
             return false;
         }
-    }
-    let rest = words.remainder();
-    if !rest.is_empty() {
-        let mut bytes = [0u8; 8];
-        bytes[..rest.len()].copy_from_slice(rest);
-        if !scan.separators(n - rest.len(), u64::from_le_bytes(bytes)) {
+        i += 1;
+        while class(i) & KEY_CHAR != 0 {
+            i += 1;
+        }
+        let eq = i;
+        if eq - start > 256 || field.get(eq) != Some(&b'=') {
             return false;
         }
-    }
-    match scan.eq {
-        Some(e) => scan.member(e, n),
-        None => false,
+        i += 1;
+        while class(i) & VALUE_CHAR != 0 {
+            i += 1;
+        }
+        let value = &field[eq + 1..i];
+        if !matches!(value, [.., last] if value.len() <= 256 && *last != b' ')
+            || count == MAX_MEMBERS
+        {
+            return false;
+        }
+        let key = &field[start..eq];
+        if keys[..count]
+            .iter()
+            .any(|&(s, e)| &field[usize::from(s)..usize::from(e)] == key)
+        {
+            return false;
+        }
+        keys[count] = (start as u16, eq as u16);
+        count += 1;
+        match field.get(i) {
+            None => return true,
+            Some(b',') => i += 1,
+            Some(_) => return false,
+        }
     }
 }
 
@@ -294,65 +299,6 @@ fn is_key(key: &[u8]) -> bool {
         if rest.len() <= 255
             && CLASS[*first as usize] & KEY_FIRST != 0
             && rest.iter().all(|&b| CLASS[b as usize] & KEY_CHAR != 0))
-}
-
-/// State of [`is_normal`]'s walk from separator to separator.
-struct NormalScan<'a> {
-    field: &'a [u8],
-    /// `(start, end)` of each key so far, to spot a repeated key.
-    keys: [(u16, u16); MAX_MEMBERS],
-    count: usize,
-    member_start: usize,
-    eq: Option<usize>,
-}
-
-impl NormalScan<'_> {
-    /// Handles the `,` and `=` bytes among the 8 bytes at `offset` (packed in `x`).
-    fn separators(&mut self, offset: usize, x: u64) -> bool {
-        let mut mask = byte_eq_mask(x, b',') | byte_eq_mask(x, b'=');
-        while mask != 0 {
-            let pos = offset + (mask.trailing_zeros() / 8) as usize;
-            mask &= mask - 1;
-            let ok = match (self.field[pos], self.eq) {
-                (b'=', None) => {
-                    self.eq = Some(pos);
-                    is_key(&self.field[self.member_start..pos])
-                }
-                (b',', Some(e)) => {
-                    let ok = self.member(e, pos);
-                    self.member_start = pos + 1;
-                    self.eq = None;
-                    ok
-                }
-                // A second `=`, a member without `=`, an empty member.
-                _ => false,
-            };
-            if !ok {
-                return false;
-            }
-        }
-        true
-    }
-
-    /// The member ending at `end` with its `=` at `eq`: a value of 1–256 characters not ending
-    /// in a space (its characters were checked already), room for it, and a new key.
-    fn member(&mut self, eq: usize, end: usize) -> bool {
-        let value = &self.field[eq + 1..end];
-        if !matches!(value, [.., last] if value.len() <= 256 && *last != b' ')
-            || self.count == MAX_MEMBERS
-        {
-            return false;
-        }
-        let key = &self.field[self.member_start..eq];
-        let field = self.field;
-        let repeated = self.keys[..self.count]
-            .iter()
-            .any(|&(s, e)| &field[usize::from(s)..usize::from(e)] == key);
-        // Offsets fit: the field is at most MAX_LEN (512) bytes.
-        self.keys[self.count] = (self.member_start as u16, eq as u16);
-        self.count += 1;
-        !repeated
-    }
 }
 
 /// `key = (lcalpha / DIGIT) 0*255(lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@")` (Level 2).

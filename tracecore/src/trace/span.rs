@@ -276,6 +276,7 @@ impl Span {
     }
 
     /// Ends the span now.
+    #[inline]
     pub fn end(mut self) {
         self.end_at(None);
     }
@@ -294,7 +295,15 @@ impl Span {
         }
     }
 
+    /// Ends a recording span; the check is inlined, so a non-recording span's end costs nothing.
+    #[inline]
     fn end_at(&mut self, end_time: Option<SystemTime>) {
+        if matches!(self.inner, Inner::Recording(_)) {
+            self.end_recording(end_time);
+        }
+    }
+
+    fn end_recording(&mut self, end_time: Option<SystemTime>) {
         if let Inner::Recording(span) = std::mem::replace(&mut self.inner, Inner::Ended) {
             span.end(end_time);
         }
@@ -302,6 +311,7 @@ impl Span {
 }
 
 impl Drop for Span {
+    #[inline]
     fn drop(&mut self) {
         self.end_at(None);
     }

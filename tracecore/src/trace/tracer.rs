@@ -164,10 +164,16 @@ impl SpanBuilder<'_> {
         parent: &Context,
         attributes: A,
     ) -> Span {
-        self.start_inner::<A, fn() -> (Option<Cow<'static, str>>, A)>(
-            parent,
-            Attributes::Given(attributes),
-        )
+        match self.decide(parent, attributes.as_ref()) {
+            Decision::Skip(span) => {
+                attributes.discard();
+                span
+            }
+            Decision::Record(pending) => {
+                let kept = attributes.into_vec(pending.extra.len());
+                self.record(parent, pending, kept)
+            }
+        }
     }
 
     /// Starts the span with attributes made by `make` only if it will record (and samplers see
@@ -193,7 +199,13 @@ impl SpanBuilder<'_> {
         if self.tracer.provider().sampler_reads_attributes() {
             return self.start_with_attributes(parent, make());
         }
-        self.start_inner(parent, Attributes::Lazy(|| (None, make())))
+        match self.decide(parent, &[]) {
+            Decision::Skip(span) => span,
+            Decision::Record(pending) => {
+                let kept = make().into_vec(pending.extra.len());
+                self.record(parent, pending, kept)
+            }
+        }
     }
 
     /// Starts the span with its name and attributes both made by `describe`, only if it will
@@ -224,22 +236,22 @@ impl SpanBuilder<'_> {
             self.name = name;
             return self.start_with_attributes(parent, attributes);
         }
-        self.start_inner(
-            parent,
-            Attributes::Lazy(|| {
+        match self.decide(parent, &[]) {
+            Decision::Skip(span) => span,
+            Decision::Record(pending) => {
                 let (name, attributes) = describe();
-                (Some(name), attributes)
-            }),
-        )
+                self.name = name;
+                let kept = attributes.into_vec(pending.extra.len());
+                self.record(parent, pending, kept)
+            }
+        }
     }
 
-    fn start_inner<A: StartAttributes, F: FnOnce() -> (Option<Cow<'static, str>>, A)>(
-        self,
-        parent: &Context,
-        attributes: Attributes<A, F>,
-    ) -> Span {
-        let tracer = self.tracer;
-        let provider = tracer.provider();
+    /// Samples the span: a span that will not record is returned whole; one that will is
+    /// described by what [`record`](Self::record) needs. Not generic over the attribute type, so
+    /// an attribute array stays where the caller made it until it is copied into the span.
+    fn decide(&self, parent: &Context, attributes: &[KeyValue]) -> Decision {
+        let provider = self.tracer.provider();
         let ids = provider.id_generator();
         let parent_span = parent.span_context();
         let trace_id = match parent_span {
@@ -257,14 +269,16 @@ impl SpanBuilder<'_> {
             let state = parent_span
                 .map(|p| p.trace_state().clone())
                 .unwrap_or_default();
-            return Span::non_recording(SpanContext::new(trace_id, span_id, flags, false, state));
+            return Decision::Skip(Span::non_recording(SpanContext::new(
+                trace_id, span_id, flags, false, state,
+            )));
         }
         let result = provider.sampler().should_sample(
             parent_span,
             trace_id,
             &self.name,
             self.kind,
-            attributes.for_sampler(),
+            attributes,
             &self.links,
         );
         let sampled = result.decision == SamplingDecision::RecordAndSample;
@@ -282,15 +296,23 @@ impl SpanBuilder<'_> {
         // Without processors nobody would see the span: keep only its context, which still
         // propagates with the sampler's decision.
         if result.decision == SamplingDecision::Drop || !provider.has_processors() {
-            return Span::non_recording(span_context);
+            return Decision::Skip(Span::non_recording(span_context));
         }
+        Decision::Record(Pending {
+            span_context,
+            extra: result.attributes,
+        })
+    }
 
+    /// Starts the recording span `decide` described, with its start attributes in `kept`.
+    fn record(self, parent: &Context, pending: Pending, mut kept: Vec<KeyValue>) -> Span {
+        let tracer = self.tracer;
+        let provider = tracer.provider();
+        let parent_span = parent.span_context();
         let limits = provider.limits();
         let max = limits.max_attributes_per_span;
         let max_len = limits.max_attribute_value_length;
-        let mut name = self.name;
-        let mut kept = attributes.made(&mut name).into_vec(result.attributes.len());
-        kept.extend(result.attributes);
+        kept.extend(pending.extra);
         let mut dropped = 0;
         // The common case (unique keys within the limits) keeps the list as given; otherwise it
         // is rebuilt under the limit rules.
@@ -328,7 +350,7 @@ impl SpanBuilder<'_> {
         };
         let start_time = self.start_time.unwrap_or(wall);
         let recording = Arc::new(RecordingSpan {
-            span_context,
+            span_context: pending.span_context,
             parent_span_id: parent_span.map(SpanContext::span_id),
             parent_is_remote: parent_span.is_some_and(SpanContext::is_remote),
             kind: self.kind,
@@ -336,7 +358,7 @@ impl SpanBuilder<'_> {
             start_time,
             tracer: tracer.clone(),
             state: Mutex::new(Some(SpanState {
-                name,
+                name: self.name,
                 attributes: kept,
                 dropped_attributes: dropped,
                 events: Vec::new(),
@@ -352,35 +374,19 @@ impl SpanBuilder<'_> {
     }
 }
 
-/// Attributes given at start, or made once the span is known to record.
-enum Attributes<A, F> {
-    Given(A),
-    Lazy(F),
+/// What sampling decided for a span about to start.
+enum Decision {
+    /// It does not record: it only carries its context.
+    Skip(Span),
+    /// It records.
+    Record(Pending),
 }
 
-impl<A: StartAttributes, F: FnOnce() -> (Option<Cow<'static, str>>, A)> Attributes<A, F> {
-    /// What the sampler sees: lazy attributes are made only after sampling, for samplers that
-    /// do not read them.
-    fn for_sampler(&self) -> &[KeyValue] {
-        match self {
-            Self::Given(a) => a.as_ref(),
-            Self::Lazy(_) => &[],
-        }
-    }
-
-    /// The attributes; a name made with them replaces `name`.
-    fn made(self, name: &mut Cow<'static, str>) -> A {
-        match self {
-            Self::Given(a) => a,
-            Self::Lazy(make) => {
-                let (made_name, attributes) = make();
-                if let Some(made_name) = made_name {
-                    *name = made_name;
-                }
-                attributes
-            }
-        }
-    }
+/// A span that will record, between sampling and start.
+struct Pending {
+    span_context: SpanContext,
+    /// Attributes the sampler added.
+    extra: Vec<KeyValue>,
 }
 
 /// The attributes a span starts with: an array (copied into the span only when it records) or a
@@ -388,13 +394,40 @@ impl<A: StartAttributes, F: FnOnce() -> (Option<Cow<'static, str>>, A)> Attribut
 pub trait StartAttributes: AsRef<[KeyValue]> {
     /// The list the span keeps, with room for `extra` more.
     fn into_vec(self, extra: usize) -> Vec<KeyValue>;
+
+    /// Disposes of the attributes of a span that does not record.
+    fn discard(self)
+    where
+        Self: Sized,
+    {
+        drop(self);
+    }
 }
 
 impl<const N: usize> StartAttributes for [KeyValue; N] {
-    fn into_vec(self, extra: usize) -> Vec<KeyValue> {
+    /// Moves each pair out in place: an array's `IntoIter` would copy the whole array first.
+    #[inline]
+    fn into_vec(mut self, extra: usize) -> Vec<KeyValue> {
+        const TAKEN: KeyValue = KeyValue {
+            key: crate::Key::from_static(""),
+            value: crate::Value::Bool(false),
+        };
         let mut kept = super::recycle::take(N + extra);
-        kept.extend(self);
+        for attribute in &mut self {
+            kept.push(std::mem::replace(attribute, TAKEN));
+        }
+        // What is left owns nothing: no drop glue to run.
+        std::mem::forget(self);
         kept
+    }
+
+    /// The usual start attributes (static keys, numbers, static strings) own nothing: checking
+    /// that costs a few instructions each, their drop glue a call each.
+    #[inline(always)]
+    fn discard(self) {
+        if self.iter().all(KeyValue::owns_nothing) {
+            std::mem::forget(self);
+        }
     }
 }
 

@@ -311,3 +311,59 @@ fn the_queue_is_bounded_in_bytes_and_what_does_not_fit_is_counted() {
     provider.force_flush(Duration::from_secs(10)).unwrap();
     assert_eq!(got.finished_spans().len(), 9);
 }
+
+#[test]
+fn spans_ended_on_other_threads_get_their_wall_clock_times_on_the_export_thread() {
+    use std::time::SystemTime;
+    let exporter = InMemoryExporter::new();
+    let provider = batch_provider(exporter.clone(), 100, 50);
+    let before = SystemTime::now();
+    let workers: Vec<_> = (0..3)
+        .map(|i| {
+            let tracer = provider.tracer("t");
+            std::thread::spawn(move || {
+                let span = tracer.start(format!("worker-{i}"));
+                std::thread::sleep(Duration::from_millis(20));
+                span.end();
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    let after = SystemTime::now();
+    provider.force_flush(Duration::from_secs(10)).unwrap();
+    let spans = exporter.finished_spans();
+    assert_eq!(spans.len(), 3);
+    for span in spans.iter() {
+        // The wall clock was read on the export thread, from the span's monotonic instants.
+        let slack = Duration::from_millis(5);
+        assert!(span.start_time + slack >= before, "{:?}", span.name);
+        assert!(span.end_time <= after + slack, "{:?}", span.name);
+        assert!(span.duration() >= Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn with_several_processors_each_gets_the_spans_data() {
+    let queued = InMemoryExporter::new();
+    let direct = InMemoryExporter::new();
+    let provider = TracerProvider::builder()
+        .with_span_processor(
+            BatchProcessor::builder(queued.clone())
+                .with_scheduled_delay(Duration::from_secs(3600))
+                .build(),
+        )
+        .with_simple_exporter(direct.clone())
+        .build();
+    provider
+        .tracer("t")
+        .span_builder("both")
+        .with_kind(SpanKind::Server)
+        .start_with_context(&Context::new())
+        .end();
+    provider.force_flush(Duration::from_secs(10)).unwrap();
+    let (a, b) = (queued.finished_spans(), direct.finished_spans());
+    assert_eq!(a.names(), ["both"]);
+    assert_eq!(a.as_slice(), b.as_slice());
+}

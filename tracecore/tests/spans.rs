@@ -636,3 +636,77 @@ fn a_processor_that_needs_on_start_sees_every_span_start() {
         Some("acme")
     );
 }
+
+/// Keeps the spans it is handed as they ended, building nothing.
+#[derive(Debug, Default, Clone)]
+struct KeepEnded(std::sync::Arc<std::sync::Mutex<Vec<tracecore::trace::EndedSpan>>>);
+
+impl tracecore::export::SpanProcessor for KeepEnded {
+    fn needs_on_start(&self) -> bool {
+        false
+    }
+    fn on_end(&self, _: tracecore::trace::SpanData) {
+        unreachable!("the only processor is handed spans as they ended");
+    }
+    fn on_ended(&self, span: tracecore::trace::EndedSpan) {
+        self.0.lock().unwrap().push(span);
+    }
+    fn force_flush(&self, _: std::time::Duration) -> Result<(), tracecore::export::FlushError> {
+        Ok(())
+    }
+    fn shutdown(&self, _: std::time::Duration) -> Result<(), tracecore::export::FlushError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn an_ended_span_is_handed_over_before_its_data_is_built() {
+    use std::time::Instant;
+    let kept = KeepEnded::default();
+    let provider = TracerProvider::builder()
+        .with_span_processor(kept.clone())
+        .build();
+    let tracer = provider.tracer("t");
+
+    // Explicit wall-clock times are kept as given.
+    let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    tracer
+        .span_builder("explicit")
+        .with_start_time(t0)
+        .start_with_context(&Context::new())
+        .end_with_timestamp(t0 + Duration::from_millis(5));
+    // A monotonic start and end: the duration is exactly their difference.
+    let i0 = Instant::now();
+    let span = tracer
+        .span_builder("instants")
+        .with_start_instant(i0)
+        .start_with_attributes(&Context::new(), [KeyValue::new("k", 1)]);
+    let cx = span.context(&Context::new());
+    span.end_with_instant(i0 + Duration::from_millis(3));
+    // A context that still holds the span sees it ended and updates nothing.
+    assert!(!cx.span().is_recording());
+    cx.span().set_attribute(KeyValue::new("late", true));
+
+    let ended: Vec<_> = std::mem::take(&mut *kept.0.lock().unwrap());
+    assert_eq!(ended.len(), 2);
+    assert!(ended.iter().all(|s| s.span_context().is_sampled()));
+    let sizes: Vec<usize> = ended.iter().map(|s| s.estimated_size()).collect();
+    let data: Vec<_> = ended.into_iter().map(|s| s.into_data()).collect();
+    assert_eq!(
+        sizes,
+        data.iter().map(|d| d.estimated_size()).collect::<Vec<_>>()
+    );
+    assert_eq!(data[0].name, "explicit");
+    assert_eq!(data[0].start_time, t0);
+    assert_eq!(data[0].end_time, t0 + Duration::from_millis(5));
+    assert_eq!(data[1].duration(), Duration::from_millis(3));
+    assert_eq!(data[1].attribute("k").and_then(|v| v.as_i64()), Some(1));
+    assert!(data[1].attribute("late").is_none());
+    assert_eq!(
+        data[1].resource.service_name(),
+        provider.resource().service_name()
+    );
+    // Built once: the span it came from still ignores updates.
+    assert!(!cx.span().is_recording());
+    assert!(cx.span().attribute("k").is_none());
+}

@@ -19,12 +19,19 @@ pub(crate) fn wall_time(at: Instant) -> SystemTime {
         let _ = ANCHOR.try_with(|a| a.set(Some(anchor)));
         anchor
     };
-    // The common case: `at` is at most `REANCHOR` after this thread's anchor (one subtraction).
-    if let Some((mono, wall)) = ANCHOR.try_with(Cell::get).ok().flatten()
-        && let Some(after) = at.checked_duration_since(mono)
-        && after < REANCHOR
-    {
-        return wall + after;
+    // The common case: `at` is less than `REANCHOR` from this thread's anchor, after it or (a
+    // span started on another thread, its data built here) before it: one subtraction.
+    if let Some((mono, wall)) = ANCHOR.try_with(Cell::get).ok().flatten() {
+        match at.checked_duration_since(mono) {
+            Some(after) if after < REANCHOR => return wall + after,
+            Some(_) => {}
+            None => {
+                let before = mono - at;
+                if before < REANCHOR {
+                    return wall - before;
+                }
+            }
+        }
     }
     let (mono, wall) = fresh();
     match at.checked_duration_since(mono) {
@@ -49,5 +56,15 @@ mod tests {
             later.duration_since(wall).unwrap(),
             Duration::from_millis(5)
         );
+        // An instant before the anchor (another thread's) is placed by the same anchor.
+        let anchor = ANCHOR.with(Cell::get).unwrap().0;
+        if let Some(earlier) = anchor.checked_sub(Duration::from_millis(7)) {
+            let anchored = wall_time(anchor);
+            assert_eq!(
+                anchored.duration_since(wall_time(earlier)).unwrap(),
+                Duration::from_millis(7)
+            );
+            assert_eq!(ANCHOR.with(Cell::get).unwrap().0, anchor, "not re-anchored");
+        }
     }
 }

@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# Loopback throughput: a hello-world axum server bare, with tracecore's ServerLayer, and with the
-# OtelAxumLayer stack (tracing-opentelemetry into opentelemetry_sdk 0.33), each driven in turn by
-# wrk with a fixed connection count for a fixed time, in rounds that alternate the order. Prints
-# requests/s and p99 latency per stack (the median of the rounds) and the loss against bare.
+# Loopback throughput: a hello-world axum server bare, with tracecore's ServerLayer (spans to a
+# no-op exporter, and `tracecore_otlp`: spans exported over OTLP/HTTP to a real collector, rotel,
+# running on the same machine), and with the OtelAxumLayer stack (tracing-opentelemetry into
+# opentelemetry_sdk 0.33, no-op exporter), each driven in turn by wrk with a fixed connection
+# count for a fixed time, in rounds that alternate the order. Prints requests/s and p99 latency
+# per stack (the median of the rounds) and the loss against bare.
 #
 #   benches/throughput.sh                 # 3 rounds of 10 s per stack, 32 connections
 #   ROUNDS=5 DURATION=20s CONNECTIONS=64 benches/throughput.sh
 #
 # With two or more cores the server (one worker thread, plus the span export thread) runs on
-# CPU 0 and wrk on CPU 1, so they do not steal each other's time. Installs wrk (Debian package)
-# when it is missing.
+# CPU 0 and wrk on CPU 1, so they do not steal each other's time; the collector is not pinned.
+# Installs wrk (Debian package) when it is missing, and rotel (`pip install rotel` into a
+# virtualenv under target/) unless ROTEL_AGENT names a rotel-agent binary.
 set -euo pipefail
 cd "$(dirname "$0")"
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-32}
-STACKS=(bare tracecore otel_axum_layer)
+STACKS=(bare tracecore tracecore_otlp otel_axum_layer)
+ROTEL_VERSION=0.0.1a15
 TRACEPARENT="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 if ! command -v wrk >/dev/null; then
@@ -26,13 +30,37 @@ fi
 
 cargo build --quiet --release --bin serve
 
+if [ -z "${ROTEL_AGENT:-}" ]; then
+  venv=target/rotel-$ROTEL_VERSION
+  ROTEL_AGENT=$(ls "$venv"/lib/python*/site-packages/rotel/rotel-agent 2>/dev/null | head -1 || true)
+  if [ -z "$ROTEL_AGENT" ]; then
+    echo "installing rotel $ROTEL_VERSION into $venv (pip)" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet "rotel==$ROTEL_VERSION"
+    ROTEL_AGENT=$(ls "$venv"/lib/python*/site-packages/rotel/rotel-agent | head -1)
+  fi
+fi
+
 server_cpu=() wrk_cpu=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
   server_cpu=(taskset -c 0) wrk_cpu=(taskset -c 1)
 fi
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"; [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null || true' EXIT
+trap 'rm -rf "$work"; [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; [ -n "${rotel_pid:-}" ] && kill "$rotel_pid" 2>/dev/null || true' EXIT
+
+# The collector: OTLP/HTTP in, everything accepted and discarded (rotel's blackhole exporter).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+collector="127.0.0.1:$(free_port)"
+"$ROTEL_AGENT" start --otlp-http-endpoint "$collector" --otlp-grpc-endpoint "127.0.0.1:$(free_port)" \
+  --exporter blackhole --pid-file "$work/rotel.pid" --log-file "$work/rotel.log" >/dev/null 2>&1 &
+rotel_pid=$!
+for _ in $(seq 200); do
+  (exec 3<>"/dev/tcp/${collector%:*}/${collector#*:}") 2>/dev/null && break
+  sleep 0.05
+done
+(exec 3<>"/dev/tcp/${collector%:*}/${collector#*:}") 2>/dev/null || { echo "rotel did not listen on $collector" >&2; cat "$work/rotel.log" >&2; exit 1; }
+export OTEL_EXPORTER_OTLP_ENDPOINT="http://$collector" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
 
 # run STACK ROUND: one wrk run against a fresh server; appends "STACK REQ_PER_S P99_US DROPPED".
 run() {
@@ -83,6 +111,6 @@ for stack in "${STACKS[@]}"; do
   dropped=$(awk -v s="$stack" '$1 == s {print $4}' "$work/results" | paste -sd/)
   awk -v s="$stack" -v r="$rps" -v p="$p99" -v b="$bare" -v d="$dropped" 'BEGIN {
     loss = (s == "bare") ? "–" : sprintf("%+.1f %%", (r / b - 1) * 100);
-    if (s != "tracecore") d = "–";
+    if (s != "tracecore" && s != "tracecore_otlp") d = "–";
     printf "| %s | %.0f | %.0f µs | %s | %s |\n", s, r, p, loss, d }'
 done

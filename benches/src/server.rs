@@ -29,12 +29,18 @@ pub enum Stack {
     TracecorePropagationOnly,
     TowerHttp,
     OtelAxum,
+    /// tracecore's `ServerLayer` exporting over OTLP to the collector `OTEL_EXPORTER_OTLP_*`
+    /// names: `serve` only (not in [`Stack::ALL`], whose stacks export nowhere).
+    TracecoreOtlp,
 }
 
 impl Stack {
     /// The stack named `name` (as [`Stack::name`] gives it).
     pub fn from_name(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.name() == name)
+        Self::ALL
+            .into_iter()
+            .chain([Self::TracecoreOtlp])
+            .find(|s| s.name() == name)
     }
 
     pub const ALL: [Self; 7] = [
@@ -56,6 +62,7 @@ impl Stack {
             Self::TracecorePropagationOnly => "tracecore_propagation_only",
             Self::TowerHttp => "tower_http_trace",
             Self::OtelAxum => "otel_axum_layer",
+            Self::TracecoreOtlp => "tracecore_otlp",
         }
     }
 }
@@ -88,11 +95,11 @@ impl Server {
             Stack::EmptyLayer => hello().layer(tower::layer::layer_fn(|inner| {
                 tower::util::MapRequest::new(inner, |r: http::Request<Body>| r)
             })),
-            Stack::Tracecore | Stack::TracecoreMetrics => {
-                let t = if stack == Stack::Tracecore {
-                    spans::Tracecore::new(true)
-                } else {
-                    spans::Tracecore::with_metrics(true)
+            Stack::Tracecore | Stack::TracecoreMetrics | Stack::TracecoreOtlp => {
+                let t = match stack {
+                    Stack::Tracecore => spans::Tracecore::new(true),
+                    Stack::TracecoreOtlp => spans::Tracecore::otlp(),
+                    _ => spans::Tracecore::with_metrics(true),
                 };
                 let layer = tracecore_tower::ServerLayer::new(t.tracer.clone());
                 pipelines.tracecore = Some(t);

@@ -64,11 +64,28 @@ impl Tracecore {
         Self::build(sampled, Some(meters))
     }
 
+    /// Sampled spans exported over OTLP to the endpoint `OTEL_EXPORTER_OTLP_*` name (default
+    /// `http://localhost:4318`): for the throughput script's run against a real collector.
+    pub fn otlp() -> Self {
+        let exporter = tracecore_otlp::OtlpExporter::builder()
+            .build()
+            .unwrap_or_else(|e| panic!("OTLP exporter: {e}"));
+        Self::build_with(true, None, exporter)
+    }
+
     fn build(sampled: bool, meters: Option<tracecore::metrics::MeterProvider>) -> Self {
+        Self::build_with(sampled, meters, NoopExporter)
+    }
+
+    fn build_with(
+        sampled: bool,
+        meters: Option<tracecore::metrics::MeterProvider>,
+        exporter: impl tracecore::export::SpanExporter + 'static,
+    ) -> Self {
         let mut builder = tracecore::trace::TracerProvider::builder()
             .with_service_name("bench")
             .with_span_processor(
-                tracecore::export::BatchProcessor::builder(NoopExporter)
+                tracecore::export::BatchProcessor::builder(exporter)
                     .with_max_queue_size(4096)
                     .build(),
             );

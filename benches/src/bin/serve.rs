@@ -1,6 +1,7 @@
 //! One of the server stacks over real sockets, for the loopback throughput script
 //! (`throughput.sh`): `serve STACK [ADDR]`, STACK one of `bare`, `empty_layer`, `tracecore`,
-//! `tower_http_trace`, `otel_axum_layer`. Serves `GET /items/{id}` on ADDR (default
+//! `tower_http_trace`, `otel_axum_layer`, `tracecore_otlp` (spans exported over OTLP to the
+//! collector `OTEL_EXPORTER_OTLP_ENDPOINT` names). Serves `GET /items/{id}` on ADDR (default
 //! `127.0.0.1:0`) with one worker thread, prints `listening on ADDR`, and on SIGTERM or Ctrl-C
 //! prints `dropped N` (spans tracecore's queue dropped) and exits.
 
@@ -10,7 +11,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let Some(stack) = args.next().as_deref().and_then(Stack::from_name) else {
         eprintln!(
-            "usage: serve bare|empty_layer|tracecore|tower_http_trace|otel_axum_layer [ADDR]"
+            "usage: serve bare|empty_layer|tracecore|tower_http_trace|otel_axum_layer|tracecore_otlp [ADDR]"
         );
         std::process::exit(2);
     };
@@ -34,5 +35,7 @@ fn main() {
             _ = tokio::signal::ctrl_c() => {}
         }
     });
+    // What is still queued goes to the collector before the count.
+    server.flush();
     println!("dropped {}", server.dropped());
 }

@@ -102,12 +102,36 @@ fn write_link(out: &mut Vec<u8>, link: &Link) {
     fixed32(out, 6, flags(cx.flags().to_wire(), cx.is_remote()));
 }
 
-/// A `KeyValue` message in field `field`.
+/// A `KeyValue` message in field `field`. For a scalar or string value both lengths are known
+/// before writing (no length to patch, no body to move): attributes are most of a span's bytes.
 fn key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) {
-    message(out, field, 1, |out| {
-        string(out, 1, kv.key.as_str());
-        message(out, 2, 1, |out| any_value(out, &kv.value));
-    });
+    let value_len = match &kv.value {
+        Value::String(s) => 1 + varint_len(s.len() as u64) + s.len(),
+        Value::Bool(_) => 2,
+        Value::I64(i) => 1 + varint_len(*i as u64),
+        Value::F64(_) => 9,
+        _ => {
+            message(out, field, 1, |out| {
+                string(out, 1, kv.key.as_str());
+                message(out, 2, 1, |out| any_value(out, &kv.value));
+            });
+            return;
+        }
+    };
+    let key = kv.key.as_str();
+    let key_len = if key.is_empty() {
+        0
+    } else {
+        1 + varint_len(key.len() as u64) + key.len()
+    };
+    let body = key_len + 1 + varint_len(value_len as u64) + value_len;
+    out.reserve(1 + varint_len(body as u64) + body);
+    tag(out, field, LEN);
+    varint(out, body as u64);
+    string(out, 1, key);
+    tag(out, 2, LEN);
+    varint(out, value_len as u64);
+    any_value(out, &kv.value);
 }
 
 /// The body of an `AnyValue`: exactly one case, written even when it holds a default value.

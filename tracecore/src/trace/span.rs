@@ -176,8 +176,12 @@ impl RecordingSpan {
                 &state.links,
             )
         };
-        let tracer = self.tracer.clone();
-        tracer.provider().on_end(EndedSpan { span: self, size });
+        // A second reference to the span itself (its count is this span's alone) reaches the
+        // provider while the span is handed over; the tracer's count is every span's.
+        let this = Arc::clone(&self);
+        this.tracer
+            .provider()
+            .on_end(EndedSpan { span: self, size });
     }
 }
 

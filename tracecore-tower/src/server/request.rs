@@ -1,5 +1,6 @@
 //! The SERVER span's name and start attributes, read from the request head.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 
 use http::header::{self, HeaderMap};
@@ -32,11 +33,11 @@ pub(crate) fn start_span(
         method,
         original,
     } = MethodAttributes::new(&parts.method);
-    let route = route(config, parts);
-    let route = route.as_ref().map(|r| r.as_str());
-
-    // Interned once, for the attribute and the metric key alike.
-    let route_interned = route.map(interned);
+    // Looked up and interned once, for the attribute and the metric key alike; only when
+    // something uses it: the metrics now, else a span once it is known to record.
+    let metrics = config.tracer.http_metrics();
+    let route_of = || route(config, parts).map(|r| interned(r.as_str()));
+    let route_now = metrics.and_then(|_| route_of());
     let uri = &parts.uri;
     let headers = &parts.headers;
     let forwarded = if config.trusted_proxy {
@@ -50,12 +51,12 @@ pub(crate) fn start_span(
     };
     let version = protocol_version(parts.version);
     // Built only for a span that records (the built-in samplers do not read them).
-    let attributes = || {
+    let attributes = |route: Option<Cow<'static, str>>| {
         let mut attributes = tracecore::trace::attribute_list(16);
         attributes.push(method);
         attributes.extend(original);
-        if let Some(route) = &route_interned {
-            attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
+        if let Some(route) = route {
+            attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route));
         }
         attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_owned()));
         if let Some(query) = uri.query() {
@@ -104,8 +105,8 @@ pub(crate) fn start_span(
         attributes
     };
 
-    let measure = config.tracer.http_metrics().and_then(|metrics| {
-        let route = route_interned.clone();
+    let measure = metrics.and_then(|metrics| {
+        let route = route_now.clone();
         let options = MeasureOptions::NONE
             .with_active_requests(config.active_requests)
             .with_body_sizes(config.body_sizes);
@@ -127,7 +128,14 @@ pub(crate) fn start_span(
         builder = builder.with_start_instant(measure.start());
     }
     InFlight::measured(
-        builder.start_described(parent, || (span_name(known, route), attributes())),
+        builder.start_described(parent, || {
+            let route = if metrics.is_some() {
+                route_now
+            } else {
+                route_of()
+            };
+            (span_name(known, route.as_deref()), attributes(route))
+        }),
         measure,
     )
 }

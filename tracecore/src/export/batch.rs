@@ -8,7 +8,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{FlushError, Interrupt, SpanExporter, SpanProcessor};
-use crate::trace::{EndedSpan, SpanData};
+use crate::trace::SpanData;
 use crate::{diag, env};
 
 /// Batch processor settings, with the OpenTelemetry defaults.
@@ -107,24 +107,8 @@ struct Shared {
     exported: AtomicU64,
 }
 
-/// A queued span: as it ended (its data is built on the export thread), or as data given to
-/// [`SpanProcessor::on_end`] (boxed: a queue entry stays two words).
-enum Queued {
-    Ended(EndedSpan),
-    Data(Box<SpanData>),
-}
-
-impl Queued {
-    fn into_data(self) -> SpanData {
-        match self {
-            Self::Ended(span) => span.into_data(),
-            Self::Data(data) => *data,
-        }
-    }
-}
-
 struct State {
-    queue: VecDeque<Queued>,
+    queue: VecDeque<SpanData>,
     /// `queue`'s spans' estimated sizes, in the same order: estimated once, when queued.
     sizes: VecDeque<usize>,
     /// Spans taken by the export thread and not yet exported: they count against the bound.
@@ -286,40 +270,14 @@ impl BatchProcessor {
         let state = self.shared.lock();
         state.queue.len() + state.in_flight
     }
-
-    /// Queues a sampled span of `size` estimated bytes, or drops and counts it when the queue
-    /// is full or shut down.
-    #[inline]
-    fn enqueue(&self, span: Queued, size: usize) {
-        let config = &self.shared.config;
-        let mut state = self.shared.lock();
-        if state.shutdown
-            || state.queue.len() + state.in_flight >= config.max_queue_size
-            || state.bytes + size > config.max_queue_bytes
-        {
-            drop(state);
-            drop(span);
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        state.bytes += size;
-        state.queue.push_back(span);
-        state.sizes.push_back(size);
-        let full_batch = state.queue.len() == config.max_export_batch_size;
-        drop(state);
-        if full_batch {
-            self.shared.wake.notify_one();
-        }
-    }
 }
 
 /// The export thread: wait for a reason to export, swap the queue for an empty one under the
 /// lock (no copying while callers wait), export it in batches without the lock.
 fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
     let config = shared.config;
-    let mut taken: VecDeque<Queued> = VecDeque::with_capacity(config.max_queue_size);
+    let mut taken: VecDeque<SpanData> = VecDeque::with_capacity(config.max_queue_size);
     let mut taken_sizes: VecDeque<usize> = VecDeque::with_capacity(config.max_queue_size);
-    let mut batch: Vec<SpanData> = Vec::with_capacity(config.max_export_batch_size);
     let mut deadline = Instant::now() + config.scheduled_delay;
     loop {
         let (flush_gen, shutdown) = {
@@ -343,39 +301,37 @@ fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
             state.in_flight = taken.len();
             (state.flush_requested, state.shutdown)
         };
-        while !taken.is_empty() {
-            let n = taken.len().min(config.max_export_batch_size);
-            let bytes: usize = taken_sizes.drain(..n).sum();
+        let sizes = taken_sizes.make_contiguous();
+        let batches = taken.make_contiguous().chunks(config.max_export_batch_size);
+        for (batch, sizes) in batches.zip(sizes.chunks(config.max_export_batch_size)) {
+            let n = batch.len() as u64;
+            let bytes: usize = sizes.iter().sum();
             {
                 let mut state = shared.lock();
                 if state.abandon {
-                    state.in_flight -= n;
+                    state.in_flight -= batch.len();
                     state.bytes = state.bytes.saturating_sub(bytes);
-                    shared.dropped.fetch_add(n as u64, Ordering::Relaxed);
-                    taken.drain(..n);
+                    shared.dropped.fetch_add(n, Ordering::Relaxed);
                     continue;
                 }
             }
-            // The spans' data is built here, off the threads that ended them.
-            batch.extend(taken.drain(..n).map(Queued::into_data));
-            match exporter.export(&batch, config.export_timeout) {
-                Ok(()) => shared.exported.fetch_add(n as u64, Ordering::Relaxed),
-                Err(_) => shared.dropped.fetch_add(n as u64, Ordering::Relaxed),
+            match exporter.export(batch, config.export_timeout) {
+                Ok(()) => shared.exported.fetch_add(n, Ordering::Relaxed),
+                Err(_) => shared.dropped.fetch_add(n, Ordering::Relaxed),
             };
-            {
-                let mut state = shared.lock();
-                state.in_flight -= n;
-                state.bytes = state.bytes.saturating_sub(bytes);
-            }
-            // Dropping the spans frees their memory here, off the request path; their attribute
-            // lists go back for new spans.
-            crate::trace::recycle::give_back_all(
-                batch
-                    .iter_mut()
-                    .map(|span| std::mem::take(&mut span.attributes)),
-            );
-            batch.clear();
+            let mut state = shared.lock();
+            state.in_flight -= batch.len();
+            state.bytes = state.bytes.saturating_sub(bytes);
         }
+        // Dropping the spans frees their memory here, off the request path; their attribute
+        // lists go back for new spans.
+        crate::trace::recycle::give_back_all(
+            taken
+                .iter_mut()
+                .map(|span| std::mem::take(&mut span.attributes)),
+        );
+        taken.clear();
+        taken_sizes.clear();
         deadline = Instant::now() + config.scheduled_delay;
         let mut state = shared.lock();
         if !state.queue.is_empty() {
@@ -404,16 +360,27 @@ impl SpanProcessor for BatchProcessor {
     }
 
     fn on_end(&self, span: SpanData) {
-        if span.span_context.is_sampled() {
-            let size = span.estimated_size();
-            self.enqueue(Queued::Data(Box::new(span)), size);
+        if !span.span_context.is_sampled() {
+            return;
         }
-    }
-
-    fn on_ended(&self, span: EndedSpan) {
-        if span.span_context().is_sampled() {
-            let size = span.estimated_size();
-            self.enqueue(Queued::Ended(span), size);
+        let size = span.estimated_size();
+        let config = &self.shared.config;
+        let mut state = self.shared.lock();
+        if state.shutdown
+            || state.queue.len() + state.in_flight >= config.max_queue_size
+            || state.bytes + size > config.max_queue_bytes
+        {
+            drop(state);
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        state.bytes += size;
+        state.queue.push_back(span);
+        state.sizes.push_back(size);
+        let full_batch = state.queue.len() == self.shared.config.max_export_batch_size;
+        drop(state);
+        if full_batch {
+            self.shared.wake.notify_one();
         }
     }
 

@@ -40,7 +40,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::Context;
-use crate::trace::{EndedSpan, SpanData, SpanRef};
+use crate::trace::{SpanData, SpanRef};
 
 /// Raised when the pipeline shuts down, so that an exporter waiting between retries stops
 /// waiting. Cloning gives another handle on the same signal.
@@ -144,14 +144,6 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug {
 
     /// A recording span ended (sampled or record-only). Must not block.
     fn on_end(&self, span: SpanData);
-
-    /// A recording span ended, its data not built yet: what the provider calls when this is its
-    /// only processor. A processor that hands spans to another thread overrides it to build the
-    /// data there ([`EndedSpan::into_data`]), so that the thread that ended the span does not.
-    /// Default: [`on_end`](Self::on_end) with the data built now. Must not block.
-    fn on_ended(&self, span: EndedSpan) {
-        self.on_end(span.into_data());
-    }
 
     /// Exports everything ended so far, waiting at most `timeout`.
     fn force_flush(&self, timeout: Duration) -> Result<(), FlushError>;

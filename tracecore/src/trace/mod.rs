@@ -56,7 +56,7 @@ pub use sampler::{
     AlwaysOff, AlwaysOn, ParentBased, Sampler, SamplingDecision, SamplingResult, TraceIdRatioBased,
     sampler_from_env, sampler_from_env_values,
 };
-pub use span::{EndedSpan, Event, Link, Span, SpanKind, SpanRef, Status};
+pub use span::{Event, Link, Span, SpanKind, SpanRef, Status};
 pub use span_data::SpanData;
 pub use tracer::{SpanBuilder, StartAttributes, Tracer};
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{EndedSpan, InstrumentationScope, Resource, Sampler, Span, SpanLimits, Tracer};
+use super::{InstrumentationScope, Resource, Sampler, Span, SpanData, SpanLimits, Tracer};
 use crate::export::{
     BatchProcessor, BatchProcessorBuilder, FlushError, SimpleProcessor, SpanExporter, SpanProcessor,
 };
@@ -107,14 +107,10 @@ impl ProviderInner {
         }
     }
 
-    /// One processor takes the span as it ended (the batch processor builds its data on the
-    /// export thread); several share its data, built once.
-    pub(crate) fn on_end(&self, ended: EndedSpan) {
-        match &self.processors[..] {
-            [] => {}
-            [only] => only.on_ended(ended),
-            [rest @ .., last] => {
-                let data = ended.into_data();
+    pub(crate) fn on_end(&self, data: SpanData) {
+        match self.processors.split_last() {
+            None => {}
+            Some((last, rest)) => {
                 for processor in rest {
                     processor.on_end(data.clone());
                 }

@@ -107,7 +107,7 @@ impl Link {
 }
 
 /// The changing part of a recording span.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct SpanState {
     pub(crate) name: Cow<'static, str>,
     pub(crate) attributes: Vec<KeyValue>,
@@ -117,8 +117,6 @@ pub(crate) struct SpanState {
     pub(crate) links: Vec<Link>,
     pub(crate) dropped_links: u32,
     pub(crate) status: Status,
-    /// When it ended: `None` while it records.
-    pub(crate) end: Option<SpanEnd>,
 }
 
 /// A recording span, shared by its owner [`Span`] and the contexts it is active in.
@@ -127,120 +125,35 @@ pub(crate) struct RecordingSpan {
     pub(crate) parent_span_id: Option<SpanId>,
     pub(crate) parent_is_remote: bool,
     pub(crate) kind: SpanKind,
-    /// The monotonic start: the span's duration runs from it.
     pub(crate) start: Instant,
-    /// An explicit wall-clock start; otherwise it is derived from `start` when the span's data
-    /// is built.
-    pub(crate) start_time: Option<SystemTime>,
+    pub(crate) start_time: SystemTime,
     pub(crate) tracer: Tracer,
-    /// What it records; once `end` is set, updates are ignored and the span ends no more.
-    pub(crate) state: Mutex<SpanState>,
-}
-
-/// When a span ended.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum SpanEnd {
-    /// At this monotonic instant (the end time is the start plus the duration).
-    At(Instant),
-    /// At this explicit wall-clock time.
-    Wall(SystemTime),
+    /// `None` once ended: ending takes it, so a span ends exactly once.
+    pub(crate) state: Mutex<Option<SpanState>>,
 }
 
 impl RecordingSpan {
-    fn lock(&self) -> MutexGuard<'_, SpanState> {
+    fn lock(&self) -> MutexGuard<'_, Option<SpanState>> {
         // A panic while holding the lock cannot leave the state half-updated in a way that
         // matters more than losing the span: keep going.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The state, while the span records.
-    fn live(&self) -> Option<MutexGuard<'_, SpanState>> {
-        let state = self.lock();
-        state.end.is_none().then_some(state)
-    }
-
-    /// Ends the span (once) and hands it to the processors as it is: its data is built by
-    /// whoever needs it.
-    fn end(self: Arc<Self>, end: SpanEnd) {
-        let size = {
-            let mut state = self.lock();
-            if state.end.is_some() {
-                return;
-            }
-            state.end = Some(end);
-            super::span_data::estimated_size(
-                &state.name,
-                &self.span_context,
-                &state.attributes,
-                &state.events,
-                &state.links,
-            )
+    /// Ends the span (once) and hands its data to the processors.
+    fn end(&self, end_time: Option<SystemTime>) {
+        let Some(state) = self.lock().take() else {
+            return;
         };
-        // A second reference to the span itself (its count is this span's alone) reaches the
-        // provider while the span is handed over; the tracer's count is every span's.
-        let this = Arc::clone(&self);
-        this.tracer
-            .provider()
-            .on_end(EndedSpan { span: self, size });
-    }
-}
-
-/// A span that has just ended, before its [`SpanData`] is built.
-///
-/// Building the data (wall-clock times, the resource and scope) is left to whoever needs it:
-/// a processor that queues spans for another thread
-/// ([`SpanProcessor::on_ended`](crate::export::SpanProcessor::on_ended)) builds it there, so the
-/// thread that ended the span pays for neither, and hands over no more than a pointer.
-pub struct EndedSpan {
-    span: Arc<RecordingSpan>,
-    /// [`SpanData::estimated_size`] of its data, counted when it ended.
-    size: usize,
-}
-
-impl EndedSpan {
-    /// The span's context: whether it is sampled, its ids.
-    pub fn span_context(&self) -> &SpanContext {
-        &self.span.span_context
-    }
-
-    /// The [`SpanData::estimated_size`] of the data this span becomes, without building it.
-    pub fn estimated_size(&self) -> usize {
-        self.size
-    }
-
-    /// The span's data: wall-clock start (given, or derived from the monotonic start),
-    /// wall-clock end (the start plus the monotonic duration, or the given end time, never
-    /// before the start), and the resource and scope that produced it.
-    pub fn into_data(self) -> SpanData {
-        let span = &*self.span;
-        let state = {
-            let mut state = span.lock();
-            // What stays behind is still ended: a context holding the span updates nothing.
-            let end = state.end;
-            std::mem::replace(
-                &mut *state,
-                SpanState {
-                    end,
-                    ..SpanState::default()
-                },
-            )
-        };
-        let start_time = span
-            .start_time
-            .unwrap_or_else(|| clock::wall_time(span.start));
-        let end_time = match state.end {
-            Some(SpanEnd::At(at)) => start_time + at.saturating_duration_since(span.start),
-            Some(SpanEnd::Wall(time)) => time,
-            None => start_time,
-        }
-        .max(start_time);
-        SpanData {
-            span_context: span.span_context.clone(),
-            parent_span_id: span.parent_span_id,
-            parent_is_remote: span.parent_is_remote,
-            kind: span.kind,
+        let end_time = end_time
+            .unwrap_or_else(|| self.start_time + Instant::now().duration_since(self.start))
+            .max(self.start_time);
+        let data = SpanData {
+            span_context: self.span_context.clone(),
+            parent_span_id: self.parent_span_id,
+            parent_is_remote: self.parent_is_remote,
+            kind: self.kind,
             name: state.name,
-            start_time,
+            start_time: self.start_time,
             end_time,
             attributes: state.attributes,
             dropped_attributes_count: state.dropped_attributes,
@@ -249,18 +162,10 @@ impl EndedSpan {
             links: state.links,
             dropped_links_count: state.dropped_links,
             status: state.status,
-            resource: span.tracer.provider().resource().clone(),
-            scope: span.tracer.scope().clone(),
-        }
-    }
-}
-
-impl fmt::Debug for EndedSpan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("EndedSpan")
-            .field("span_context", &self.span.span_context)
-            .field("kind", &self.span.kind)
-            .finish_non_exhaustive()
+            resource: self.tracer.provider().resource().clone(),
+            scope: self.tracer.scope().clone(),
+        };
+        self.tracer.provider().on_end(data);
     }
 }
 
@@ -378,27 +283,29 @@ impl Span {
 
     /// Ends the span at `end_time` (never before its start).
     pub fn end_with_timestamp(mut self, end_time: SystemTime) {
-        self.end_at(Some(SpanEnd::Wall(end_time)));
+        self.end_at(Some(end_time));
     }
 
     /// Ends the span at `at`, an instant read from the monotonic clock (for integrations that
     /// share one clock reading between the span and a duration metric).
     pub fn end_with_instant(mut self, at: Instant) {
-        self.end_at(Some(SpanEnd::At(at)));
-    }
-
-    /// Ends a recording span (now, unless `end` says when); the check is inlined, so a
-    /// non-recording span's end costs nothing.
-    #[inline]
-    fn end_at(&mut self, end: Option<SpanEnd>) {
-        if matches!(self.inner, Inner::Recording(_)) {
-            self.end_recording(end);
+        if let Inner::Recording(span) = std::mem::replace(&mut self.inner, Inner::Ended) {
+            let end = span.start_time + at.saturating_duration_since(span.start);
+            span.end(Some(end));
         }
     }
 
-    fn end_recording(&mut self, end: Option<SpanEnd>) {
+    /// Ends a recording span; the check is inlined, so a non-recording span's end costs nothing.
+    #[inline]
+    fn end_at(&mut self, end_time: Option<SystemTime>) {
+        if matches!(self.inner, Inner::Recording(_)) {
+            self.end_recording(end_time);
+        }
+    }
+
+    fn end_recording(&mut self, end_time: Option<SystemTime>) {
         if let Inner::Recording(span) = std::mem::replace(&mut self.inner, Inner::Ended) {
-            span.end(end.unwrap_or_else(|| SpanEnd::At(Instant::now())));
+            span.end(end_time);
         }
     }
 }
@@ -457,14 +364,14 @@ impl<'a> SpanRef<'a> {
 
     /// Whether updates are recorded (a recording span that has not ended).
     pub fn is_recording(&self) -> bool {
-        self.recording.is_some_and(|s| s.live().is_some())
+        self.recording.is_some_and(|s| s.lock().is_some())
     }
 
     fn update(&self, f: impl FnOnce(&mut SpanState, &super::SpanLimits)) {
         if let Some(span) = self.recording {
             let limits = span.tracer.provider().limits();
-            if let Some(mut state) = span.live() {
-                f(&mut state, limits);
+            if let Some(state) = span.lock().as_mut() {
+                f(state, limits);
             }
         }
     }
@@ -588,8 +495,9 @@ impl<'a> SpanRef<'a> {
     /// The value of an attribute set so far (for tests and decisions late in a request).
     pub fn attribute(&self, key: &str) -> Option<Value> {
         let span = self.recording?;
-        let state = span.live()?;
+        let state = span.lock();
         state
+            .as_ref()?
             .attributes
             .iter()
             .find(|kv| kv.key.as_str() == key)
@@ -604,4 +512,9 @@ impl fmt::Debug for SpanRef<'_> {
             .field("recording", &self.is_recording())
             .finish()
     }
+}
+
+pub(crate) fn now() -> (Instant, SystemTime) {
+    let start = Instant::now();
+    (start, clock::wall_time(start))
 }

@@ -63,13 +63,46 @@ impl SpanData {
     /// About how many bytes the span holds, in place and on the heap (owned strings counted by
     /// length): what the batch processor's byte budget counts.
     pub fn estimated_size(&self) -> usize {
-        estimated_size(
-            &self.name,
-            &self.span_context,
-            &self.attributes,
-            &self.events,
-            &self.links,
-        )
+        // `&Cow`, not `&str`: whether it owns its text is what is counted.
+        #[allow(clippy::ptr_arg)]
+        fn cow(s: &Cow<'static, str>) -> usize {
+            match s {
+                Cow::Borrowed(_) => 0,
+                Cow::Owned(s) => s.len(),
+            }
+        }
+        fn value(v: &Value) -> usize {
+            match v {
+                Value::String(s) => cow(s),
+                Value::Array(crate::Array::String(items)) => items
+                    .iter()
+                    .map(|s| cow(s) + size_of::<Cow<'static, str>>())
+                    .sum(),
+                Value::Array(crate::Array::I64(items)) => items.len() * 8,
+                Value::Array(crate::Array::F64(items)) => items.len() * 8,
+                Value::Array(crate::Array::Bool(items)) => items.len(),
+                _ => 0,
+            }
+        }
+        fn attributes(list: &[KeyValue]) -> usize {
+            list.iter()
+                .map(|kv| size_of::<KeyValue>() + kv.key.heap_len() + value(&kv.value))
+                .sum()
+        }
+        size_of::<Self>()
+            + cow(&self.name)
+            + self.span_context.trace_state().as_str().len()
+            + attributes(&self.attributes)
+            + self
+                .events
+                .iter()
+                .map(|e| size_of::<Event>() + cow(&e.name) + attributes(&e.attributes))
+                .sum::<usize>()
+            + self
+                .links
+                .iter()
+                .map(|l| size_of::<Link>() + attributes(&l.attributes))
+                .sum::<usize>()
     }
 
     /// Whether this span has no parent in this process (no parent, or a remote one).
@@ -82,56 +115,4 @@ impl SpanData {
         self.span_context.trace_id() == parent.span_context.trace_id()
             && self.parent_span_id == Some(parent.span_context.span_id())
     }
-}
-
-/// [`SpanData::estimated_size`] from a span's parts.
-// `&Cow`, not `&str`: whether the name owns its text is what is counted.
-#[allow(clippy::ptr_arg)]
-pub(crate) fn estimated_size(
-    name: &Cow<'static, str>,
-    span_context: &SpanContext,
-    attributes: &[KeyValue],
-    events: &[Event],
-    links: &[Link],
-) -> usize {
-    // `&Cow`, not `&str`: whether it owns its text is what is counted.
-    #[allow(clippy::ptr_arg)]
-    fn cow(s: &Cow<'static, str>) -> usize {
-        match s {
-            Cow::Borrowed(_) => 0,
-            Cow::Owned(s) => s.len(),
-        }
-    }
-    fn value(v: &Value) -> usize {
-        match v {
-            Value::String(s) => cow(s),
-            Value::Array(crate::Array::String(items)) => items
-                .iter()
-                .map(|s| cow(s) + size_of::<Cow<'static, str>>())
-                .sum(),
-            Value::Array(crate::Array::I64(items)) => items.len() * 8,
-            Value::Array(crate::Array::F64(items)) => items.len() * 8,
-            Value::Array(crate::Array::Bool(items)) => items.len(),
-            _ => 0,
-        }
-    }
-    fn list(list: &[KeyValue]) -> usize {
-        let mut heap = 0;
-        for kv in list {
-            heap += kv.key.heap_len() + value(&kv.value);
-        }
-        size_of_val(list) + heap
-    }
-    size_of::<SpanData>()
-        + cow(name)
-        + span_context.trace_state().as_str().len()
-        + list(attributes)
-        + events
-            .iter()
-            .map(|e| size_of::<Event>() + cow(&e.name) + list(&e.attributes))
-            .sum::<usize>()
-        + links
-            .iter()
-            .map(|l| size_of::<Link>() + list(&l.attributes))
-            .sum::<usize>()
 }

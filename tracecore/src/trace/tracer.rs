@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Instant, SystemTime};
 
 use super::provider::ProviderInner;
-use super::span::{RecordingSpan, SpanState};
-use super::{InstrumentationScope, Link, SamplingDecision, Span, SpanKind, Status, limits};
+use super::span::{RecordingSpan, SpanState, now};
+use super::{InstrumentationScope, Link, SamplingDecision, Span, SpanKind, Status, clock, limits};
 use crate::http_span::HttpMetrics;
 use crate::{Context, KeyValue, SpanContext, TraceFlags};
 
@@ -344,18 +344,20 @@ impl SpanBuilder<'_> {
                 },
             );
         }
-        // Only the monotonic clock is read here: the wall-clock start is derived when the span's
-        // data is built (off this thread, with the batch processor).
-        let start = self.start_instant.unwrap_or_else(Instant::now);
+        let (start, wall) = match self.start_instant {
+            Some(instant) => (instant, clock::wall_time(instant)),
+            None => now(),
+        };
+        let start_time = self.start_time.unwrap_or(wall);
         let recording = Arc::new(RecordingSpan {
             span_context: pending.span_context,
             parent_span_id: parent_span.map(SpanContext::span_id),
             parent_is_remote: parent_span.is_some_and(SpanContext::is_remote),
             kind: self.kind,
             start,
-            start_time: self.start_time,
+            start_time,
             tracer: tracer.clone(),
-            state: Mutex::new(SpanState {
+            state: Mutex::new(Some(SpanState {
                 name: self.name,
                 attributes: kept,
                 dropped_attributes: dropped,
@@ -364,8 +366,7 @@ impl SpanBuilder<'_> {
                 links,
                 dropped_links,
                 status: Status::Unset,
-                end: None,
-            }),
+            })),
         });
         let span = Span::recording(recording);
         provider.on_start(&span, parent);

@@ -518,3 +518,34 @@ fn times_before_the_epoch_and_far_future_encode_without_panicking() {
     assert_eq!(s.start_time_unix_nano, 0, "clamped to the epoch");
     assert_eq!(s.end_time_unix_nano, 1_000_000_000);
 }
+
+/// Attributes of every length around the one-byte framing (a body under 128 bytes takes the
+/// short path, 128 and more the general one), an empty key, and every scalar type.
+#[test]
+fn attributes_round_trip_on_both_sides_of_the_one_byte_lengths() {
+    let spans = InMemoryExporter::new();
+    let provider = TracerProvider::builder()
+        .with_simple_exporter(spans.clone())
+        .build();
+    let mut attributes = Vec::new();
+    for len in [0, 1, 100, 115, 116, 117, 118, 127, 128, 129, 200, 16_400] {
+        attributes.push(KeyValue::new(format!("s{len}"), "x".repeat(len)));
+    }
+    attributes.push(KeyValue::new(String::new(), "empty key"));
+    attributes.push(KeyValue::new("k".repeat(120), true));
+    attributes.push(KeyValue::new("k".repeat(130), -1_i64));
+    attributes.push(KeyValue::new("i", i64::MAX));
+    attributes.push(KeyValue::new("f", -0.5));
+    attributes.push(KeyValue::new("b", false));
+    provider
+        .tracer("t")
+        .span_builder("lengths")
+        .start_with_attributes(&Context::new(), attributes.clone())
+        .end();
+    let batch = spans.finished_spans().as_slice().to_vec();
+    let mut body = Vec::new();
+    Protocol::HttpProtobuf.encode(&batch, &mut body);
+    let request = proto::ExportTraceServiceRequest::decode(&body[..]).unwrap();
+    let span = &request.resource_spans[0].scope_spans[0].spans[0];
+    assert_eq!(attributes_of(&span.attributes), attributes);
+}

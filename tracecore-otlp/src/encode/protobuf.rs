@@ -125,6 +125,28 @@ fn key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) {
         1 + varint_len(key.len() as u64) + key.len()
     };
     let body = key_len + 1 + varint_len(value_len as u64) + value_len;
+    // The usual attribute: a one-byte tag, every length under 128 (one byte each), a key that
+    // is not empty. Its framing is written a few bytes at a time, not byte by byte.
+    if field < 16 && body < 128 && !key.is_empty() {
+        let tag = |field: u32, wire: u8| (field << 3) as u8 | wire;
+        out.reserve(2 + body);
+        out.extend_from_slice(&[tag(field, LEN), body as u8, tag(1, LEN), key.len() as u8]);
+        out.extend_from_slice(key.as_bytes());
+        match &kv.value {
+            Value::String(s) => {
+                out.extend_from_slice(&[tag(2, LEN), value_len as u8, tag(1, LEN), s.len() as u8]);
+                out.extend_from_slice(s.as_bytes());
+            }
+            Value::Bool(b) => {
+                out.extend_from_slice(&[tag(2, LEN), 2, tag(2, VARINT), u8::from(*b)])
+            }
+            value => {
+                out.extend_from_slice(&[tag(2, LEN), value_len as u8]);
+                any_value(out, value);
+            }
+        }
+        return;
+    }
     out.reserve(1 + varint_len(body as u64) + body);
     tag(out, field, LEN);
     varint(out, body as u64);

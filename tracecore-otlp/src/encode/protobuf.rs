@@ -102,9 +102,40 @@ fn write_link(out: &mut Vec<u8>, link: &Link) {
     fixed32(out, 6, flags(cx.flags().to_wire(), cx.is_remote()));
 }
 
-/// A `KeyValue` message in field `field`. For a scalar or string value both lengths are known
-/// before writing (no length to patch, no body to move): attributes are most of a span's bytes.
+/// A `KeyValue` message in field `field`. Its lengths are known before it is written (no length
+/// to patch, no body to move): attributes are most of a span's bytes.
 fn key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) {
+    let key = kv.key.as_str();
+    // The usual attribute: a one-byte tag, a key and a value whose lengths all fit one byte.
+    // Its framing is written a few bytes at a time, not byte by byte.
+    if field < 16 && !key.is_empty() && key.len() < 128 {
+        let value_len = match &kv.value {
+            Value::String(s) if s.len() < 128 => Some(2 + s.len()),
+            Value::Bool(_) => Some(2),
+            Value::I64(i) => Some(1 + varint_len(*i as u64)),
+            Value::F64(_) => Some(9),
+            _ => None,
+        };
+        if let Some(value_len) = value_len
+            && let body = 2 + key.len() + 2 + value_len
+            && body < 128
+        {
+            let tag = |field: u32, wire: u8| (field << 3) as u8 | wire;
+            out.reserve(2 + body);
+            out.extend_from_slice(&[tag(field, LEN), body as u8, tag(1, LEN), key.len() as u8]);
+            out.extend_from_slice(key.as_bytes());
+            out.extend_from_slice(&[tag(2, LEN), value_len as u8]);
+            match &kv.value {
+                Value::String(s) => {
+                    out.extend_from_slice(&[tag(1, LEN), s.len() as u8]);
+                    out.extend_from_slice(s.as_bytes());
+                }
+                Value::Bool(b) => out.extend_from_slice(&[tag(2, VARINT), u8::from(*b)]),
+                value => any_value(out, value),
+            }
+            return;
+        }
+    }
     let value_len = match &kv.value {
         Value::String(s) => 1 + varint_len(s.len() as u64) + s.len(),
         Value::Bool(_) => 2,
@@ -112,41 +143,18 @@ fn key_value(out: &mut Vec<u8>, field: u32, kv: &KeyValue) {
         Value::F64(_) => 9,
         _ => {
             message(out, field, 1, |out| {
-                string(out, 1, kv.key.as_str());
+                string(out, 1, key);
                 message(out, 2, 1, |out| any_value(out, &kv.value));
             });
             return;
         }
     };
-    let key = kv.key.as_str();
     let key_len = if key.is_empty() {
         0
     } else {
         1 + varint_len(key.len() as u64) + key.len()
     };
     let body = key_len + 1 + varint_len(value_len as u64) + value_len;
-    // The usual attribute: a one-byte tag, every length under 128 (one byte each), a key that
-    // is not empty. Its framing is written a few bytes at a time, not byte by byte.
-    if field < 16 && body < 128 && !key.is_empty() {
-        let tag = |field: u32, wire: u8| (field << 3) as u8 | wire;
-        out.reserve(2 + body);
-        out.extend_from_slice(&[tag(field, LEN), body as u8, tag(1, LEN), key.len() as u8]);
-        out.extend_from_slice(key.as_bytes());
-        match &kv.value {
-            Value::String(s) => {
-                out.extend_from_slice(&[tag(2, LEN), value_len as u8, tag(1, LEN), s.len() as u8]);
-                out.extend_from_slice(s.as_bytes());
-            }
-            Value::Bool(b) => {
-                out.extend_from_slice(&[tag(2, LEN), 2, tag(2, VARINT), u8::from(*b)])
-            }
-            value => {
-                out.extend_from_slice(&[tag(2, LEN), value_len as u8]);
-                any_value(out, value);
-            }
-        }
-        return;
-    }
     out.reserve(1 + varint_len(body as u64) + body);
     tag(out, field, LEN);
     varint(out, body as u64);

@@ -317,7 +317,7 @@ fn validate_value(value: &[u8]) -> Result<(), TraceStateError> {
             *last != b' '
                 && value
                     .iter()
-                    .all(|&b| (0x20..=0x7e).contains(&b) && b != b',' && b != b'=')
+                    .all(|&b| CLASS[usize::from(b)] & VALUE_CHAR != 0)
         }
         _ => false,
     };

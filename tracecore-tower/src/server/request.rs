@@ -82,14 +82,7 @@ pub(crate) fn start_span(
             attributes.push(KeyValue::new(semconv::CLIENT_ADDRESS, client));
         }
         if let Some(peer) = peer {
-            attributes.push(KeyValue::new(
-                semconv::NETWORK_PEER_ADDRESS,
-                peer.ip().to_string(),
-            ));
-            attributes.push(KeyValue::new(
-                semconv::NETWORK_PEER_PORT,
-                i64::from(peer.port()),
-            ));
+            push_peer(&mut attributes, peer);
         }
         if let Some(version) = version {
             attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
@@ -161,25 +154,10 @@ pub(crate) fn start_rpc_span(
     }
     let describe = || {
         let mut attributes = tracecore::trace::attribute_list(8);
-        attributes.push(KeyValue::new(
-            semconv::RPC_SYSTEM_NAME,
-            tracecore::rpc::GRPC,
-        ));
-        let name = match method {
-            // Copied, not interned: until the service answers, the path is only what the
-            // caller sent.
-            Some(method) => {
-                let method: std::borrow::Cow<'static, str> = method.to_owned().into();
-                attributes.push(KeyValue::new(semconv::RPC_METHOD, method.clone()));
-                method
-            }
-            None => {
-                attributes.push(KeyValue::new(semconv::RPC_METHOD, "_OTHER"));
-                let original = path.strip_prefix('/').unwrap_or(path).to_owned();
-                attributes.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, original));
-                tracecore::rpc::GRPC.into()
-            }
-        };
+        // Copied, not interned: until the service answers, the path is only what the caller
+        // sent.
+        let method = method.map(|m| Cow::Owned(m.to_owned()));
+        let name = tracecore::rpc::method_attributes(&mut attributes, method, path);
         let host = parts.uri.authority().map(|a| a.as_str()).or_else(|| {
             parts
                 .headers
@@ -193,14 +171,7 @@ pub(crate) fn start_rpc_span(
             }
         }
         if let Some(peer) = peer_addr(parts) {
-            attributes.push(KeyValue::new(
-                semconv::NETWORK_PEER_ADDRESS,
-                peer.ip().to_string(),
-            ));
-            attributes.push(KeyValue::new(
-                semconv::NETWORK_PEER_PORT,
-                i64::from(peer.port()),
-            ));
+            push_peer(&mut attributes, peer);
         }
         if !config.rpc_request_metadata.is_empty() {
             attributes.extend(config.rpc_request_metadata.attributes(&parts.headers));
@@ -209,7 +180,7 @@ pub(crate) fn start_rpc_span(
         (name, attributes)
     };
     let measure = config.tracer.http_metrics().and_then(|metrics| {
-        let method = method.map(|m| std::borrow::Cow::Owned(m.to_owned()));
+        let method = method.map(|m| Cow::Owned(m.to_owned()));
         metrics.rpc(tracecore::http_span::Side::Server, method, None, None)
     });
     let start = measure
@@ -257,6 +228,18 @@ fn route<'a>(config: &Config, parts: &'a Parts) -> Option<Route<'a>> {
         return Some(Route::Matched(matched.as_str()));
     }
     None
+}
+
+/// `network.peer.address` and `network.peer.port`.
+fn push_peer(attributes: &mut Vec<KeyValue>, peer: SocketAddr) {
+    attributes.push(KeyValue::new(
+        semconv::NETWORK_PEER_ADDRESS,
+        peer.ip().to_string(),
+    ));
+    attributes.push(KeyValue::new(
+        semconv::NETWORK_PEER_PORT,
+        i64::from(peer.port()),
+    ));
 }
 
 fn peer_addr(parts: &Parts) -> Option<SocketAddr> {

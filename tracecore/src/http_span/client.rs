@@ -299,21 +299,9 @@ impl ClientTracing {
         let method = crate::rpc::method(path).filter(|m| m.len() <= self.max_value_length);
         let describe = || {
             let mut attributes = crate::trace::attribute_list(6);
-            attributes.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, crate::rpc::GRPC));
-            let name = match method {
-                // The caller's own methods: a few per service it calls.
-                Some(method) => {
-                    let method = super::interned(method);
-                    attributes.push(KeyValue::new(semconv::RPC_METHOD, method.clone()));
-                    method
-                }
-                None => {
-                    attributes.push(KeyValue::new(semconv::RPC_METHOD, "_OTHER"));
-                    let original = path.strip_prefix('/').unwrap_or(path).to_owned();
-                    attributes.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, original));
-                    crate::rpc::GRPC.into()
-                }
-            };
+            // Interned: the caller's own methods, a few per service it calls.
+            let name =
+                crate::rpc::method_attributes(&mut attributes, method.map(super::interned), path);
             if let Some(host) = request.host {
                 // Interned, as the duration's key has it: the channels a program opens.
                 attributes.push(KeyValue::new(

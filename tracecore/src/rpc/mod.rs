@@ -46,6 +46,38 @@ use crate::{KeyValue, semconv};
 /// The value of `rpc.system.name` for gRPC.
 pub const GRPC: &str = "grpc";
 
+/// Pushes a gRPC span's `rpc.system.name` and `rpc.method` onto `attributes` and returns the
+/// span's name: the method (`service/Method`, as the caller chose to keep it: copied or
+/// interned), or, for a `path` that is no method, `rpc.method = _OTHER` with
+/// `rpc.method_original` and the name `grpc`.
+///
+/// ```
+/// let mut attributes = Vec::new();
+/// let name = tracecore::rpc::method_attributes(&mut attributes, None, "/not-a-method");
+/// assert_eq!(name, "grpc");
+/// assert_eq!(attributes[1].value.as_str(), Some("_OTHER"));
+/// assert_eq!(attributes[2].value.as_str(), Some("not-a-method"));
+/// ```
+pub fn method_attributes(
+    attributes: &mut Vec<KeyValue>,
+    method: Option<std::borrow::Cow<'static, str>>,
+    path: &str,
+) -> std::borrow::Cow<'static, str> {
+    attributes.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, GRPC));
+    match method {
+        Some(method) => {
+            attributes.push(KeyValue::new(semconv::RPC_METHOD, method.clone()));
+            method
+        }
+        None => {
+            attributes.push(KeyValue::new(semconv::RPC_METHOD, "_OTHER"));
+            let original = path.strip_prefix('/').unwrap_or(path).to_owned();
+            attributes.push(KeyValue::new(semconv::RPC_METHOD_ORIGINAL, original));
+            GRPC.into()
+        }
+    }
+}
+
 /// Records how a call ended on `side`'s span: `rpc.response.status_code` (the code's name) and,
 /// when the code makes the span an error, `error.type` (the name again) and status Error with
 /// `message` (the decoded `grpc-message`, if any) as its description.

@@ -19,6 +19,15 @@ fn extract(c: &mut Criterion) {
         b.iter(|| theirs.extract(black_box(&headers)))
     });
     g.finish();
+    // What the server layer does: one pass over the header names, no hashed lookup per field.
+    let mut g = c.benchmark_group("extract_scanned");
+    g.bench_function("tracecore", |b| {
+        b.iter(|| ours.extract_scanned(black_box(&headers)))
+    });
+    g.bench_function("opentelemetry", |b| {
+        b.iter(|| theirs.extract(black_box(&headers)))
+    });
+    g.finish();
 }
 
 fn inject(c: &mut Criterion) {

@@ -37,6 +37,12 @@ impl Tracecore {
         self.propagator.extract(headers)
     }
 
+    /// As the server layer extracts: the header map read once for every propagator field.
+    pub fn extract_scanned(&self, headers: &HeaderMap) -> tracecore::Context {
+        self.propagator
+            .extract(&tracecore::propagation::ScannedHeaders::new(headers))
+    }
+
     pub fn inject(&self, headers: &mut HeaderMap) {
         self.propagator.inject_context(&self.cx, headers);
     }

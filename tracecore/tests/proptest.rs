@@ -4,8 +4,8 @@
 use http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use tracecore::propagation::{
-    B3Encoding, B3Propagator, BaggagePropagator, JaegerPropagator, Propagator,
-    TraceContextPropagator,
+    B3Encoding, B3Propagator, BaggagePropagator, Extractor, JaegerPropagator, Propagator,
+    ScannedHeaders, TraceContextPropagator,
 };
 use tracecore::{Baggage, Context, SpanContext, SpanId, TraceFlags, TraceId, TraceState};
 
@@ -163,6 +163,37 @@ proptest! {
                 prop_assert!(value.to_str().is_ok(), "{} is visible ASCII", name);
                 prop_assert!(!value.is_empty(), "{} is never empty", name);
             }
+        }
+    }
+
+    #[test]
+    fn a_scanned_header_map_extracts_what_the_map_does(
+        values in proptest::collection::vec((0..NAMES.len(), prop_oneof![
+            "[ -~]{0,60}",
+            Just("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()),
+            Just("4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1".to_owned()),
+            Just("a=1,b=2".to_owned()),
+        ]), 0..8),
+        fillers in 0..2 * ScannedHeaders::MAX_SCANNED,
+    ) {
+        let values: Vec<_> = values.into_iter().map(|(i, v)| (NAMES[i], v.into_bytes())).collect();
+        let mut incoming = header_map(&values);
+        for i in 0..fillers {
+            let name = HeaderName::from_bytes(format!("x-filler-{i}").as_bytes()).unwrap();
+            incoming.insert(name, HeaderValue::from_static("1"));
+        }
+        let scanned = ScannedHeaders::new(&incoming);
+        for name in NAMES.iter().chain(&["x-filler-0", "absent"]) {
+            prop_assert_eq!(scanned.get(name), Extractor::get(&incoming, name), "{}", name);
+            let all: Vec<_> = scanned.get_all(name).collect();
+            let expected: Vec<_> = Extractor::get_all(&incoming, name).collect();
+            prop_assert_eq!(all, expected, "{}", name);
+        }
+        for propagator in propagators() {
+            let (ours, theirs) = (propagator.extract(&scanned), propagator.extract(&incoming));
+            prop_assert_eq!(ours.span_context(), theirs.span_context());
+            prop_assert_eq!(ours.baggage(), theirs.baggage());
+            prop_assert_eq!(ours.is_debug(), theirs.is_debug());
         }
     }
 

@@ -79,6 +79,7 @@ fn main() {
         match op.as_str() {
             "none" => {}
             "extract" => drop(black_box(ours.propagator.extract(black_box(&headers)))),
+            "extract-scanned" => drop(black_box(ours.extract_scanned(black_box(&headers)))),
             "inject" => {
                 out.clear();
                 ours.inject(black_box(&mut out));

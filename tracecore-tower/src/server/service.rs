@@ -5,7 +5,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use http::{Request, Response};
 use tower_service::Service;
-use tracecore::propagation::Propagator;
+use tracecore::propagation::{Propagator, ScannedHeaders};
 use tracecore::{Context, FutureExt};
 
 use super::layer::ServerLayer;
@@ -62,7 +62,9 @@ where
             let future = self.inner.call(Request::from_parts(parts, body));
             return ResponseFuture::untraced(future.with_context(Context::current()));
         }
-        let incoming = config.propagator.extract(&parts.headers);
+        let incoming = config
+            .propagator
+            .extract(&ScannedHeaders::new(&parts.headers));
         let public = config.public.as_ref().is_some_and(|public| public(&parts));
         let (parent, link) = if public {
             (Context::new(), incoming.span_context().cloned())

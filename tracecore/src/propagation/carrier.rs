@@ -78,30 +78,33 @@ impl<'a> Iterator for Values<'a> {
 }
 
 /// Header names the propagators use, built once, so that neither lookups nor inserts parse or
-/// allocate a name.
-static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
-static TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
-static BAGGAGE: HeaderName = HeaderName::from_static("baggage");
-static B3: HeaderName = HeaderName::from_static("b3");
-static X_B3_TRACEID: HeaderName = HeaderName::from_static("x-b3-traceid");
-static X_B3_SPANID: HeaderName = HeaderName::from_static("x-b3-spanid");
-static X_B3_SAMPLED: HeaderName = HeaderName::from_static("x-b3-sampled");
-static X_B3_FLAGS: HeaderName = HeaderName::from_static("x-b3-flags");
-static X_B3_PARENTSPANID: HeaderName = HeaderName::from_static("x-b3-parentspanid");
-static UBER_TRACE_ID: HeaderName = HeaderName::from_static("uber-trace-id");
+/// allocate a name; [`known`] gives a name's place here.
+static KNOWN: [HeaderName; 10] = [
+    HeaderName::from_static("traceparent"),
+    HeaderName::from_static("tracestate"),
+    HeaderName::from_static("baggage"),
+    HeaderName::from_static("b3"),
+    HeaderName::from_static("x-b3-traceid"),
+    HeaderName::from_static("x-b3-spanid"),
+    HeaderName::from_static("x-b3-sampled"),
+    HeaderName::from_static("x-b3-flags"),
+    HeaderName::from_static("x-b3-parentspanid"),
+    HeaderName::from_static("uber-trace-id"),
+];
 
-fn known(key: &str) -> Option<&'static HeaderName> {
+/// `key`'s place in [`KNOWN`], for a lowercase key.
+fn known(key: &str) -> Option<usize> {
     Some(match key {
-        "traceparent" => &TRACEPARENT,
-        "tracestate" => &TRACESTATE,
-        "baggage" => &BAGGAGE,
-        "b3" => &B3,
-        "x-b3-traceid" => &X_B3_TRACEID,
-        "x-b3-spanid" => &X_B3_SPANID,
-        "x-b3-sampled" => &X_B3_SAMPLED,
-        "x-b3-flags" => &X_B3_FLAGS,
-        "x-b3-parentspanid" => &X_B3_PARENTSPANID,
-        "uber-trace-id" => &UBER_TRACE_ID,
+        "traceparent" => 0,
+        "tracestate" => 1,
+        "baggage" => 2,
+        "b3" => 3,
+        "x-b3-traceid" => 4,
+        "x-b3-spanid" => 5,
+        "x-b3-sampled" => 6,
+        "x-b3-flags" => 7,
+        "x-b3-parentspanid" => 8,
+        "uber-trace-id" => 9,
         _ => return None,
     })
 }
@@ -109,7 +112,7 @@ fn known(key: &str) -> Option<&'static HeaderName> {
 impl Extractor for HeaderMap {
     fn get(&self, key: &str) -> Option<&[u8]> {
         match known(key) {
-            Some(name) => Self::get(self, name),
+            Some(i) => Self::get(self, &KNOWN[i]),
             None => Self::get(self, key),
         }
         .map(HeaderValue::as_bytes)
@@ -117,13 +120,90 @@ impl Extractor for HeaderMap {
 
     fn get_all(&self, key: &str) -> Values<'_> {
         match known(key) {
-            Some(name) => Values::header(Self::get_all(self, name).iter()),
+            Some(i) => Values::header(Self::get_all(self, &KNOWN[i]).iter()),
             None => Values::header(Self::get_all(self, key).iter()),
         }
     }
 
     fn keys(&self) -> Vec<&str> {
         Self::keys(self).map(HeaderName::as_str).collect()
+    }
+}
+
+/// An HTTP header map read in one pass for every field the built-in propagators look up
+/// (`traceparent`, `tracestate`, `baggage`, B3's and Jaeger's), so that extracting with several
+/// propagators costs no hashed lookup per field, absent fields included. Other keys, and a field
+/// that repeats, are looked up in the map. A map with more than [`ScannedHeaders::MAX_SCANNED`]
+/// names is not scanned: every lookup goes to the map.
+///
+/// ```
+/// use tracecore::propagation::{self, Propagator, ScannedHeaders};
+///
+/// let mut headers = http::HeaderMap::new();
+/// headers.insert("traceparent", "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".parse().unwrap());
+/// let cx = propagation::default().extract(&ScannedHeaders::new(&headers));
+/// assert!(cx.span_context().is_some_and(|sc| sc.is_remote()));
+/// ```
+#[derive(Debug)]
+pub struct ScannedHeaders<'a> {
+    map: &'a HeaderMap,
+    /// The first value of each [`KNOWN`] field, when the map was scanned.
+    first: [Option<&'a HeaderValue>; KNOWN.len()],
+    /// Bit `i`: [`KNOWN`] field `i` has more than one value.
+    repeated: u16,
+    scanned: bool,
+}
+
+impl<'a> ScannedHeaders<'a> {
+    /// Past this many header names a scan would cost more than the lookups it saves.
+    pub const MAX_SCANNED: usize = 24;
+
+    /// Reads `map`'s names once (at most [`Self::MAX_SCANNED`] of them).
+    pub fn new(map: &'a HeaderMap) -> Self {
+        let mut headers = Self {
+            map,
+            first: [None; KNOWN.len()],
+            repeated: 0,
+            scanned: map.keys_len() <= Self::MAX_SCANNED,
+        };
+        if headers.scanned {
+            for (name, value) in map {
+                if let Some(i) = known(name.as_str()) {
+                    match headers.first[i] {
+                        None => headers.first[i] = Some(value),
+                        Some(_) => headers.repeated |= 1 << i,
+                    }
+                }
+            }
+        }
+        headers
+    }
+
+    /// The scanned field `key`, or `None` when the map has to be asked.
+    fn field(&self, key: &str) -> Option<usize> {
+        known(key).filter(|_| self.scanned)
+    }
+}
+
+impl Extractor for ScannedHeaders<'_> {
+    fn get(&self, key: &str) -> Option<&[u8]> {
+        match self.field(key) {
+            Some(i) => self.first[i].map(HeaderValue::as_bytes),
+            None => Extractor::get(self.map, key),
+        }
+    }
+
+    fn get_all(&self, key: &str) -> Values<'_> {
+        match self.field(key) {
+            Some(i) if self.repeated & (1 << i) == 0 => {
+                Values::one(self.first[i].map(HeaderValue::as_bytes))
+            }
+            _ => Extractor::get_all(self.map, key),
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        Extractor::keys(self.map)
     }
 }
 
@@ -134,8 +214,8 @@ impl Injector for HeaderMap {
             return;
         };
         match known(key) {
-            Some(name) => {
-                self.insert(name.clone(), value);
+            Some(i) => {
+                self.insert(KNOWN[i].clone(), value);
             }
             None => match HeaderName::from_bytes(key.as_bytes()) {
                 Ok(name) => {
@@ -148,7 +228,7 @@ impl Injector for HeaderMap {
 
     fn remove(&mut self, key: &str) {
         match known(key) {
-            Some(name) => Self::remove(self, name),
+            Some(i) => Self::remove(self, &KNOWN[i]),
             None => Self::remove(self, key),
         };
     }

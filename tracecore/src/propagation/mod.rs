@@ -39,7 +39,7 @@ mod trace_context;
 
 pub use b3::{B3Encoding, B3Propagator};
 pub use baggage::BaggagePropagator;
-pub use carrier::{Extractor, Injector, Values};
+pub use carrier::{Extractor, Injector, ScannedHeaders, Values};
 pub use composite::CompositePropagator;
 pub use env::{from_env, from_env_value};
 pub use jaeger::JaegerPropagator;

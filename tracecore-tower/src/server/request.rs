@@ -6,9 +6,10 @@ use std::net::SocketAddr;
 use http::header::{self, HeaderMap};
 use http::request::Parts;
 use tracecore::http_span::{
-    InFlight, MeasureOptions, MethodAttributes, content_length, interned, limit_values,
-    protocol_version, span_name,
+    InFlight, MeasureOptions, MethodAttributes, content_length, interned, ip_text, limit_values,
+    protocol_version, span_name, text,
 };
+use tracecore::trace::attribute_string;
 use tracecore::trace::{Link, SpanKind};
 use tracecore::{Context, KeyValue, SpanContext, semconv};
 
@@ -58,9 +59,12 @@ pub(crate) fn start_span(
         if let Some(route) = route {
             attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route));
         }
-        attributes.push(KeyValue::new(semconv::URL_PATH, uri.path().to_owned()));
+        attributes.push(KeyValue::new(
+            semconv::URL_PATH,
+            attribute_string(uri.path()),
+        ));
         if let Some(query) = uri.query() {
-            let query = config.redaction.query(query).into_owned();
+            let query = attribute_string(&config.redaction.query(query));
             attributes.push(KeyValue::new(semconv::URL_QUERY, query));
         }
         attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
@@ -69,15 +73,18 @@ pub(crate) fn start_span(
             .or_else(|| uri.authority().map(|a| a.as_str()))
             .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()));
         if let Some((address, port)) = host.and_then(split_host_port) {
-            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.to_owned()));
+            attributes.push(KeyValue::new(
+                semconv::SERVER_ADDRESS,
+                attribute_string(address),
+            ));
             let port = port.unwrap_or(if scheme == "https" { 443 } else { 80 });
             attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
         }
         let peer = peer_addr(parts);
         let client = forwarded
             .client
-            .map(str::to_owned)
-            .or_else(|| peer.map(|p| p.ip().to_string()));
+            .map(attribute_string)
+            .or_else(|| peer.map(|p| ip_text(p.ip())));
         if let Some(client) = client {
             attributes.push(KeyValue::new(semconv::CLIENT_ADDRESS, client));
         }
@@ -88,7 +95,7 @@ pub(crate) fn start_span(
             attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
         }
         if let Some(ua) = headers.get(header::USER_AGENT) {
-            let ua = String::from_utf8_lossy(ua.as_bytes()).into_owned();
+            let ua = text(ua.as_bytes());
             attributes.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua));
         }
         if !config.request_headers.is_empty() {
@@ -156,7 +163,7 @@ pub(crate) fn start_rpc_span(
         let mut attributes = tracecore::trace::attribute_list(8);
         // Copied, not interned: until the service answers, the path is only what the caller
         // sent.
-        let method = method.map(|m| Cow::Owned(m.to_owned()));
+        let method = method.map(|m| Cow::Owned(attribute_string(m)));
         let name = tracecore::rpc::method_attributes(&mut attributes, method, path);
         let host = parts.uri.authority().map(|a| a.as_str()).or_else(|| {
             parts
@@ -165,7 +172,10 @@ pub(crate) fn start_rpc_span(
                 .and_then(|h| h.to_str().ok())
         });
         if let Some((address, port)) = host.and_then(split_host_port) {
-            attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, address.to_owned()));
+            attributes.push(KeyValue::new(
+                semconv::SERVER_ADDRESS,
+                attribute_string(address),
+            ));
             if let Some(port) = port {
                 attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
             }
@@ -234,7 +244,7 @@ fn route<'a>(config: &Config, parts: &'a Parts) -> Option<Route<'a>> {
 fn push_peer(attributes: &mut Vec<KeyValue>, peer: SocketAddr) {
     attributes.push(KeyValue::new(
         semconv::NETWORK_PEER_ADDRESS,
-        peer.ip().to_string(),
+        ip_text(peer.ip()),
     ));
     attributes.push(KeyValue::new(
         semconv::NETWORK_PEER_PORT,

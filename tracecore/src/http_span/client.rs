@@ -219,10 +219,11 @@ impl ClientTracing {
             let mut attributes = crate::trace::attribute_list(12);
             attributes.push(method);
             attributes.extend(original);
-            let url = self.redaction.url(request.url).into_owned();
+            let url = crate::trace::attribute_string(&self.redaction.url(request.url));
             attributes.push(KeyValue::new(semconv::URL_FULL, url));
             if let Some(host) = request.host {
-                attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host.to_owned()));
+                let host = crate::trace::attribute_string(host);
+                attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host));
                 if let Some(port) = request.port() {
                     attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
                 }
@@ -238,7 +239,7 @@ impl ClientTracing {
                 attributes.push(KeyValue::new(semconv::HTTP_REQUEST_RESEND_COUNT, count));
             }
             if let Some(ua) = headers.get(header::USER_AGENT).filter(|_| self.user_agent) {
-                let ua = String::from_utf8_lossy(ua.as_bytes()).into_owned();
+                let ua = super::text(ua.as_bytes());
                 attributes.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua));
             }
             if !self.request_headers.is_empty() {

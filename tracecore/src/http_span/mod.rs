@@ -104,6 +104,35 @@ pub fn limit_values(attributes: &mut [KeyValue], max: usize) -> usize {
         .sum()
 }
 
+/// A request-derived value as attribute text (a header value, lossily converted when it is not
+/// UTF-8), in recycled storage: see [`crate::trace::attribute_string`].
+///
+/// ```
+/// assert_eq!(tracecore::http_span::text(b"curl/8.5"), "curl/8.5");
+/// assert_eq!(tracecore::http_span::text(b"a\xffb"), "a\u{fffd}b");
+/// ```
+pub fn text(value: &[u8]) -> String {
+    match String::from_utf8_lossy(value) {
+        std::borrow::Cow::Borrowed(s) => crate::trace::attribute_string(s),
+        std::borrow::Cow::Owned(s) => s,
+    }
+}
+
+/// An IP address as attribute text (`client.address`, `network.peer.address`), in recycled
+/// storage: see [`crate::trace::attribute_string`].
+///
+/// ```
+/// let ip = std::net::Ipv4Addr::LOCALHOST.into();
+/// assert_eq!(tracecore::http_span::ip_text(ip), "127.0.0.1");
+/// ```
+pub fn ip_text(ip: std::net::IpAddr) -> String {
+    use std::fmt::Write;
+    let mut text = crate::trace::attribute_string("");
+    // Writing to a String cannot fail.
+    let _ = write!(text, "{ip}");
+    text
+}
+
 /// An interned route template, URL template or host (bounded: past the intern table's size, an
 /// owned copy), for attribute values and metric keys that do not allocate per request.
 pub fn interned(value: &str) -> std::borrow::Cow<'static, str> {

@@ -73,3 +73,16 @@ pub use tracer::{SpanBuilder, StartAttributes, Tracer};
 pub fn attribute_list(capacity: usize) -> Vec<crate::KeyValue> {
     recycle::take(capacity)
 }
+
+/// An owned copy of `text` for a string attribute value, made in the storage of an exported
+/// span's string when one is free: for the values a request carries (its path, addresses, user
+/// agent), so that the request's thread does not allocate what the export thread frees.
+///
+/// ```
+/// let path = tracecore::trace::attribute_string("/items/42");
+/// assert_eq!(path, "/items/42");
+/// let kv = tracecore::KeyValue::new("url.path", path);
+/// ```
+pub fn attribute_string(text: &str) -> String {
+    recycle::string(text)
+}

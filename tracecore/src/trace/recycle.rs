@@ -1,52 +1,112 @@
-//! Attribute lists handed from exported spans to new ones, so that a recording span's list is
-//! neither allocated on the request's thread nor freed on the export thread (a free across
-//! threads costs the allocator several times a local one).
+//! Attribute lists and attribute strings handed from exported spans to new ones, so that a
+//! recording span's storage is neither allocated on the request's thread nor freed on the export
+//! thread (a free across threads costs the allocator several times a local one, and leaves the
+//! request's thread allocating on its slow path).
 //!
-//! Each thread keeps a few empty lists; the export thread, which only gives lists back, hands a
-//! whole batch's to a shared stock at once ([`give_back_all`]), and a thread that runs out takes
-//! a chunk from it: one lock per [`CHUNK`] spans. Bounded: lists with more room than [`MAX_CAPACITY`] are freed, and
-//! past the stocks' sizes lists are freed as usual, so at most about 1 MiB waits here.
+//! Each thread keeps a few empty lists and strings; the export thread, which only gives them
+//! back, hands a whole batch's to the shared stocks at once ([`give_back_all`]), and a thread
+//! that runs out takes a chunk: one lock per [`CHUNK`] spans. Bounded: lists with more room
+//! than [`MAX_CAPACITY`] and strings with more than [`MAX_STRING_CAPACITY`] are freed, and past
+//! the stocks' sizes storage is freed as usual, so at most about 1.3 MiB waits here.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
 use std::sync::Mutex;
+use std::thread::LocalKey;
 
-use crate::KeyValue;
+use crate::{KeyValue, Value};
 
 /// Lists with more room than this are freed rather than kept.
 const MAX_CAPACITY: usize = 16;
-/// Lists moved between a thread and the shared stock at once.
+/// Strings with more room than this are freed rather than kept.
+const MAX_STRING_CAPACITY: usize = 256;
+/// The least room a new attribute string gets, so that a kept one fits most later values.
+const MIN_STRING_CAPACITY: usize = 48;
+/// Items moved between a thread and a shared stock at once.
 const CHUNK: usize = 32;
-/// Lists a thread keeps.
+/// Items a thread keeps, of each kind.
 const LOCAL_MAX: usize = 2 * CHUNK;
-/// Lists the shared stock keeps.
+/// Items a shared stock keeps, of each kind.
 const SHARED_MAX: usize = 1024;
 
-static SHARED: Mutex<Vec<Vec<KeyValue>>> = Mutex::new(Vec::new());
-
-thread_local! {
-    static LOCAL: RefCell<Vec<Vec<KeyValue>>> = const { RefCell::new(Vec::new()) };
+/// Storage waiting for reuse: one shared stock and one per thread.
+struct Stock<T: 'static> {
+    shared: &'static Mutex<Vec<T>>,
+    local: &'static LocalKey<RefCell<Vec<T>>>,
 }
 
-fn shared() -> std::sync::MutexGuard<'static, Vec<Vec<KeyValue>>> {
-    // A list is plain data: a panic elsewhere cannot leave one half-made.
-    SHARED.lock().unwrap_or_else(|e| e.into_inner())
+static SHARED_LISTS: Mutex<Vec<Vec<KeyValue>>> = Mutex::new(Vec::new());
+static SHARED_STRINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+thread_local! {
+    static LOCAL_LISTS: RefCell<Vec<Vec<KeyValue>>> = const { RefCell::new(Vec::new()) };
+    static LOCAL_STRINGS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+}
+
+const LISTS: Stock<Vec<KeyValue>> = Stock {
+    shared: &SHARED_LISTS,
+    local: &LOCAL_LISTS,
+};
+const STRINGS: Stock<String> = Stock {
+    shared: &SHARED_STRINGS,
+    local: &LOCAL_STRINGS,
+};
+
+impl<T> Stock<T> {
+    fn shared(&self) -> std::sync::MutexGuard<'static, Vec<T>> {
+        // Kept storage is plain data: a panic elsewhere cannot leave an item half-made.
+        self.shared.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// An item from this thread's stock, refilled by a chunk of the shared one when empty.
+    #[inline]
+    fn take(&self) -> Option<T> {
+        self.local
+            .try_with(|local| {
+                let mut local = local.try_borrow_mut().ok()?;
+                if local.is_empty() {
+                    let mut shared = self.shared();
+                    let from = shared.len().saturating_sub(CHUNK);
+                    local.extend(shared.drain(from..));
+                }
+                local.pop()
+            })
+            .ok()
+            .flatten()
+    }
+
+    /// Keeps `item` in this thread's stock, a chunk of it moving to the shared one when full.
+    fn give_back(&self, item: T) {
+        let _ = self.local.try_with(|local| {
+            let Ok(mut local) = local.try_borrow_mut() else {
+                return;
+            };
+            if local.len() >= LOCAL_MAX {
+                let mut shared = self.shared();
+                let room = SHARED_MAX.saturating_sub(shared.len());
+                let from = local.len() - CHUNK.min(local.len());
+                let surplus = local.drain(from..);
+                shared.extend(surplus.take(room));
+            }
+            local.push(item);
+        });
+    }
+
+    /// Keeps many items in the shared stock at once (one lock); those past its size are freed
+    /// after the lock.
+    fn give_back_all(&self, mut items: Vec<T>) {
+        {
+            let mut shared = self.shared();
+            let room = SHARED_MAX.saturating_sub(shared.len()).min(items.len());
+            shared.extend(items.drain(..room));
+        }
+        drop(items);
+    }
 }
 
 /// An empty list with room for at least `capacity` attributes: a recycled one when there is one.
 pub(crate) fn take(capacity: usize) -> Vec<KeyValue> {
-    let recycled = LOCAL
-        .try_with(|local| {
-            let mut local = local.try_borrow_mut().ok()?;
-            if local.is_empty() {
-                let mut shared = shared();
-                let from = shared.len().saturating_sub(CHUNK);
-                local.extend(shared.drain(from..));
-            }
-            local.pop()
-        })
-        .ok()
-        .flatten();
-    match recycled {
+    match LISTS.take() {
         Some(mut list) => {
             list.reserve(capacity);
             list
@@ -55,44 +115,65 @@ pub(crate) fn take(capacity: usize) -> Vec<KeyValue> {
     }
 }
 
-/// Keeps `list`'s storage for a later [`take`] (its attributes are dropped here).
-pub(crate) fn give_back(mut list: Vec<KeyValue>) {
-    if list.capacity() == 0 || list.capacity() > MAX_CAPACITY {
-        return;
-    }
-    list.clear();
-    let _ = LOCAL.try_with(|local| {
-        let Ok(mut local) = local.try_borrow_mut() else {
-            return;
-        };
-        if local.len() >= LOCAL_MAX {
-            let mut shared = shared();
-            let room = SHARED_MAX.saturating_sub(shared.len());
-            let from = local.len() - CHUNK.min(local.len());
-            let surplus = local.drain(from..);
-            shared.extend(surplus.take(room));
+/// An owned copy of `text`, in a recycled string when there is one.
+pub(crate) fn string(text: &str) -> String {
+    match STRINGS.take() {
+        Some(mut s) => {
+            s.push_str(text);
+            s
         }
-        local.push(list);
-    });
+        None => {
+            let mut s = String::with_capacity(text.len().max(MIN_STRING_CAPACITY));
+            s.push_str(text);
+            s
+        }
+    }
 }
 
-/// Keeps the storage of many lists in the shared stock at once (the export thread's batch, which
-/// it will not reuse itself): one lock for all of them.
+fn keeps_list(list: &Vec<KeyValue>) -> bool {
+    list.capacity() > 0 && list.capacity() <= MAX_CAPACITY
+}
+
+/// Empties `list`, keeping the owned strings of its values in `strings`.
+fn clear_into(list: &mut Vec<KeyValue>, strings: &mut Vec<String>) {
+    for kv in list.drain(..) {
+        if let Value::String(Cow::Owned(mut s)) = kv.value
+            && s.capacity() > 0
+            && s.capacity() <= MAX_STRING_CAPACITY
+        {
+            s.clear();
+            strings.push(s);
+        }
+    }
+}
+
+/// Keeps `list`'s storage, and its owned strings', for a later [`take`] or [`string`] (its
+/// attributes are dropped here).
+pub(crate) fn give_back(mut list: Vec<KeyValue>) {
+    if !keeps_list(&list) {
+        return;
+    }
+    let mut strings = Vec::new();
+    clear_into(&mut list, &mut strings);
+    for s in strings {
+        STRINGS.give_back(s);
+    }
+    LISTS.give_back(list);
+}
+
+/// Keeps the storage of many lists and of their owned strings in the shared stocks at once (the
+/// export thread's batch, which it will not reuse itself): one lock for each kind.
 pub(crate) fn give_back_all(lists: impl Iterator<Item = Vec<KeyValue>>) {
-    let mut cleared: Vec<Vec<KeyValue>> = lists
-        .filter(|list| list.capacity() > 0 && list.capacity() <= MAX_CAPACITY)
+    let mut strings = Vec::new();
+    let cleared: Vec<Vec<KeyValue>> = lists
+        .filter(keeps_list)
         .map(|mut list| {
-            list.clear();
+            clear_into(&mut list, &mut strings);
             list
         })
         .collect();
-    {
-        let mut shared = shared();
-        let room = SHARED_MAX.saturating_sub(shared.len()).min(cleared.len());
-        shared.extend(cleared.drain(..room));
-    }
-    // Past the stock's size: freed here, after the lock.
-    drop(cleared);
+    LISTS.give_back_all(cleared);
+    STRINGS.give_back_all(strings);
 }
 
 #[cfg(test)]
@@ -116,23 +197,66 @@ mod tests {
     }
 
     #[test]
+    fn owned_strings_come_back_with_their_storage_and_static_ones_are_not_kept() {
+        std::thread::spawn(|| {
+            let path = string("/items/42");
+            let storage = path.as_ptr();
+            let mut list = take(2);
+            list.push(KeyValue::new("url.path", path));
+            list.push(KeyValue::new("url.scheme", "http"));
+            // Other tests' strings may have come over from the shared stock.
+            let before = LOCAL_STRINGS.with(|l| l.borrow().len());
+            give_back(list);
+            let after = LOCAL_STRINGS.with(|l| l.borrow().len());
+            assert_eq!(after, before + 1, "only the owned one");
+            let again = string("/orders/7");
+            assert_eq!(again, "/orders/7");
+            assert_eq!(
+                again.as_ptr(),
+                storage,
+                "the same storage, from this thread's stock"
+            );
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn large_strings_are_not_kept_and_the_string_stocks_are_bounded() {
+        std::thread::spawn(|| {
+            let big = KeyValue::new("k", "x".repeat(MAX_STRING_CAPACITY + 1));
+            give_back(vec![big]);
+            assert_eq!(LOCAL_STRINGS.with(|l| l.borrow().len()), 0);
+            give_back_all((0..SHARED_MAX + 100).map(|_| vec![KeyValue::new("k", string("v"))]));
+            assert!(STRINGS.shared().len() <= SHARED_MAX);
+            for _ in 0..(SHARED_MAX + 10 * LOCAL_MAX) {
+                give_back(vec![KeyValue::new("k", String::from("v"))]);
+            }
+            assert!(LOCAL_STRINGS.with(|l| l.borrow().len()) <= LOCAL_MAX);
+        })
+        .join()
+        .unwrap();
+        assert!(STRINGS.shared().len() <= SHARED_MAX);
+    }
+
+    #[test]
     fn large_lists_are_not_kept_and_stocks_are_bounded() {
         give_back(Vec::with_capacity(MAX_CAPACITY + 1));
-        assert!(LOCAL.with(|l| l.borrow().iter().all(|l| l.capacity() <= MAX_CAPACITY)));
+        assert!(LOCAL_LISTS.with(|l| l.borrow().iter().all(|l| l.capacity() <= MAX_CAPACITY)));
         // One thread gives back far more than any stock keeps (as the export thread does).
         std::thread::spawn(|| {
             for _ in 0..(SHARED_MAX + 10 * LOCAL_MAX) {
                 give_back(Vec::with_capacity(8));
             }
-            assert!(LOCAL.with(|l| l.borrow().len()) <= LOCAL_MAX);
+            assert!(LOCAL_LISTS.with(|l| l.borrow().len()) <= LOCAL_MAX);
         })
         .join()
         .unwrap();
-        assert!(shared().len() <= SHARED_MAX);
+        assert!(LISTS.shared().len() <= SHARED_MAX);
         // Another thread takes from the shared stock.
         let taken = std::thread::spawn(|| {
             let list = take(8);
-            (list.capacity(), LOCAL.with(|l| l.borrow().len()))
+            (list.capacity(), LOCAL_LISTS.with(|l| l.borrow().len()))
         })
         .join()
         .unwrap();
@@ -144,9 +268,9 @@ mod tests {
     fn a_batch_given_back_goes_to_the_shared_stock_within_its_bound() {
         std::thread::spawn(|| {
             give_back_all((0..SHARED_MAX + 100).map(|_| Vec::with_capacity(8)));
-            assert!(shared().len() <= SHARED_MAX);
+            assert!(LISTS.shared().len() <= SHARED_MAX);
             assert_eq!(
-                LOCAL.with(|l| l.borrow().len()),
+                LOCAL_LISTS.with(|l| l.borrow().len()),
                 0,
                 "nothing kept by the giver"
             );

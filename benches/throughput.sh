@@ -62,7 +62,12 @@ done
 (exec 3<>"/dev/tcp/${collector%:*}/${collector#*:}") 2>/dev/null || { echo "rotel did not listen on $collector" >&2; cat "$work/rotel.log" >&2; exit 1; }
 export OTEL_EXPORTER_OTLP_ENDPOINT="http://$collector" OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf
 
-# run STACK ROUND: one wrk run against a fresh server; appends "STACK REQ_PER_S P99_US DROPPED".
+# CPU time a process has used so far (all its threads), in clock ticks.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+TICKS=$(getconf CLK_TCK)
+
+# run STACK ROUND: one wrk run against a fresh server; appends
+# "STACK REQ_PER_S P99_US DROPPED SERVER_CPU_US_PER_REQ COLLECTOR_CPU_US_PER_REQ".
 run() {
   local stack=$1 out="$work/$1.$2"
   "${server_cpu[@]}" target/release/serve "$stack" 127.0.0.1:0 >"$out.server" &
@@ -77,19 +82,26 @@ run() {
   local url="http://$addr/items/42"
   # Warm up (connections, allocator, branch predictors), then measure.
   "${wrk_cpu[@]}" wrk -t1 -c"$CONNECTIONS" -d2s -H "traceparent: $TRACEPARENT" "$url" >/dev/null
+  local server0 rotel0 server1 rotel1
+  server0=$(cpu_ticks "$pid") rotel0=$(cpu_ticks "$rotel_pid")
   "${wrk_cpu[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -H "traceparent: $TRACEPARENT" "$url" >"$out.wrk"
+  server1=$(cpu_ticks "$pid") rotel1=$(cpu_ticks "$rotel_pid")
   kill -TERM "$pid"
   wait "$pid" || true
   pid=""
-  local rps p99 dropped
+  local rps p99 dropped requests server_us rotel_us
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out.wrk")
+  requests=$(awk '/requests in/ {print $1}' "$out.wrk")
+  server_us=$(awk -v t=$((server1 - server0)) -v n="$requests" -v hz="$TICKS" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
+  rotel_us=$(awk -v t=$((rotel1 - rotel0)) -v n="$requests" -v hz="$TICKS" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
   p99=$(awk '$1 == "99%" {
       v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
       if (u == "ms") v *= 1000; else if (u == "s") v *= 1000000;
       print v }' "$out.wrk")
   dropped=$(sed -n 's/^dropped //p' "$out.server")
-  echo "$stack $rps $p99 ${dropped:-?}" >>"$work/results"
-  printf '  round %s  %-16s %10.0f req/s  p99 %8.0f µs\n' "$2" "$stack" "$rps" "$p99" >&2
+  echo "$stack $rps $p99 ${dropped:-?} $server_us $rotel_us" >>"$work/results"
+  printf '  round %s  %-16s %10.0f req/s  p99 %8.0f µs  cpu/req: server %5.2f µs, collector %5.2f µs\n' \
+    "$2" "$stack" "$rps" "$p99" "$server_us" "$rotel_us" >&2
 }
 
 echo "wrk -t1 -c$CONNECTIONS -d$DURATION, $ROUNDS rounds; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" >&2
@@ -103,14 +115,16 @@ done
 median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 bare=$(awk '$1 == "bare" {print $2}' "$work/results" | median)
 echo
-echo "| stack | requests/s (median of $ROUNDS) | p99 latency | throughput vs bare | spans dropped |"
-echo "|---|---:|---:|---:|---:|"
+echo "| stack | requests/s (median of $ROUNDS) | p99 latency | throughput vs bare | server CPU per request | collector CPU per request | spans dropped |"
+echo "|---|---:|---:|---:|---:|---:|---:|"
 for stack in "${STACKS[@]}"; do
   rps=$(awk -v s="$stack" '$1 == s {print $2}' "$work/results" | median)
   p99=$(awk -v s="$stack" '$1 == s {print $3}' "$work/results" | median)
   dropped=$(awk -v s="$stack" '$1 == s {print $4}' "$work/results" | paste -sd/)
-  awk -v s="$stack" -v r="$rps" -v p="$p99" -v b="$bare" -v d="$dropped" 'BEGIN {
+  cpu=$(awk -v s="$stack" '$1 == s {print $5}' "$work/results" | median)
+  collector=$(awk -v s="$stack" '$1 == s {print $6}' "$work/results" | median)
+  awk -v s="$stack" -v r="$rps" -v p="$p99" -v b="$bare" -v d="$dropped" -v c="$cpu" -v k="$collector" 'BEGIN {
     loss = (s == "bare") ? "–" : sprintf("%+.1f %%", (r / b - 1) * 100);
     if (s != "tracecore" && s != "tracecore_otlp") d = "–";
-    printf "| %s | %.0f | %.0f µs | %s | %s |\n", s, r, p, loss, d }'
+    printf "| %s | %.0f | %.0f µs | %s | %.2f µs | %.2f µs | %s |\n", s, r, p, loss, c, k, d }'
 done

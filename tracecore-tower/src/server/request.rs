@@ -7,7 +7,7 @@ use http::header::{self, HeaderMap};
 use http::request::Parts;
 use tracecore::http_span::{
     InFlight, MeasureOptions, MethodAttributes, content_length, interned, ip_text, limit_values,
-    protocol_version, span_name, text,
+    protocol_version, route_span_name, text,
 };
 use tracecore::trace::attribute_string;
 use tracecore::trace::{Link, SpanKind};
@@ -111,7 +111,9 @@ pub(crate) fn start_span(
             .with_active_requests(config.active_requests)
             .with_body_sizes(config.body_sizes);
         let mut measure = metrics.server(known, scheme, route, version, options)?;
-        if let Some(length) = content_length(headers).filter(|_| config.body_sizes) {
+        if config.body_sizes
+            && let Some(length) = content_length(headers)
+        {
             measure.set_request_body_size(length);
         }
         Some(measure)
@@ -134,7 +136,7 @@ pub(crate) fn start_span(
             } else {
                 route_of()
             };
-            (span_name(known, route.as_deref()), attributes(route))
+            (route_span_name(known, route.as_ref()), attributes(route))
         }),
         measure,
     )

@@ -115,7 +115,6 @@ pub(crate) fn interned_or_owned(s: &str) -> Cow<'static, str> {
 
 /// `{a} {b}` interned, composed on the stack; owned when the bounds say so.
 pub(crate) fn interned_pair(a: &str, b: &str) -> Cow<'static, str> {
-    let mut buf = [0u8; MAX_LEN];
     let len = a.len() + 1 + b.len();
     if len <= MAX_LEN {
         // The pair seen last is compared in place, without composing it.
@@ -129,6 +128,7 @@ pub(crate) fn interned_pair(a: &str, b: &str) -> Cow<'static, str> {
         if let Some(hit) = recent(recent_slot(len, last), is_pair) {
             return Cow::Borrowed(hit);
         }
+        let mut buf = [0u8; MAX_LEN];
         buf[..a.len()].copy_from_slice(a.as_bytes());
         buf[a.len()] = b' ';
         buf[a.len() + 1..len].copy_from_slice(b.as_bytes());
@@ -144,9 +144,63 @@ pub(crate) fn interned_pair(a: &str, b: &str) -> Cow<'static, str> {
     Cow::Owned(owned)
 }
 
+/// Slots in the per-thread cache of pairs made from two static strings.
+const RECENT_PAIRS: usize = 8;
+
+/// The two strings a pair was made from, by address and length, and the pair.
+type PairHit = (usize, usize, usize, usize, &'static str);
+
+thread_local! {
+    static RECENT_PAIR_HITS: [Cell<Option<PairHit>>; RECENT_PAIRS] =
+        const { [const { Cell::new(None) }; RECENT_PAIRS] };
+}
+
+/// [`interned_pair`] of two static strings (a known method and an interned route): the pair
+/// made last from the same two strings is found by their addresses, without reading them. A
+/// `&'static str` is never freed, so the same address and length is the same text.
+pub(crate) fn interned_static_pair(a: &'static str, b: &'static str) -> Cow<'static, str> {
+    let key = (a.as_ptr() as usize, a.len(), b.as_ptr() as usize, b.len());
+    let slot = (key.2 >> 3 ^ key.0 >> 3) % RECENT_PAIRS;
+    let cached = RECENT_PAIR_HITS.try_with(|r| r[slot].get()).ok().flatten();
+    if let Some((a_at, a_len, b_at, b_len, hit)) = cached
+        && (a_at, a_len, b_at, b_len) == key
+    {
+        return Cow::Borrowed(hit);
+    }
+    let pair = interned_pair(a, b);
+    if let Cow::Borrowed(hit) = pair {
+        let _ = RECENT_PAIR_HITS.try_with(|r| r[slot].set(Some((key.0, key.1, key.2, key.3, hit))));
+    }
+    pair
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairs_of_static_strings_are_told_apart_by_both_strings() {
+        // More strings than cache slots: pairs with one string in common share slots.
+        let mut methods = vec!["GET", "POST", "HTTP", "DELETE"];
+        methods.extend((0..40).map(|i| intern(&format!("M{i}")).unwrap()));
+        // Strings at the same address that differ in length.
+        let long = "PATCHED";
+        methods.extend([&long[..5], long]);
+        let mut routes: Vec<&'static str> = (0..20)
+            .map(|i| intern(&format!("/r{i}/{{id}}")).unwrap())
+            .collect();
+        let nested = intern("/shop/{id}/items").unwrap();
+        routes.extend([&nested[..10], nested]);
+        for _ in 0..2 {
+            for route in &routes {
+                for &method in &methods {
+                    let name = interned_static_pair(method, route);
+                    assert_eq!(name, format!("{method} {route}"));
+                    assert!(matches!(name, Cow::Borrowed(_)), "interned, not allocated");
+                }
+            }
+        }
+    }
 
     #[test]
     fn the_same_string_is_the_same_allocation_on_every_thread() {

@@ -111,6 +111,36 @@ pub fn span_name(known_method: &'static str, target: Option<&str>) -> Cow<'stati
     }
 }
 
+/// [`span_name`] for a route as [`interned`](super::interned) gives it: the name of an
+/// interned route is found by the identity of the method and route strings, without comparing
+/// text (what a server does on every request).
+///
+/// ```
+/// use tracecore::http_span::{interned, route_span_name};
+///
+/// let route = interned("/items/{id}");
+/// assert_eq!(route_span_name("GET", Some(&route)), "GET /items/{id}");
+/// assert_eq!(route_span_name("GET", Some(&route)), "GET /items/{id}");
+/// assert_eq!(route_span_name("_OTHER", Some(&route)), "HTTP /items/{id}");
+/// assert_eq!(route_span_name("POST", None), "POST");
+/// ```
+pub fn route_span_name(
+    known_method: &'static str,
+    route: Option<&Cow<'static, str>>,
+) -> Cow<'static, str> {
+    match route {
+        Some(Cow::Borrowed(route)) if !route.is_empty() => {
+            let method = if known_method == "_OTHER" {
+                "HTTP"
+            } else {
+                known_method
+            };
+            super::intern::interned_static_pair(method, route)
+        }
+        route => span_name(known_method, route.map(|r| r.as_ref())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

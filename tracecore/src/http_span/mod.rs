@@ -41,7 +41,7 @@ pub fn content_length(headers: &http::HeaderMap) -> Option<u64> {
     client::content_length(headers)
 }
 pub use headers::HeaderCapture;
-pub use method::{MethodAttributes, known_method, span_name};
+pub use method::{MethodAttributes, known_method, route_span_name, span_name};
 pub use metrics::{DURATION_BOUNDARIES, HttpMeasure, HttpMetrics, MeasureOptions};
 pub use status::{FailureKind, Side, record_failure};
 pub use url::{SENSITIVE_QUERY_PARAMETERS, UrlRedaction};

@@ -269,11 +269,25 @@ fn peer_addr(parts: &Parts) -> Option<SocketAddr> {
 }
 
 /// `host`, `host:port`, `[v6]`, `[v6]:port` into the address (brackets removed) and the port.
-/// `None` for an empty host or a port that is not a number.
+/// `None` for an empty host or a port that is not 1 to 5 digits up to 65535. One pass from the
+/// end finds the userinfo's `@` and the last `:` (every request's `Host` goes through here).
 fn split_host_port(host: &str) -> Option<(&str, Option<u16>)> {
-    let host = host.trim();
-    // An authority may carry userinfo; it is never an address.
-    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let host = host.trim_ascii();
+    let bytes = host.as_bytes();
+    let (mut start, mut colon) = (0, None);
+    for i in (0..bytes.len()).rev() {
+        match bytes[i] {
+            // An authority may carry userinfo; it is never an address.
+            b'@' => {
+                start = i + 1;
+                break;
+            }
+            b':' if colon.is_none() => colon = Some(i),
+            _ => {}
+        }
+    }
+    let host = &host[start..];
+    let colon = colon.map(|c| c - start);
     let (address, port) = if let Some(rest) = host.strip_prefix('[') {
         let (address, after) = rest.split_once(']')?;
         match after.strip_prefix(':') {
@@ -282,8 +296,8 @@ fn split_host_port(host: &str) -> Option<(&str, Option<u16>)> {
             None => return None,
         }
     } else {
-        match host.rsplit_once(':') {
-            Some((address, port)) => (address, Some(port)),
+        match colon {
+            Some(c) => (&host[..c], Some(&host[c + 1..])),
             None => (host, None),
         }
     };
@@ -291,10 +305,26 @@ fn split_host_port(host: &str) -> Option<(&str, Option<u16>)> {
         return None;
     }
     let port = match port {
-        Some(p) => Some(p.parse().ok()?),
+        Some(p) => Some(parse_port(p)?),
         None => None,
     };
     Some((address, port))
+}
+
+/// A port: 1 to 5 ASCII digits, at most 65535.
+fn parse_port(port: &str) -> Option<u16> {
+    if port.is_empty() || port.len() > 5 {
+        return None;
+    }
+    let mut value: u32 = 0;
+    for &b in port.as_bytes() {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        value = value * 10 + u32::from(digit);
+    }
+    u16::try_from(value).ok()
 }
 
 /// What a trusted proxy says about the original request: the first element of `Forwarded`
@@ -379,6 +409,18 @@ mod tests {
             ("h:http", None),
             ("[::1]x", None),
             ("h:99999", None),
+            ("h:65536", None),
+            ("h:", None),
+            ("h:+80", None),
+            ("h:080", Some(("h", Some(80)))),
+            ("h:65535", Some(("h", Some(65535)))),
+            ("h:123456", None),
+            (" h:1 ", Some(("h", Some(1)))),
+            ("a@b@h:2", Some(("h", Some(2)))),
+            ("u:p@[::1]:9", Some(("::1", Some(9)))),
+            ("u:p@h", Some(("h", None))),
+            ("@h", Some(("h", None))),
+            ("h@", None),
         ];
         for (input, want) in rows {
             assert_eq!(split_host_port(input), want, "{input}");

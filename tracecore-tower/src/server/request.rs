@@ -3,14 +3,14 @@
 use std::borrow::Cow;
 use std::net::SocketAddr;
 
-use http::header::{self, HeaderMap};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::request::Parts;
 use tracecore::http_span::{
     InFlight, MeasureOptions, MethodAttributes, content_length, interned, ip_text, limit_values,
     protocol_version, route_span_name, text,
 };
-use tracecore::trace::attribute_string;
-use tracecore::trace::{Link, SpanKind};
+use tracecore::propagation::ScannedHeaders;
+use tracecore::trace::{Link, SpanKind, attribute_string};
 use tracecore::{Context, KeyValue, SpanContext, semconv};
 
 use super::layer::Config;
@@ -68,10 +68,11 @@ pub(crate) fn start_span(
             attributes.push(KeyValue::new(semconv::URL_QUERY, query));
         }
         attributes.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+        let (host_header, user_agent) = host_and_user_agent(headers);
         let host = forwarded
             .host
             .or_else(|| uri.authority().map(|a| a.as_str()))
-            .or_else(|| headers.get(header::HOST).and_then(|h| h.to_str().ok()));
+            .or_else(|| host_header.and_then(|h| h.to_str().ok()));
         if let Some((address, port)) = host.and_then(split_host_port) {
             attributes.push(KeyValue::new(
                 semconv::SERVER_ADDRESS,
@@ -94,7 +95,7 @@ pub(crate) fn start_span(
         if let Some(version) = version {
             attributes.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
         }
-        if let Some(ua) = headers.get(header::USER_AGENT) {
+        if let Some(ua) = user_agent {
             let ua = text(ua.as_bytes());
             attributes.push(KeyValue::new(semconv::USER_AGENT_ORIGINAL, ua));
         }
@@ -268,6 +269,23 @@ fn peer_addr(parts: &Parts) -> Option<SocketAddr> {
     None
 }
 
+/// The first `Host` and `User-Agent` values: one pass over a request's header names (two hashed
+/// lookups when there are many).
+fn host_and_user_agent(headers: &HeaderMap) -> (Option<&HeaderValue>, Option<&HeaderValue>) {
+    if headers.keys_len() > ScannedHeaders::MAX_SCANNED {
+        return (headers.get(header::HOST), headers.get(header::USER_AGENT));
+    }
+    let (mut host, mut user_agent) = (None, None);
+    for (name, value) in headers {
+        if *name == header::HOST {
+            host = host.or(Some(value));
+        } else if *name == header::USER_AGENT {
+            user_agent = user_agent.or(Some(value));
+        }
+    }
+    (host, user_agent)
+}
+
 /// `host`, `host:port`, `[v6]`, `[v6]:port` into the address (brackets removed) and the port.
 /// `None` for an empty host or a port that is not 1 to 5 digits up to 65535. One pass from the
 /// end finds the userinfo's `@` and the last `:` (every request's `Host` goes through here).
@@ -394,6 +412,25 @@ fn client_address(node: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_and_user_agent_are_the_first_values_in_short_and_long_maps() {
+        for fillers in [0, ScannedHeaders::MAX_SCANNED + 1] {
+            let mut headers = HeaderMap::new();
+            for i in 0..fillers {
+                let name = header::HeaderName::from_bytes(format!("x-f{i}").as_bytes()).unwrap();
+                headers.insert(name, HeaderValue::from_static("1"));
+            }
+            assert_eq!(host_and_user_agent(&headers), (None, None), "{fillers}");
+            headers.append(header::USER_AGENT, HeaderValue::from_static("ua/1"));
+            headers.append(header::HOST, HeaderValue::from_static("a:1"));
+            headers.append(header::HOST, HeaderValue::from_static("b:2"));
+            headers.append(header::USER_AGENT, HeaderValue::from_static("ua/2"));
+            let (host, ua) = host_and_user_agent(&headers);
+            assert_eq!(host.unwrap(), "a:1", "{fillers}");
+            assert_eq!(ua.unwrap(), "ua/1", "{fillers}");
+        }
+    }
 
     #[test]
     fn host_and_port() {

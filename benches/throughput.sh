@@ -4,7 +4,8 @@
 # running on the same machine), and with the OtelAxumLayer stack (tracing-opentelemetry into
 # opentelemetry_sdk 0.33, no-op exporter), each driven in turn by wrk with a fixed connection
 # count for a fixed time, in rounds that alternate the order. Prints requests/s and p99 latency
-# per stack (the median of the rounds) and the loss against bare.
+# per stack (the median of the rounds), the loss against bare, and the CPU time per request of
+# the server process (and of its span export thread) and of the collector, read from /proc.
 #
 #   benches/throughput.sh                 # 3 rounds of 10 s per stack, 32 connections
 #   ROUNDS=5 DURATION=20s CONNECTIONS=64 benches/throughput.sh
@@ -64,10 +65,18 @@ export OTEL_EXPORTER_OTLP_ENDPOINT="http://$collector" OTEL_EXPORTER_OTLP_PROTOC
 
 # CPU time a process has used so far (all its threads), in clock ticks.
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# The same for the process's span export thread (named tracecore-export; 15 characters shown).
+export_ticks() {
+  local t sum=0
+  for t in /proc/"$1"/task/*; do
+    [ "$(cat "$t/comm" 2>/dev/null)" = "tracecore-expor" ] && sum=$((sum + $(awk '{print $14 + $15}' "$t/stat")))
+  done
+  echo "$sum"
+}
 TICKS=$(getconf CLK_TCK)
 
 # run STACK ROUND: one wrk run against a fresh server; appends
-# "STACK REQ_PER_S P99_US DROPPED SERVER_CPU_US_PER_REQ COLLECTOR_CPU_US_PER_REQ".
+# "STACK REQ_PER_S P99_US DROPPED SERVER_CPU_US_PER_REQ EXPORT_CPU_US_PER_REQ COLLECTOR_CPU_US_PER_REQ".
 run() {
   local stack=$1 out="$work/$1.$2"
   "${server_cpu[@]}" target/release/serve "$stack" 127.0.0.1:0 >"$out.server" &
@@ -82,26 +91,27 @@ run() {
   local url="http://$addr/items/42"
   # Warm up (connections, allocator, branch predictors), then measure.
   "${wrk_cpu[@]}" wrk -t1 -c"$CONNECTIONS" -d2s -H "traceparent: $TRACEPARENT" "$url" >/dev/null
-  local server0 rotel0 server1 rotel1
-  server0=$(cpu_ticks "$pid") rotel0=$(cpu_ticks "$rotel_pid")
+  local server0 export0 rotel0 server1 export1 rotel1
+  server0=$(cpu_ticks "$pid") export0=$(export_ticks "$pid") rotel0=$(cpu_ticks "$rotel_pid")
   "${wrk_cpu[@]}" wrk -t1 -c"$CONNECTIONS" -d"$DURATION" --latency -H "traceparent: $TRACEPARENT" "$url" >"$out.wrk"
-  server1=$(cpu_ticks "$pid") rotel1=$(cpu_ticks "$rotel_pid")
+  server1=$(cpu_ticks "$pid") export1=$(export_ticks "$pid") rotel1=$(cpu_ticks "$rotel_pid")
   kill -TERM "$pid"
   wait "$pid" || true
   pid=""
-  local rps p99 dropped requests server_us rotel_us
+  local rps p99 dropped requests server_us export_us rotel_us
   rps=$(awk '/^Requests\/sec:/ {print $2}' "$out.wrk")
   requests=$(awk '/requests in/ {print $1}' "$out.wrk")
   server_us=$(awk -v t=$((server1 - server0)) -v n="$requests" -v hz="$TICKS" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
+  export_us=$(awk -v t=$((export1 - export0)) -v n="$requests" -v hz="$TICKS" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
   rotel_us=$(awk -v t=$((rotel1 - rotel0)) -v n="$requests" -v hz="$TICKS" 'BEGIN {printf "%.2f", t / hz * 1e6 / n}')
   p99=$(awk '$1 == "99%" {
       v = $2; u = v; sub(/[0-9.]+/, "", u); sub(/[a-z]+$/, "", v);
       if (u == "ms") v *= 1000; else if (u == "s") v *= 1000000;
       print v }' "$out.wrk")
   dropped=$(sed -n 's/^dropped //p' "$out.server")
-  echo "$stack $rps $p99 ${dropped:-?} $server_us $rotel_us" >>"$work/results"
-  printf '  round %s  %-16s %10.0f req/s  p99 %8.0f µs  cpu/req: server %5.2f µs, collector %5.2f µs\n' \
-    "$2" "$stack" "$rps" "$p99" "$server_us" "$rotel_us" >&2
+  echo "$stack $rps $p99 ${dropped:-?} $server_us $export_us $rotel_us" >>"$work/results"
+  printf '  round %s  %-16s %10.0f req/s  p99 %8.0f µs  cpu/req: server %5.2f µs (export %4.2f), collector %5.2f µs\n' \
+    "$2" "$stack" "$rps" "$p99" "$server_us" "$export_us" "$rotel_us" >&2
 }
 
 echo "wrk -t1 -c$CONNECTIONS -d$DURATION, $ROUNDS rounds; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" >&2
@@ -115,16 +125,17 @@ done
 median() { sort -n | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 bare=$(awk '$1 == "bare" {print $2}' "$work/results" | median)
 echo
-echo "| stack | requests/s (median of $ROUNDS) | p99 latency | throughput vs bare | server CPU per request | collector CPU per request | spans dropped |"
-echo "|---|---:|---:|---:|---:|---:|---:|"
+echo "| stack | requests/s (median of $ROUNDS) | p99 latency | throughput vs bare | server CPU per request | of which span export thread | collector CPU per request | spans dropped |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for stack in "${STACKS[@]}"; do
   rps=$(awk -v s="$stack" '$1 == s {print $2}' "$work/results" | median)
   p99=$(awk -v s="$stack" '$1 == s {print $3}' "$work/results" | median)
   dropped=$(awk -v s="$stack" '$1 == s {print $4}' "$work/results" | paste -sd/)
   cpu=$(awk -v s="$stack" '$1 == s {print $5}' "$work/results" | median)
-  collector=$(awk -v s="$stack" '$1 == s {print $6}' "$work/results" | median)
-  awk -v s="$stack" -v r="$rps" -v p="$p99" -v b="$bare" -v d="$dropped" -v c="$cpu" -v k="$collector" 'BEGIN {
+  export=$(awk -v s="$stack" '$1 == s {print $6}' "$work/results" | median)
+  collector=$(awk -v s="$stack" '$1 == s {print $7}' "$work/results" | median)
+  awk -v s="$stack" -v r="$rps" -v p="$p99" -v b="$bare" -v d="$dropped" -v c="$cpu" -v e="$export" -v k="$collector" 'BEGIN {
     loss = (s == "bare") ? "–" : sprintf("%+.1f %%", (r / b - 1) * 100);
     if (s != "tracecore" && s != "tracecore_otlp") d = "–";
-    printf "| %s | %.0f | %.0f µs | %s | %.2f µs | %.2f µs | %s |\n", s, r, p, loss, c, k, d }'
+    printf "| %s | %.0f | %.0f µs | %s | %.2f µs | %.2f µs | %.2f µs | %s |\n", s, r, p, loss, c, e, k, d }'
 done

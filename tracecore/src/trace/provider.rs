@@ -107,6 +107,7 @@ impl ProviderInner {
         }
     }
 
+    #[inline]
     pub(crate) fn on_end(&self, data: SpanData) {
         match self.processors.split_last() {
             None => {}

@@ -7,11 +7,6 @@ use http::Method;
 
 use crate::{KeyValue, env, semconv};
 
-/// The methods the conventions know (RFC 9110 and PATCH), compared case-sensitively.
-const DEFAULT_KNOWN: [&str; 9] = [
-    "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
-];
-
 /// `OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`: a comma-separated list that replaces the known
 /// methods. Read once per process; an empty list means the variable is unset.
 fn known_from_env() -> Option<&'static [&'static str]> {
@@ -42,7 +37,22 @@ fn known_from_env() -> Option<&'static [&'static str]> {
 /// ```
 pub fn known_method(method: &Method) -> &'static str {
     let name = method.as_str();
-    let known = known_from_env().unwrap_or(&DEFAULT_KNOWN);
+    let Some(known) = known_from_env() else {
+        // The methods the conventions know (RFC 9110 and PATCH), compared case-sensitively
+        // against literals (a few instructions each).
+        return match name {
+            "GET" => "GET",
+            "POST" => "POST",
+            "PUT" => "PUT",
+            "DELETE" => "DELETE",
+            "HEAD" => "HEAD",
+            "OPTIONS" => "OPTIONS",
+            "PATCH" => "PATCH",
+            "CONNECT" => "CONNECT",
+            "TRACE" => "TRACE",
+            _ => "_OTHER",
+        };
+    };
     known
         .iter()
         .find(|m| **m == name)
@@ -144,6 +154,11 @@ pub fn route_span_name(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The methods the conventions know (RFC 9110 and PATCH).
+    const DEFAULT_KNOWN: [&str; 9] = [
+        "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
+    ];
 
     #[test]
     fn known_methods_are_case_sensitive_and_others_keep_their_original() {

@@ -331,6 +331,10 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        // Finished already, or it never held a span: nothing left to end.
+        if self.span.is_none() && self.measure.is_none() {
+            return;
+        }
         if let Some(span) = &self.span {
             span.set_attribute(KeyValue::new(CANCELLED, true));
         }

@@ -37,7 +37,7 @@
 //! on. When the writer shows colours (ANSI), the ids lead the line instead, so that the
 //! formatter's colours are kept. Lines written outside any trace are unchanged.
 //!
-//! The ids are read from tracecore's current [`Context`](tracecore::Context): a line written in a
+//! The ids are read from tracecore's current [`Context`]: a line written in a
 //! handler under `tracecore-tower`'s `ServerLayer` carries the SERVER span's ids even when no
 //! `tracing` span is entered. An event with an explicit `parent:` carries that span's ids.
 

@@ -316,6 +316,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn every_known_name_is_found_at_its_place() {
+        for (i, name) in KNOWN.iter().enumerate() {
+            assert_eq!(known(name.as_str()), Some(i), "{name}");
+        }
+        assert_eq!(known("Traceparent"), None, "keys are lowercase");
+    }
+
+    #[test]
     fn header_map_is_case_insensitive_and_keeps_repeated_fields() {
         let mut headers = HeaderMap::new();
         headers.append("TraceState", HeaderValue::from_static("a=1"));

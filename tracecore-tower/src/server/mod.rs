@@ -24,11 +24,12 @@
 mod body;
 mod future;
 mod layer;
+mod origin;
 mod request;
 mod service;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
 pub use layer::{ResponseHeader, ServerLayer};
-pub use request::PeerAddr;
+pub use origin::PeerAddr;
 pub use service::Server;

@@ -207,6 +207,15 @@ impl Span {
         }
     }
 
+    /// Where a recording span's data lives (tests of its reuse).
+    #[cfg(test)]
+    pub(crate) fn allocation(&self) -> Option<*const RecordingSpan> {
+        match &self.inner {
+            Inner::Recording(span) => Some(Arc::as_ptr(span)),
+            _ => None,
+        }
+    }
+
     /// A handle for updating the span through a shared reference.
     pub fn as_ref(&self) -> SpanRef<'_> {
         match &self.inner {
@@ -292,6 +301,7 @@ impl Span {
         if let Inner::Recording(span) = std::mem::replace(&mut self.inner, Inner::Ended) {
             let end = span.start_time + at.saturating_duration_since(span.start);
             span.end(Some(end));
+            super::recycle::give_back_span(span);
         }
     }
 
@@ -306,6 +316,7 @@ impl Span {
     fn end_recording(&mut self, end_time: Option<SystemTime>) {
         if let Inner::Recording(span) = std::mem::replace(&mut self.inner, Inner::Ended) {
             span.end(end_time);
+            super::recycle::give_back_span(span);
         }
     }
 }

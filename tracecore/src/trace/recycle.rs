@@ -8,7 +8,8 @@
 //! back, hands a whole batch's to the shared stocks at once ([`give_back_all`]), and a thread
 //! that runs out takes a chunk: one lock per [`CHUNK`] spans. Bounded: lists with more room
 //! than [`MAX_CAPACITY`] and strings with more than [`MAX_STRING_CAPACITY`] are freed, and past
-//! the stocks' sizes storage is freed as usual, so at most about 1.3 MiB waits here.
+//! the stocks' sizes storage is freed as usual, so at most about 1.1 MiB waits in the shared
+//! stocks and about 90 KiB in each thread's (64 lists, 64 strings, 64 span allocations).
 
 use std::borrow::Cow;
 use std::cell::RefCell;

@@ -109,15 +109,20 @@ impl MethodAttributes {
 /// assert_eq!(span_name("_OTHER", Some("/x")), "HTTP /x");
 /// ```
 pub fn span_name(known_method: &'static str, target: Option<&str>) -> Cow<'static, str> {
-    let method = if known_method == "_OTHER" {
-        "HTTP"
-    } else {
-        known_method
-    };
+    let method = name_method(known_method);
     match target {
         // Targets are low-cardinality by definition: the name is interned, not allocated.
         Some(target) if !target.is_empty() => super::intern::interned_pair(method, target),
         _ => Cow::Borrowed(method),
+    }
+}
+
+/// The method as a span name says it: `HTTP` stands for `_OTHER`.
+fn name_method(known_method: &'static str) -> &'static str {
+    if known_method == "_OTHER" {
+        "HTTP"
+    } else {
+        known_method
     }
 }
 
@@ -140,12 +145,7 @@ pub fn route_span_name(
 ) -> Cow<'static, str> {
     match route {
         Some(Cow::Borrowed(route)) if !route.is_empty() => {
-            let method = if known_method == "_OTHER" {
-                "HTTP"
-            } else {
-                known_method
-            };
-            super::intern::interned_static_pair(method, route)
+            super::intern::interned_static_pair(name_method(known_method), route)
         }
         route => span_name(known_method, route.map(|r| r.as_ref())),
     }

@@ -124,17 +124,11 @@ pub(crate) fn take(capacity: usize) -> Vec<KeyValue> {
 
 /// An owned copy of `text`, in a recycled string when there is one.
 pub(crate) fn string(text: &str) -> String {
-    match STRINGS.take() {
-        Some(mut s) => {
-            s.push_str(text);
-            s
-        }
-        None => {
-            let mut s = String::with_capacity(text.len().max(MIN_STRING_CAPACITY));
-            s.push_str(text);
-            s
-        }
-    }
+    let mut s = STRINGS
+        .take()
+        .unwrap_or_else(|| String::with_capacity(text.len().max(MIN_STRING_CAPACITY)));
+    s.push_str(text);
+    s
 }
 
 /// `span` in the allocation of a span ended on this thread when there is one.
@@ -176,15 +170,15 @@ fn keeps_list(list: &Vec<KeyValue>) -> bool {
     list.capacity() > 0 && list.capacity() <= MAX_CAPACITY
 }
 
-/// Empties `list`, keeping the owned strings of its values in `strings`.
-fn clear_into(list: &mut Vec<KeyValue>, strings: &mut Vec<String>) {
+/// Empties `list`, handing the owned strings of its values that are worth keeping to `keep`.
+fn clear_into(list: &mut Vec<KeyValue>, mut keep: impl FnMut(String)) {
     for kv in list.drain(..) {
         if let Value::String(Cow::Owned(mut s)) = kv.value
             && s.capacity() > 0
             && s.capacity() <= MAX_STRING_CAPACITY
         {
             s.clear();
-            strings.push(s);
+            keep(s);
         }
     }
 }
@@ -195,11 +189,7 @@ pub(crate) fn give_back(mut list: Vec<KeyValue>) {
     if !keeps_list(&list) {
         return;
     }
-    let mut strings = Vec::new();
-    clear_into(&mut list, &mut strings);
-    for s in strings {
-        STRINGS.give_back(s);
-    }
+    clear_into(&mut list, |s| STRINGS.give_back(s));
     LISTS.give_back(list);
 }
 
@@ -210,7 +200,7 @@ pub(crate) fn give_back_all(lists: impl Iterator<Item = Vec<KeyValue>>) {
     let cleared: Vec<Vec<KeyValue>> = lists
         .filter(keeps_list)
         .map(|mut list| {
-            clear_into(&mut list, &mut strings);
+            clear_into(&mut list, |s| strings.push(s));
             list
         })
         .collect();

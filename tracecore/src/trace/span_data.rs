@@ -71,23 +71,30 @@ impl SpanData {
                 Cow::Owned(s) => s.len(),
             }
         }
-        fn value(v: &Value) -> usize {
-            match v {
-                Value::String(s) => cow(s),
-                Value::Array(crate::Array::String(items)) => items
+        fn value_array(array: &crate::Array) -> usize {
+            match array {
+                crate::Array::String(items) => items
                     .iter()
                     .map(|s| cow(s) + size_of::<Cow<'static, str>>())
                     .sum(),
-                Value::Array(crate::Array::I64(items)) => items.len() * 8,
-                Value::Array(crate::Array::F64(items)) => items.len() * 8,
-                Value::Array(crate::Array::Bool(items)) => items.len(),
-                _ => 0,
+                crate::Array::I64(items) => items.len() * 8,
+                crate::Array::F64(items) => items.len() * 8,
+                crate::Array::Bool(items) => items.len(),
             }
         }
+        // One pass that adds only what owns heap bytes: the usual attribute (static key, number
+        // or static string) adds nothing but its place in the list.
         fn attributes(list: &[KeyValue]) -> usize {
-            list.iter()
-                .map(|kv| size_of::<KeyValue>() + kv.key.heap_len() + value(&kv.value))
-                .sum()
+            let mut heap = 0;
+            for kv in list {
+                heap += kv.key.heap_len();
+                match &kv.value {
+                    Value::String(Cow::Owned(s)) => heap += s.len(),
+                    Value::Array(array) => heap += value_array(array),
+                    _ => {}
+                }
+            }
+            heap + size_of_val(list)
         }
         size_of::<Self>()
             + cow(&self.name)

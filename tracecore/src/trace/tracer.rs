@@ -405,19 +405,11 @@ pub trait StartAttributes: AsRef<[KeyValue]> {
 }
 
 impl<const N: usize> StartAttributes for [KeyValue; N] {
-    /// Moves each pair out in place: an array's `IntoIter` would copy the whole array first.
+    /// The pairs go into a recycled list in one move.
     #[inline]
-    fn into_vec(mut self, extra: usize) -> Vec<KeyValue> {
-        const TAKEN: KeyValue = KeyValue {
-            key: crate::Key::from_static(""),
-            value: crate::Value::Bool(false),
-        };
+    fn into_vec(self, extra: usize) -> Vec<KeyValue> {
         let mut kept = super::recycle::take(N + extra);
-        for attribute in &mut self {
-            kept.push(std::mem::replace(attribute, TAKEN));
-        }
-        // What is left owns nothing: no drop glue to run.
-        std::mem::forget(self);
+        kept.extend(self);
         kept
     }
 

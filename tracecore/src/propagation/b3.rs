@@ -96,7 +96,7 @@ impl Propagator for B3Propagator {
                 (false, true) => b'1',
                 (false, false) => b'0',
             };
-            injector.set(B3, std::str::from_utf8(&buf).unwrap_or_default());
+            injector.set_ascii(B3, &buf);
         }
         if matches!(
             self.encoding,

@@ -56,7 +56,7 @@ impl Propagator for TraceContextPropagator {
         let Some(span) = cx.span_context() else {
             return;
         };
-        injector.set(TRACEPARENT, span.traceparent().as_str());
+        injector.set_ascii(TRACEPARENT, span.traceparent().as_bytes());
         if span.trace_state().is_empty() {
             injector.remove(TRACESTATE);
         } else {

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{InstrumentationScope, Resource, Sampler, Span, SpanData, SpanLimits, Tracer};
@@ -58,32 +58,6 @@ pub(crate) struct ProviderInner {
 }
 
 impl ProviderInner {
-    /// A tracer of a provider that records nothing and exports nowhere: what a span allocation
-    /// kept for reuse holds instead of its last tracer, so that it keeps no provider alive.
-    pub(crate) fn idle_tracer() -> Tracer {
-        static IDLE: OnceLock<Tracer> = OnceLock::new();
-        IDLE.get_or_init(|| {
-            let inner = Self {
-                resource: Resource::default(),
-                sampler: Arc::new(super::AlwaysOff),
-                sampler_reads_attributes: false,
-                id_generator: Arc::new(RandomIdGenerator::new()),
-                processors: Vec::new(),
-                on_start: false,
-                limits: SpanLimits::default(),
-                disabled: true,
-                meter_provider: None,
-                http_metrics: Mutex::new(Vec::new()),
-                shut_down: AtomicBool::new(true),
-            };
-            Tracer::new(
-                Arc::new(inner),
-                InstrumentationScope::new("tracecore.idle", None::<&str>),
-            )
-        })
-        .clone()
-    }
-
     /// The HTTP instruments of `scope`, when there is a meter provider.
     pub(crate) fn http_metrics(&self, scope: &InstrumentationScope) -> Option<HttpMetrics> {
         let meters = self.meter_provider.as_ref()?;

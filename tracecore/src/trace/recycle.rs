@@ -16,7 +16,6 @@ use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use std::thread::LocalKey;
 
-use super::provider::ProviderInner;
 use super::span::RecordingSpan;
 use crate::{KeyValue, Value};
 
@@ -151,12 +150,12 @@ pub(crate) fn span(span: RecordingSpan) -> Arc<RecordingSpan> {
 }
 
 /// Keeps an ended span's allocation for a later [`span`] on this thread, when nothing else
-/// holds it (a context may still), with an idle tracer in place of its own.
+/// holds it (a context may still), without its tracer.
 pub(crate) fn give_back_span(mut span: Arc<RecordingSpan>) {
     let Some(slot) = Arc::get_mut(&mut span) else {
         return;
     };
-    slot.tracer = ProviderInner::idle_tracer();
+    slot.tracer = None;
     let _ = LOCAL_SPANS.try_with(|spans| {
         if let Ok(mut spans) = spans.try_borrow_mut()
             && spans.len() < LOCAL_SPANS_MAX

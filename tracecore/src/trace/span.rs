@@ -127,7 +127,9 @@ pub(crate) struct RecordingSpan {
     pub(crate) kind: SpanKind,
     pub(crate) start: Instant,
     pub(crate) start_time: SystemTime,
-    pub(crate) tracer: Tracer,
+    /// `None` only in an ended span's allocation kept for reuse, so that it keeps no provider
+    /// alive (see `recycle::give_back_span`).
+    pub(crate) tracer: Option<Tracer>,
     /// `None` once ended: ending takes it, so a span ends exactly once.
     pub(crate) state: Mutex<Option<SpanState>>,
 }
@@ -142,6 +144,9 @@ impl RecordingSpan {
     /// Ends the span (once) and hands its data to the processors.
     fn end(&self, end_time: Option<SystemTime>) {
         let Some(state) = self.lock().take() else {
+            return;
+        };
+        let Some(tracer) = &self.tracer else {
             return;
         };
         let end_time = end_time
@@ -162,10 +167,10 @@ impl RecordingSpan {
             links: state.links,
             dropped_links_count: state.dropped_links,
             status: state.status,
-            resource: self.tracer.provider().resource().clone(),
-            scope: self.tracer.scope().clone(),
+            resource: tracer.provider().resource().clone(),
+            scope: tracer.scope().clone(),
         };
-        self.tracer.provider().on_end(data);
+        tracer.provider().on_end(data);
     }
 }
 
@@ -379,11 +384,11 @@ impl<'a> SpanRef<'a> {
     }
 
     fn update(&self, f: impl FnOnce(&mut SpanState, &super::SpanLimits)) {
-        if let Some(span) = self.recording {
-            let limits = span.tracer.provider().limits();
-            if let Some(state) = span.lock().as_mut() {
-                f(state, limits);
-            }
+        if let Some(span) = self.recording
+            && let Some(tracer) = &span.tracer
+            && let Some(state) = span.lock().as_mut()
+        {
+            f(state, tracer.provider().limits());
         }
     }
 

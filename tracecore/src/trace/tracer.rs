@@ -356,7 +356,7 @@ impl SpanBuilder<'_> {
             kind: self.kind,
             start,
             start_time,
-            tracer: tracer.clone(),
+            tracer: Some(tracer.clone()),
             state: Mutex::new(Some(SpanState {
                 name: self.name,
                 attributes: kept,

@@ -11,7 +11,9 @@
 #   ROUNDS=5 DURATION=20s CONNECTIONS=64 benches/throughput.sh
 #
 # With two or more cores the server (one worker thread, plus the span export thread) runs on
-# CPU 0 and wrk on CPU 1, so they do not steal each other's time; the collector is not pinned.
+# CPU 0 and wrk on CPU 1, so they do not steal each other's time; the collector is not pinned
+# unless COLLECTOR_CPU names a CPU (COLLECTOR_CPU=1 puts it beside wrk, so the server's core
+# does only the server's work, as with a collector on another machine).
 # Installs wrk (Debian package) when it is missing, and rotel (`pip install rotel` into a
 # virtualenv under target/) unless ROTEL_AGENT names a rotel-agent binary.
 set -euo pipefail
@@ -42,9 +44,14 @@ if [ -z "${ROTEL_AGENT:-}" ]; then
   fi
 fi
 
-server_cpu=() wrk_cpu=()
+server_cpu=() wrk_cpu=() collector_cpu=()
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
   server_cpu=(taskset -c 0) wrk_cpu=(taskset -c 1)
+fi
+if [ -n "${COLLECTOR_CPU:-}" ]; then
+  command -v taskset >/dev/null || { echo "COLLECTOR_CPU needs taskset" >&2; exit 1; }
+  [ "$COLLECTOR_CPU" -lt "$(nproc)" ] 2>/dev/null || { echo "COLLECTOR_CPU=$COLLECTOR_CPU: not a CPU of this machine (0..$(($(nproc) - 1)))" >&2; exit 1; }
+  collector_cpu=(taskset -c "$COLLECTOR_CPU")
 fi
 
 work=$(mktemp -d)
@@ -53,7 +60,7 @@ trap 'rm -rf "$work"; [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null; [ -n "${rote
 # The collector: OTLP/HTTP in, everything accepted and discarded (rotel's blackhole exporter).
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 collector="127.0.0.1:$(free_port)"
-"$ROTEL_AGENT" start --otlp-http-endpoint "$collector" --otlp-grpc-endpoint "127.0.0.1:$(free_port)" \
+"${collector_cpu[@]}" "$ROTEL_AGENT" start --otlp-http-endpoint "$collector" --otlp-grpc-endpoint "127.0.0.1:$(free_port)" \
   --exporter blackhole --pid-file "$work/rotel.pid" --log-file "$work/rotel.log" >/dev/null 2>&1 &
 rotel_pid=$!
 for _ in $(seq 200); do
@@ -114,7 +121,7 @@ run() {
     "$2" "$stack" "$rps" "$p99" "$server_us" "$export_us" "$rotel_us" >&2
 }
 
-echo "wrk -t1 -c$CONNECTIONS -d$DURATION, $ROUNDS rounds; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" >&2
+echo "wrk -t1 -c$CONNECTIONS -d$DURATION, $ROUNDS rounds; collector on ${COLLECTOR_CPU:+CPU }${COLLECTOR_CPU:-any CPU}; $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" >&2
 for round in $(seq "$ROUNDS"); do
   # Rotate the order each round, so no stack always runs first or last.
   for i in "${!STACKS[@]}"; do

@@ -153,8 +153,50 @@ pub fn interned(value: &str) -> std::borrow::Cow<'static, str> {
 #[derive(Debug, Default)]
 pub struct InFlight {
     span: Option<Span>,
-    measure: Option<HttpMeasure>,
+    /// In a box kept per thread for the next request's ([`held`]): the in-flight state, which
+    /// the response future carries and the server stack moves several times per request,
+    /// stays small, and no allocation is made for it. `Some` holds `Some` until the end.
+    measure: Option<Box<Option<HttpMeasure>>>,
     rpc: Option<RpcCall>,
+}
+
+/// Boxes that held finished measurements, for the next ones started on this thread.
+const KEPT_MEASURE_BOXES: usize = 64;
+
+thread_local! {
+    // The boxes themselves are what is kept: each is handed out whole.
+    #[allow(clippy::vec_box)]
+    static MEASURE_BOXES: std::cell::RefCell<Vec<Box<Option<HttpMeasure>>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `measure` in a box kept from a finished one when this thread has one.
+fn held(measure: Option<HttpMeasure>) -> Option<Box<Option<HttpMeasure>>> {
+    let measure = measure?;
+    let kept = MEASURE_BOXES
+        .try_with(|boxes| boxes.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten();
+    Some(match kept {
+        Some(mut kept) => {
+            *kept = Some(measure);
+            kept
+        }
+        None => Box::new(Some(measure)),
+    })
+}
+
+/// The measurement out of its box, the box kept for a later [`held`] on this thread.
+fn release(mut held: Box<Option<HttpMeasure>>) -> Option<HttpMeasure> {
+    let measure = held.take();
+    let _ = MEASURE_BOXES.try_with(|boxes| {
+        if let Ok(mut boxes) = boxes.try_borrow_mut()
+            && boxes.len() < KEPT_MEASURE_BOXES
+        {
+            boxes.push(held);
+        }
+    });
+    measure
 }
 
 /// What an RPC in flight has told so far.
@@ -183,10 +225,10 @@ impl InFlight {
     /// Holds the span of an RPC (a gRPC call) on `side`, which ends by the RPC rules, and its
     /// duration measurement ([`HttpMetrics::rpc`]; the span should start at its
     /// [`start`](HttpMeasure::start)).
-    pub const fn rpc(span: Span, side: Side, measure: Option<HttpMeasure>) -> Self {
+    pub fn rpc(span: Span, side: Side, measure: Option<HttpMeasure>) -> Self {
         Self {
             span: Some(span),
-            measure,
+            measure: held(measure),
             rpc: Some(RpcCall {
                 side,
                 http_status: None,
@@ -235,7 +277,7 @@ impl InFlight {
                 span.update_name(crate::rpc::GRPC);
             }
             crate::rpc::record_status(rpc.side, &span, code, message);
-            if let Some(measure) = &mut self.measure {
+            if let Some(measure) = self.measure.as_deref_mut().and_then(Option::as_mut) {
                 measure.rpc_status(code, code.is_error(rpc.side));
             }
         }
@@ -246,7 +288,7 @@ impl InFlight {
     pub fn measured(span: Span, measure: Option<HttpMeasure>) -> Self {
         Self {
             span: Some(span),
-            measure,
+            measure: held(measure),
             rpc: None,
         }
     }
@@ -258,7 +300,7 @@ impl InFlight {
 
     /// The measurement, until it ends.
     pub fn measure_mut(&mut self) -> Option<&mut HttpMeasure> {
-        self.measure.as_mut()
+        self.measure.as_deref_mut().and_then(Option::as_mut)
     }
 
     /// Records the response's status code on the span (and its status by the table) and on the
@@ -271,7 +313,7 @@ impl InFlight {
         if let Some(span) = &self.span {
             side.record_response(&span.as_ref(), status);
         }
-        if let Some(measure) = &mut self.measure {
+        if let Some(measure) = self.measure_mut() {
             measure.response(side, status);
         }
     }
@@ -287,7 +329,7 @@ impl InFlight {
         if let Some(span) = &self.span {
             record_failure(&span.as_ref(), error_type, exception_type, error);
         }
-        if let Some(measure) = &mut self.measure {
+        if let Some(measure) = self.measure_mut() {
             measure.failure(error_type);
         }
         // An RPC that failed without a status (the service's error, a body error, a panic):
@@ -309,7 +351,7 @@ impl InFlight {
             });
             self.record_rpc_status(code, None);
         }
-        match self.measure.take() {
+        match self.measure.take().and_then(release) {
             Some(measure) => {
                 let end = std::time::Instant::now();
                 let span = self.span.take();
@@ -366,5 +408,93 @@ pub fn protocol_version(version: Version) -> Option<&'static str> {
         Version::HTTP_2 => Some("2"),
         Version::HTTP_3 => Some("3"),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::{ManualReader, MeterProvider, MetricData};
+    use crate::trace::TracerProvider;
+
+    impl InFlight {
+        /// Where the measurement's box is.
+        fn measure_box(&self) -> Option<*const Option<HttpMeasure>> {
+            self.measure.as_deref().map(std::ptr::from_ref)
+        }
+    }
+
+    /// How many boxes this thread keeps.
+    fn kept_boxes() -> usize {
+        MEASURE_BOXES.with(|boxes| boxes.borrow().len())
+    }
+
+    #[test]
+    fn a_finished_measurement_leaves_its_box_for_the_next_and_each_is_recorded() {
+        std::thread::spawn(|| {
+            let reader = ManualReader::new();
+            let meters = MeterProvider::builder().with_reader(reader.clone()).build();
+            let provider = TracerProvider::builder()
+                .with_meter_provider(meters)
+                .build();
+            let tracer = provider.tracer("t");
+            let metrics = tracer.http_metrics().unwrap();
+            let measure = |route: &'static str| {
+                metrics.server(
+                    "GET",
+                    "http",
+                    Some(route.into()),
+                    Some("1.1"),
+                    MeasureOptions::NONE,
+                )
+            };
+            let mut first = InFlight::measured(tracer.start("a"), measure("/a"));
+            let at = first.measure_box().unwrap();
+            // Another request in flight at the same time has its own box.
+            let mut second = InFlight::measured(tracer.start("b"), measure("/b"));
+            assert_ne!(second.measure_box(), Some(at));
+            first.record_response(Side::Server, http::StatusCode::OK);
+            assert_eq!(kept_boxes(), 0);
+            first.finish();
+            assert_eq!(first.measure_box(), None);
+            assert_eq!(kept_boxes(), 1, "the finished one's box is kept");
+            let mut third = InFlight::measured(tracer.start("c"), measure("/c"));
+            assert_eq!(kept_boxes(), 0);
+            assert_eq!(third.measure_box(), Some(at), "the finished one's box");
+            second.record_response(Side::Server, http::StatusCode::NOT_FOUND);
+            second.finish();
+            third.record_response(Side::Server, http::StatusCode::CREATED);
+            third.finish();
+
+            let collected = reader.collect();
+            let Some(MetricData::Histogram { points, .. }) = collected
+                .metric("http.server.request.duration")
+                .map(|m| &m.data)
+            else {
+                panic!("no duration histogram: {collected:?}");
+            };
+            let mut seen: Vec<(String, i64, u64)> = points
+                .iter()
+                .map(|p| {
+                    let get = |k: &str| p.attributes.iter().find(|kv| kv.key.as_str() == k);
+                    let route = get("http.route").and_then(|kv| kv.value.as_str()).unwrap();
+                    let status = get("http.response.status_code")
+                        .and_then(|kv| kv.value.as_i64())
+                        .unwrap();
+                    (route.to_owned(), status, p.count)
+                })
+                .collect();
+            seen.sort();
+            assert_eq!(
+                seen,
+                [
+                    ("/a".to_owned(), 200, 1),
+                    ("/b".to_owned(), 404, 1),
+                    ("/c".to_owned(), 201, 1)
+                ]
+            );
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -451,6 +451,12 @@ impl HttpMeasure {
     /// Records the duration up to `end`, measured in the span `span`: the histograms may keep
     /// it as their bucket's exemplar (by the exemplar filter), pointing at that span's trace.
     pub fn finish_in_span(self, end: Instant, span: Option<&crate::SpanContext>) {
+        self.record_end(end, span);
+    }
+
+    /// What [`finish_in_span`](Self::finish_in_span) records, read in place: the measurement
+    /// is dropped after (a boxed one is not moved out to be finished).
+    pub(crate) fn record_end(&self, end: Instant, span: Option<&crate::SpanContext>) {
         let seconds = end.saturating_duration_since(self.start).as_secs_f64();
         let key = &self.key;
         let hash = key.hash();

@@ -186,9 +186,8 @@ fn held(measure: Option<HttpMeasure>) -> Option<Box<Option<HttpMeasure>>> {
     })
 }
 
-/// The measurement out of its box, the box kept for a later [`held`] on this thread.
-fn release(mut held: Box<Option<HttpMeasure>>) -> Option<HttpMeasure> {
-    let measure = held.take();
+/// Keeps an emptied box for a later [`held`] on this thread.
+fn keep(held: Box<Option<HttpMeasure>>) {
     let _ = MEASURE_BOXES.try_with(|boxes| {
         if let Ok(mut boxes) = boxes.try_borrow_mut()
             && boxes.len() < KEPT_MEASURE_BOXES
@@ -196,7 +195,6 @@ fn release(mut held: Box<Option<HttpMeasure>>) -> Option<HttpMeasure> {
             boxes.push(held);
         }
     });
-    measure
 }
 
 /// What an RPC in flight has told so far.
@@ -351,22 +349,23 @@ impl InFlight {
             });
             self.record_rpc_status(code, None);
         }
-        match self.measure.take().and_then(release) {
-            Some(measure) => {
-                let end = std::time::Instant::now();
-                let span = self.span.take();
-                // Measured in the context of the span it measures: the duration's exemplar
-                // points at this request's trace.
-                measure.finish_in_span(end, span.as_ref().map(Span::span_context));
-                if let Some(span) = span {
-                    span.end_with_instant(end);
-                }
+        let Some(mut held) = self.measure.take() else {
+            if let Some(span) = self.span.take() {
+                span.end();
             }
-            None => {
-                if let Some(span) = self.span.take() {
-                    span.end();
-                }
-            }
+            return;
+        };
+        let end = std::time::Instant::now();
+        let span = self.span.take();
+        if let Some(measure) = held.as_ref() {
+            // Measured in the context of the span it measures: the duration's exemplar points
+            // at this request's trace.
+            measure.record_end(end, span.as_ref().map(Span::span_context));
+        }
+        *held = None;
+        keep(held);
+        if let Some(span) = span {
+            span.end_with_instant(end);
         }
     }
 }

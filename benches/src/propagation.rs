@@ -10,6 +10,14 @@ use tracecore::propagation::Propagator;
 pub const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 pub const TRACESTATE: &str = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
 
+/// A `tracestate` as several vendors together send it: 8 members of 59 characters.
+pub fn long_tracestate() -> String {
+    (0..8)
+        .map(|i| format!("vendor{i}@tenant={}", format!("{i}a9F-_.:;!~").repeat(4)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// An incoming request's headers: the two trace headers among a few ordinary ones.
 pub fn incoming_headers() -> HeaderMap {
     let mut h = HeaderMap::new();

@@ -54,12 +54,12 @@ pub(crate) fn decode_u64(src: &[u8]) -> Option<u64> {
     (bad & 0xf0 == 0).then_some(acc)
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGH: u64 = 0x8080_8080_8080_8080;
+pub(crate) const ONES: u64 = 0x0101_0101_0101_0101;
+pub(crate) const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// Sets the high bit of each byte of `x` (all bytes below 0x80) that lies in `lo..=hi`.
 #[inline]
-const fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
+pub(crate) const fn in_range(x: u64, lo: u8, hi: u8) -> u64 {
     let ge_lo = x + ONES * (0x80 - lo as u64);
     let gt_hi = x + ONES * (0x7f - hi as u64);
     ge_lo & !gt_hi & HIGH

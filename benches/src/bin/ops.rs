@@ -5,7 +5,8 @@
 //! valgrind --tool=callgrind target/release/ops extract   # and `none`, to subtract the loop
 //! ```
 //!
-//! Operations: `none`, `extract`, `inject`, `parse` (traceparent), `tracestate`, `span`,
+//! Operations: `none`, `extract`, `inject`, `parse` (traceparent), `tracestate`,
+//! `tracestate-long` (8 members, 479 characters), `span`,
 //! `span-otel`, `span-fastrace`, `span-fastrace-local`, `span-unsampled`, `server-bare`, `server` (the server layer on a hello-world
 //! axum Router, in process), `otlp-protobuf`, `otlp-json` (one 512-span batch encoded),
 //! `bridge-bare_registry`, `bridge-tracecore`, `bridge-tracing_opentelemetry` (an
@@ -41,6 +42,7 @@ fn main() {
         return server(name, n);
     }
     let headers = incoming_headers();
+    let tracestate_long = tracecore_benches::propagation::long_tracestate();
     let ours = Tracecore::new();
     let mut out = http::HeaderMap::with_capacity(8);
     let sampled = tracecore_benches::spans::Tracecore::new(true);
@@ -89,6 +91,9 @@ fn main() {
             ))),
             "tracestate" => drop(black_box(tracecore::TraceState::from_header_values([
                 black_box(TRACESTATE.as_bytes()),
+            ]))),
+            "tracestate-long" => drop(black_box(tracecore::TraceState::from_header_values([
+                black_box(tracestate_long.as_bytes()),
             ]))),
             "span" => sampled.span(),
             "span-otel" => sampled_otel.span(),

@@ -1,6 +1,6 @@
 //! Time of a span's life: start with 6 attributes, end into the batch queue; sampled, and the
 //! same code sampled out; fastrace's `Span` and `LocalSpan` with the same six properties as the
-//! speed anchor. The queues are flushed between timed chunks so that no span is
+//! speed anchor; and the clock readings a span makes. The queues are flushed between timed chunks so that no span is
 //! dropped while timing (a drop is cheaper than a real enqueue and would flatter either side).
 
 use std::time::Duration;
@@ -34,11 +34,23 @@ fn lifecycle(c: &mut Criterion) {
     }
 }
 
+/// The clock a span reads twice (start and end): `std`'s monotonic and wall clocks, and the TSC
+/// clock fastrace reads through fastant.
+fn clock(c: &mut Criterion) {
+    let mut g = c.benchmark_group("clock");
+    g.bench_function("std_instant_now", |b| b.iter(std::time::Instant::now));
+    g.bench_function("std_system_time_now", |b| {
+        b.iter(std::time::SystemTime::now)
+    });
+    g.bench_function("fastant_instant_now", |b| b.iter(fastant::Instant::now));
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(3));
-    targets = lifecycle
+    targets = lifecycle, clock
 }
 criterion_main!(benches);

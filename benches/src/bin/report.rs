@@ -198,6 +198,7 @@ fn main() {
     }
 
     span_anchor_table();
+    clock_line();
     overhead_tables();
     grpc_table();
     metrics_table();
@@ -259,6 +260,21 @@ fn span_anchor_table() {
             ns.map_or("not run".to_owned(), |ns| format!("{ns:.1} ns"))
         );
     }
+}
+
+/// The clock a span reads twice: std's monotonic and wall clocks, and fastrace's TSC clock.
+fn clock_line() {
+    let ns = |function| {
+        median_ns("clock", function)
+            .map_or_else(|| "not run".to_owned(), |ns| format!("{ns:.1} ns"))
+    };
+    println!();
+    println!(
+        "clock readings (a span makes two monotonic ones): std `Instant::now` {}, `SystemTime::now` {}, fastant `Instant::now` (fastrace's TSC clock) {}",
+        ns("std_instant_now"),
+        ns("std_system_time_now"),
+        ns("fastant_instant_now")
+    );
 }
 
 /// A unary gRPC call on loopback, bare tonic and behind both layers: time, and allocations on

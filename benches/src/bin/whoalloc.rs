@@ -1,6 +1,6 @@
 //! Prints a short backtrace for every allocation made by one operation (after a warm-up), to
-//! find what allocates: `cargo run --release --bin whoalloc -- server` (or `server-bare`, `grpc`,
-//! `grpc-bare`).
+//! find what allocates: `cargo run --release --bin whoalloc -- server` (or `server-bare`,
+//! `server-propagation`, `server-metrics`, `grpc`, `grpc-bare`).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -57,9 +57,12 @@ fn main() {
         ON.with(|on| on.set(false));
         return;
     }
+    use tracecore_benches::server::Stack;
     let stack = match op.as_str() {
-        "server-bare" => tracecore_benches::server::Stack::Bare,
-        _ => tracecore_benches::server::Stack::Tracecore,
+        "server-bare" => Stack::Bare,
+        "server-propagation" => Stack::TracecorePropagationOnly,
+        "server-metrics" => Stack::TracecoreMetrics,
+        _ => Stack::Tracecore,
     };
     let s = tracecore_benches::server::Server::new(stack);
     for _ in 0..100 {

@@ -5,6 +5,8 @@
 //! valgrind --tool=callgrind target/release/ops extract   # and `none`, to subtract the loop
 //! ```
 //!
+//! (`benches/instructions.sh` does this for a set of operations and prints the table.)
+//!
 //! Operations: `none`, `extract`, `inject`, `parse` (traceparent), `tracestate`,
 //! `tracestate-long` (8 members, 479 characters), `span`,
 //! `span-otel`, `span-fastrace`, `span-fastrace-local`, `span-unsampled`, `server-bare`, `server` (the server layer on a hello-world

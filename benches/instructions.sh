@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Instructions per operation under callgrind, the figures that do not move with a noisy machine:
+# each operation of `ops` run N times under `valgrind --tool=callgrind --separate-threads=yes`,
+# the same loop with nothing in it (`ops none N`) subtracted, and fastrace's start-up clock
+# calibration (a spin whose length depends on the wall clock) taken out. Prints the calling
+# thread's instructions per operation, the other threads' (the span export thread, fastrace's
+# collector, opentelemetry_sdk's processor), and for the server stacks what each adds over bare.
+#
+#   benches/instructions.sh                      # the default set (about 10 minutes)
+#   benches/instructions.sh span span-fastrace-local server:tower_http_trace
+#
+# Compare figures from one build only: code that did not change can move by a few per cent
+# between builds (the compiler partitions generic code differently). Installs valgrind (Debian
+# package) when it is missing.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+DEFAULT_OPS=(parse tracestate tracestate-long extract extract-scanned inject
+  span span-unsampled span-otel span-fastrace span-fastrace-local
+  metric-http metric-histogram metric-otel
+  server-bare server:empty_layer server-propagation server server-metrics
+  server:tower_http_trace server:otel_axum_layer)
+if [ $# -gt 0 ]; then ops=("$@"); else ops=("${DEFAULT_OPS[@]}"); fi
+
+if ! command -v valgrind >/dev/null; then
+  echo "installing valgrind (Debian package)" >&2
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq valgrind >/dev/null
+fi
+cargo build --quiet --release --bin ops
+bin=$PWD/target/release/ops
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# How many times an operation runs: enough to bury start-up, few enough for valgrind.
+repeats() {
+  case $1 in
+    server*) echo 20000 ;;
+    metric-* | bridge-* | tracestate-long) echo 100000 ;;
+    otlp-*) echo 200 ;;
+    *) echo 200000 ;;
+  esac
+}
+
+# "calling other" instructions of one run: the main thread's file (-01) less fastrace's
+# calibration, and every other thread's summed.
+run() {
+  local op=$1 n=$2 dir
+  dir="$work/$(echo "$op-$n" | tr ':/' '__')"
+  mkdir -p "$dir"
+  (cd "$dir" && valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$dir/cg.out" \
+    "$bin" "$op" "$n" >/dev/null 2>"$dir/valgrind.err") ||
+    { echo "ops $op failed:" >&2; tail -5 "$dir/valgrind.err" >&2; exit 1; }
+  local main other=0 ctor f
+  main=$(awk '/^summary:/ {print $2}' "$dir/cg.out-01")
+  ctor=$(callgrind_annotate --inclusive=yes --auto=no "$dir/cg.out-01" 2>/dev/null |
+    awk '/___init___ctor::___init___ctor/ {gsub(",", "", $1); print $1; exit}')
+  main=$((main - ${ctor:-0}))
+  for f in "$dir"/cg.out-*; do
+    [ "$f" = "$dir/cg.out-01" ] && continue
+    other=$((other + $(awk '/^summary:/ {print $2}' "$f")))
+  done
+  echo "$main $other"
+}
+
+declare -A empty
+echo "| operation | runs | calling thread | other threads | both | added over server-bare (both) |"
+echo "|---|---:|---:|---:|---:|---:|"
+bare=""
+for op in "${ops[@]}"; do
+  n=$(repeats "$op")
+  [ -n "${empty[$n]:-}" ] || empty[$n]=$(run none "$n")
+  read -r base_main base_other <<<"${empty[$n]}"
+  read -r main other <<<"$(run "$op" "$n")"
+  calling=$(((main - base_main) / n))
+  others=$(((other - base_other) / n))
+  both=$((calling + others))
+  added="–"
+  if [ "$op" = server-bare ]; then
+    bare=$both
+  elif [[ $op == server* ]] && [ -n "$bare" ]; then
+    added=$(printf '%+d' $((both - bare)))
+  fi
+  echo "| $op | $n | $calling | $others | $both | $added |"
+done

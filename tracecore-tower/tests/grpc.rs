@@ -752,13 +752,29 @@ mod tonic_health_service {
     #[tokio::test]
     async fn a_call_past_its_deadline_ends_deadline_exceeded_on_the_server() {
         let (provider, exporter) = recording_provider("health");
-        let (channel, _) = serve_routes(&provider, tonic::service::Routes::new(SlowHealth)).await;
-        let mut client = HealthClient::new(channel);
-        let mut request = request("");
-        // Sent as `grpc-timeout: 100m`; tonic's server gives up on the call when it runs out.
-        request.set_timeout(Duration::from_millis(100));
-        let expired = bounded(client.check(request)).await.unwrap_err();
-        assert_eq!(expired.code(), tonic::Code::Cancelled, "what tonic answers");
+        let (_, addr) = serve_routes(&provider, tonic::service::Routes::new(SlowHealth)).await;
+        // A caller that sends `grpc-timeout: 100m` and waits for the answer: only the server's
+        // clock runs the deadline. (A tonic channel would also give up at its own deadline,
+        // counted from before the request left, and reset the stream; arriving before the
+        // server's deadline, that reset is a cancellation, as on the wire.)
+        let response = bounded(
+            h2_client()
+                .post(format!("http://{addr}/grpc.health.v1.Health/Check"))
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .header("traceparent", TRACEPARENT)
+                .header("grpc-timeout", "100m")
+                // One empty `HealthCheckRequest`.
+                .body(Bytes::from_static(&[0, 0, 0, 0, 0]))
+                .send(),
+        )
+        .await
+        .unwrap();
+        // What tonic answers when its deadline runs out: CANCELLED, trailers-only.
+        assert_eq!(
+            response.headers().get("grpc-status").map(|v| v.as_bytes()),
+            Some(&b"1"[..])
+        );
         let spans = wait_for_spans(&exporter, 1).await;
         let span = spans.named("grpc.health.v1.Health/Check");
         // Abandoned past its deadline: expired, not cancelled; a server error by the rules.

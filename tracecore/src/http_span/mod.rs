@@ -237,7 +237,10 @@ impl InFlight {
     }
 
     /// The call's deadline (its `grpc-timeout` after it started): abandoned past it, the call
-    /// ends `DEADLINE_EXCEEDED` rather than `CANCELLED`.
+    /// ends `DEADLINE_EXCEEDED` rather than `CANCELLED`. A caller that enforces the same
+    /// deadline itself (a tonic channel does) counts it from before the request left, so its
+    /// reset can reach the server just before the server's deadline: that is recorded as
+    /// `CANCELLED`, as the stream's `RST_STREAM(CANCEL)` says.
     pub fn set_rpc_deadline(&mut self, deadline: std::time::Instant) {
         if let Some(rpc) = &mut self.rpc {
             rpc.deadline = Some(deadline);

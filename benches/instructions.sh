@@ -6,7 +6,7 @@
 # thread's instructions per operation, the other threads' (the span export thread, fastrace's
 # collector, opentelemetry_sdk's processor), and for the server stacks what each adds over bare.
 #
-#   benches/instructions.sh                      # the default set (about 10 minutes)
+#   benches/instructions.sh                      # the default set (about 4 minutes on 2 cores)
 #   benches/instructions.sh span span-fastrace-local server:tower_http_trace
 #
 # Compare figures from one build only: code that did not change can move by a few per cent
@@ -51,7 +51,7 @@ run() {
   mkdir -p "$dir"
   (cd "$dir" && valgrind --tool=callgrind --separate-threads=yes --callgrind-out-file="$dir/cg.out" \
     "$bin" "$op" "$n" >/dev/null 2>"$dir/valgrind.err") ||
-    { echo "ops $op failed:" >&2; tail -5 "$dir/valgrind.err" >&2; exit 1; }
+    { echo "ops $op $n failed:" >&2; grep -v '^==' "$dir/valgrind.err" | tail -5 >&2; exit 1; }
   local main other=0 ctor f
   main=$(awk '/^summary:/ {print $2}' "$dir/cg.out-01")
   ctor=$(callgrind_annotate --inclusive=yes --auto=no "$dir/cg.out-01" 2>/dev/null |
@@ -70,9 +70,13 @@ echo "|---|---:|---:|---:|---:|---:|"
 bare=""
 for op in "${ops[@]}"; do
   n=$(repeats "$op")
-  [ -n "${empty[$n]:-}" ] || empty[$n]=$(run none "$n")
+  # Each run is assigned before it is read, so a failed one stops the script.
+  if [ -z "${empty[$n]:-}" ]; then
+    empty[$n]=$(run none "$n")
+  fi
+  counts=$(run "$op" "$n")
   read -r base_main base_other <<<"${empty[$n]}"
-  read -r main other <<<"$(run "$op" "$n")"
+  read -r main other <<<"$counts"
   calling=$(((main - base_main) / n))
   others=$(((other - base_other) / n))
   both=$((calling + others))

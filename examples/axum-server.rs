@@ -38,7 +38,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let app = Router::new()
         .route("/items/{id}", get(item))
-        .layer(ServerLayer::new(telemetry.tracer("inventory")));
+        .layer(ServerLayer::new(telemetry.instrumentation("inventory")));
 
     let args: Vec<String> = std::env::args().collect();
     let once = args.iter().any(|a| a == "--once");

@@ -89,7 +89,7 @@ async fn run_inventory(args: &[String]) -> Result<(), String> {
         "inventory on http://{} (metrics at /metrics)",
         listener.local_addr().unwrap()
     );
-    let app = inventory(telemetry.tracer("inventory"), Logs::stdout())
+    let app = inventory(telemetry.instrumentation("inventory"), Logs::stdout())
         .route_service("/metrics", PrometheusService::new(scrape));
     until_stopped(serve(listener, app)).await;
     let _ = telemetry.shutdown(Duration::from_secs(5));
@@ -105,8 +105,12 @@ async fn run_gateway(args: &[String]) -> Result<(), String> {
         "gateway on http://{} calling {upstream} (metrics at /metrics)",
         listener.local_addr().unwrap()
     );
-    let app = gateway(telemetry.tracer("gateway"), upstream, Logs::stdout())
-        .route_service("/metrics", PrometheusService::new(scrape));
+    let app = gateway(
+        telemetry.instrumentation("gateway"),
+        upstream,
+        Logs::stdout(),
+    )
+    .route_service("/metrics", PrometheusService::new(scrape));
     until_stopped(serve(listener, app)).await;
     let _ = telemetry.shutdown(Duration::from_secs(5));
     Ok(())
@@ -127,7 +131,7 @@ async fn run_client(args: &[String]) -> Result<(), String> {
         .cycle()
         .take(rounds * 3)
         .collect();
-    for (path, result) in client(telemetry.tracer("client"), url, &paths).await {
+    for (path, result) in client(telemetry.instrumentation("client"), url, &paths).await {
         match result {
             Ok(status) => println!("GET {path} -> {status}"),
             Err(e) => println!("GET {path} -> {e}"),

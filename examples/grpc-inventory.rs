@@ -75,7 +75,7 @@ fn telemetry(name: &'static str) -> Result<Telemetry, String> {
 /// Serves the inventory behind the server layer on `listener` until the process ends.
 async fn serve(listener: tokio::net::TcpListener, telemetry: &Telemetry) -> Result<(), String> {
     Server::builder()
-        .layer(ServerLayer::new(telemetry.tracer("inventory")))
+        .layer(ServerLayer::new(telemetry.instrumentation("inventory")))
         .add_service(InventoryServer::new(Catalogue))
         .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
         .await
@@ -94,7 +94,9 @@ async fn client(
         .await
         .map_err(|e| format!("cannot connect to {addr}: {e}"))?;
     let traced = tower::ServiceBuilder::new()
-        .layer(ClientLayer::new(telemetry.tracer("inventory-client")))
+        .layer(ClientLayer::new(
+            telemetry.instrumentation("inventory-client"),
+        ))
         .service(channel);
     Ok(InventoryClient::with_origin(
         traced,

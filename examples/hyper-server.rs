@@ -36,8 +36,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     // A bare hyper server has no router: name spans by route yourself, never by the raw path
     // (which would make every URL a span name of its own). Other paths are named `GET`.
-    let layer = ServerLayer::new(telemetry.tracer("hello"))
-        .with_route(|request| (request.uri.path() == "/hello").then(|| "/hello".to_owned()));
+    let layer = ServerLayer::new(telemetry.instrumentation("hello")).with_route(
+        |request: &http::request::Parts| {
+            (request.uri.path() == "/hello").then(|| "/hello".to_owned())
+        },
+    );
 
     let once = std::env::args().any(|a| a == "--once");
     let listener = tokio::net::TcpListener::bind(if once {

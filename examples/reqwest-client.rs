@@ -35,7 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     let tracer = telemetry.tracer("checkout");
     let client = ClientBuilder::new(reqwest::Client::new())
-        .with(TraceMiddleware::new(tracer.clone()))
+        .with(TraceMiddleware::new(telemetry.instrumentation("checkout")))
         .build();
 
     let url = match std::env::args().nth(1) {

@@ -294,13 +294,13 @@ async fn an_unreachable_inventory_is_a_502_with_a_connection_error() {
     tokio::spawn(serve(
         gw_listener,
         gateway(
-            gw.tracer("gateway"),
+            gw.tracer("gateway").into(),
             format!("http://{dead}"),
             Logs::buffer(),
         ),
     ));
     let results = client(
-        cl.tracer("client"),
+        cl.tracer("client").into(),
         &format!("http://{gw_addr}"),
         &["/orders/1"],
     )

@@ -7,6 +7,7 @@ mod support;
 
 use std::net::SocketAddr;
 use std::time::Duration;
+use tracecore::http_span::HttpInstrumentation;
 
 use axum::Router;
 use axum::extract::Path;
@@ -24,8 +25,16 @@ use support::{bounded, http_client, serve, wait_for_spans};
 
 struct Telemetry {
     traces: TracerProvider,
+    meters: MeterProvider,
     spans: InMemoryExporter,
     reader: ManualReader,
+}
+
+impl Telemetry {
+    /// The layers' instrumentation for scope `name`: spans and HTTP metrics.
+    fn http(&self, name: &'static str) -> HttpInstrumentation {
+        HttpInstrumentation::from(self.traces.tracer(name)).with_meter_provider(&self.meters)
+    }
 }
 
 fn telemetry(sampled: bool) -> Telemetry {
@@ -37,13 +46,13 @@ fn telemetry(sampled: bool) -> Telemetry {
     let spans = InMemoryExporter::new();
     let mut builder = TracerProvider::builder()
         .with_service_name("shop")
-        .with_simple_exporter(spans.clone())
-        .with_meter_provider(meters);
+        .with_simple_exporter(spans.clone());
     if !sampled {
         builder = builder.with_sampler(AlwaysOff);
     }
     Telemetry {
         traces: builder.build(),
+        meters,
         spans,
         reader,
     }
@@ -69,8 +78,8 @@ async fn server(t: &Telemetry) -> SocketAddr {
             }),
         )
         .layer(
-            ServerLayer::new(t.traces.tracer("tracecore-tower"))
-                .with_filter(|request| request.uri.path() != "/health")
+            ServerLayer::new(t.http("tracecore-tower"))
+                .with_filter(|request: &axum::http::request::Parts| request.uri.path() != "/health")
                 .with_active_requests(true),
         );
     serve(router).await
@@ -234,7 +243,7 @@ async fn client_durations_per_outcome_including_a_refused_connection() {
     let t = telemetry(true);
     let addr = server(&t).await;
     let client = ClientBuilder::new(http_client())
-        .with(TraceMiddleware::new(t.traces.tracer("tracecore-reqwest")))
+        .with(TraceMiddleware::new(t.http("tracecore-reqwest")))
         .build();
     for path in ["/items/1", "/items/4242", "/items/0"] {
         bounded(client.get(format!("http://{addr}{path}")).send())
@@ -288,11 +297,11 @@ async fn body_sizes_are_opt_in_and_measured_on_both_sides() {
             "/echo",
             axum::routing::post(|body: String| async move { format!("{body}{body}") }),
         )
-        .layer(ServerLayer::new(t.traces.tracer("tracecore-tower")).with_body_sizes(true));
+        .layer(ServerLayer::new(t.http("tracecore-tower")).with_body_sizes(true));
     let addr = serve(router).await;
     let client = ClientBuilder::new(http_client())
         .with(TraceMiddleware::from_tracing(
-            tracecore::http_span::ClientTracing::new(t.traces.tracer("tracecore-reqwest"))
+            tracecore::http_span::ClientTracing::new(t.http("tracecore-reqwest"))
                 .with_body_sizes(true),
         ))
         .build();
@@ -339,6 +348,87 @@ async fn body_sizes_are_opt_in_and_measured_on_both_sides() {
             .metric("http.server.response.body.size")
             .is_none()
     );
+}
+
+/// A server whose `/stream` answers 3 chunks of 7 bytes with no `Content-Length`.
+async fn streaming_server() -> SocketAddr {
+    let router = Router::new().route(
+        "/stream",
+        get(|| async {
+            let chunks =
+                (0..3).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"chunk!\n")));
+            axum::body::Body::from_stream(futures_util::stream::iter(chunks))
+        }),
+    );
+    serve(router).await
+}
+
+/// The one point of `http.client.response.body.size`: (count, sum).
+fn client_response_size(t: &Telemetry) -> (u64, f64) {
+    let metrics = t.reader.collect();
+    let points = histogram(&metrics, "http.client.response.body.size");
+    assert_eq!(points.len(), 1, "{points:?}");
+    (points[0].count, points[0].sum)
+}
+
+#[tokio::test]
+async fn a_streamed_response_without_content_length_is_measured_by_the_reqwest_middleware() {
+    let addr = streaming_server().await;
+    for cover_body in [false, true] {
+        let t = telemetry(true);
+        let client = ClientBuilder::new(http_client())
+            .with(
+                TraceMiddleware::from_tracing(
+                    tracecore::http_span::ClientTracing::new(t.http("tracecore-reqwest"))
+                        .with_body_sizes(true),
+                )
+                .with_body(cover_body),
+            )
+            .build();
+        let reply = bounded(client.get(format!("http://{addr}/stream")).send())
+            .await
+            .unwrap();
+        assert!(reply.headers().get("content-length").is_none());
+        assert_eq!(reply.bytes().await.unwrap().len(), 21);
+        let spans = wait_for_spans(&t.spans, 1).await;
+        assert_eq!(spans.len(), 1, "one CLIENT span, ended once");
+        assert_eq!(
+            client_response_size(&t),
+            (1, 21.0),
+            "with_body({cover_body})"
+        );
+        let durations = histogram(&t.reader.collect(), "http.client.request.duration").len();
+        assert_eq!(durations, 1, "the duration is recorded once");
+    }
+}
+
+#[tokio::test]
+async fn a_streamed_response_without_content_length_is_measured_by_the_tower_client_layer() {
+    use http_body_util::{BodyExt, Empty};
+    use tower::{Service, ServiceBuilder, ServiceExt};
+
+    let addr = streaming_server().await;
+    let t = telemetry(true);
+    let hyper = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Empty<bytes::Bytes>>();
+    let mut client = ServiceBuilder::new()
+        .layer(tracecore_tower::ClientLayer::from_tracing(
+            tracecore::http_span::ClientTracing::new(t.http("tracecore-tower-client"))
+                .with_body_sizes(true),
+        ))
+        .service(hyper);
+    let request = axum::http::Request::get(format!("http://{addr}/stream"))
+        .body(Empty::new())
+        .unwrap();
+    let response = bounded(client.ready().await.unwrap().call(request))
+        .await
+        .unwrap();
+    assert!(response.headers().get("content-length").is_none());
+    let body = bounded(response.into_body().collect()).await.unwrap();
+    assert_eq!(body.to_bytes().len(), 21);
+    let spans = wait_for_spans(&t.spans, 1).await;
+    assert_eq!(spans.len(), 1);
+    assert_eq!(client_response_size(&t), (1, 21.0));
 }
 
 #[tokio::test]

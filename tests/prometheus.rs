@@ -41,11 +41,12 @@ async fn service() -> Service {
     let traces = TracerProvider::builder()
         .with_service_name("shop")
         .with_simple_exporter(spans.clone())
-        .with_meter_provider(meters.clone())
         .build();
+    let http = tracecore::http_span::HttpInstrumentation::from(traces.tracer("tracecore-tower"))
+        .with_meter_provider(&meters);
     let app = Router::new()
         .route("/orders/{id}", get(|| async { "an order" }))
-        .layer(ServerLayer::new(traces.tracer("tracecore-tower")))
+        .layer(ServerLayer::new(http))
         .route_service("/metrics", PrometheusService::new(reader));
     Service {
         base: format!("http://{}", serve(app).await),

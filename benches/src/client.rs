@@ -90,7 +90,7 @@ impl Client {
             Stack::Bare => ClientBuilder::new(http).build(),
             Stack::Tracecore => {
                 let t = spans::Tracecore::new(true);
-                let middleware = tracecore_reqwest::TraceMiddleware::new(t.tracer.clone());
+                let middleware = tracecore_reqwest::TraceMiddleware::new(t.http.clone());
                 tracecore = Some(t);
                 ClientBuilder::new(http).with(middleware).build()
             }

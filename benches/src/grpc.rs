@@ -82,7 +82,7 @@ impl Grpc {
         let pipelines = (stack == Stack::Tracecore).then(|| spans::Tracecore::with_metrics(true));
         let server = pipelines
             .as_ref()
-            .map(|t| tracecore_tower::ServerLayer::new(t.tracer.clone()));
+            .map(|t| tracecore_tower::ServerLayer::new(t.http.clone()));
         let addr = start_server(server);
         let origin = format!("http://{addr}");
         let channel = runtime.block_on(async {
@@ -96,7 +96,7 @@ impl Grpc {
             None => Caller::Bare(HealthClient::new(channel)),
             Some(t) => Caller::Traced(HealthClient::with_origin(
                 tower::ServiceBuilder::new()
-                    .layer(tracecore_tower::ClientLayer::new(t.tracer.clone()))
+                    .layer(tracecore_tower::ClientLayer::new(t.http.clone()))
                     .service(channel),
                 origin.parse().unwrap(),
             )),

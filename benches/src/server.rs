@@ -101,7 +101,7 @@ impl Server {
                     Stack::TracecoreOtlp => spans::Tracecore::otlp(),
                     _ => spans::Tracecore::with_metrics(true),
                 };
-                let layer = tracecore_tower::ServerLayer::new(t.tracer.clone());
+                let layer = tracecore_tower::ServerLayer::new(t.http.clone());
                 pipelines.tracecore = Some(t);
                 hello().layer(layer)
             }

@@ -47,6 +47,8 @@ impl opentelemetry_sdk::trace::SpanExporter for NoopExporter {
 pub struct Tracecore {
     pub provider: tracecore::trace::TracerProvider,
     pub tracer: tracecore::trace::Tracer,
+    /// The tracer, with the HTTP metrics when the provider was built with a meter provider.
+    pub http: tracecore::http_span::HttpInstrumentation,
     parent: tracecore::Context,
 }
 
@@ -82,25 +84,27 @@ impl Tracecore {
         meters: Option<tracecore::metrics::MeterProvider>,
         exporter: impl tracecore::export::SpanExporter + 'static,
     ) -> Self {
-        let mut builder = tracecore::trace::TracerProvider::builder()
+        let builder = tracecore::trace::TracerProvider::builder()
             .with_service_name("bench")
             .with_span_processor(
                 tracecore::export::BatchProcessor::builder(exporter)
                     .with_max_queue_size(4096)
                     .build(),
             );
-        if let Some(meters) = meters {
-            builder = builder.with_meter_provider(meters);
-        }
         let provider = if sampled {
             builder.with_sampler(tracecore::trace::AlwaysOn).build()
         } else {
             builder.with_sampler(tracecore::trace::AlwaysOff).build()
         };
         let tracer = provider.tracer("bench");
+        let mut http = tracecore::http_span::HttpInstrumentation::from(&tracer);
+        if let Some(meters) = &meters {
+            http = http.with_meter_provider(meters);
+        }
         Self {
             provider,
             tracer,
+            http,
             parent: tracecore::Context::new(),
         }
     }

@@ -74,11 +74,14 @@ pub async fn all_in_one() -> Result<Demo, String> {
     let [inv, gw, cl] = &services;
 
     let logs = Logs::buffer();
-    let (gateway_url, inventory_url) =
-        start_servers(inv.tracer("inventory"), gw.tracer("gateway"), logs.clone())
-            .await
-            .map_err(|e| format!("cannot start the servers: {e}"))?;
-    let results = client(cl.tracer("client"), &gateway_url, &CLIENT_PATHS).await;
+    let (gateway_url, inventory_url) = start_servers(
+        inv.instrumentation("inventory"),
+        gw.instrumentation("gateway"),
+        logs.clone(),
+    )
+    .await
+    .map_err(|e| format!("cannot start the servers: {e}"))?;
+    let results = client(cl.instrumentation("client"), &gateway_url, &CLIENT_PATHS).await;
 
     // Every request makes four HTTP spans (the servers end theirs when their bodies are sent)
     // and two INTERNAL ones (`validate_order`, `load_item`); an order the inventory confirmed

@@ -11,6 +11,7 @@ use axum::routing::get;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use serde_json::json;
 use tokio::sync::mpsc;
+use tracecore::http_span::HttpInstrumentation;
 use tracecore::messaging::Operation;
 use tracecore::propagation::{self, Propagator};
 use tracecore::trace::Tracer;
@@ -116,11 +117,12 @@ impl std::fmt::Display for StorageError {
 impl std::error::Error for StorageError {}
 
 /// The inventory service, logging to `logs`.
-pub fn inventory(tracer: Tracer, logs: Logs) -> Router {
+pub fn inventory(http: HttpInstrumentation, logs: Logs) -> Router {
+    let tracer = http.tracer().clone();
     Router::new()
         .route("/items/{id}", get(item))
-        .with_state(instrumentation(tracer.clone(), logs))
-        .layer(ServerLayer::new(tracer))
+        .with_state(instrumentation(tracer, logs))
+        .layer(ServerLayer::new(http))
 }
 
 async fn item(
@@ -164,9 +166,9 @@ async fn load_item(id: u64) -> Result<Option<serde_json::Value>, StorageError> {
 }
 
 /// A reqwest client whose requests are CLIENT spans with `traceparent` injected.
-pub fn traced_client(tracer: Tracer) -> ClientWithMiddleware {
+pub fn traced_client(http: HttpInstrumentation) -> ClientWithMiddleware {
     ClientBuilder::new(reqwest::Client::new())
-        .with(TraceMiddleware::new(tracer))
+        .with(TraceMiddleware::new(http))
         .build()
 }
 
@@ -196,20 +198,21 @@ struct Job {
 /// inventory confirmed is sent to a background worker (started here, on the current Tokio
 /// runtime) that processes it after the response: a PRODUCER span in the request's trace and a
 /// CONSUMER span, its child, that can end after the trace's root.
-pub fn gateway(tracer: Tracer, upstream: impl Into<String>, logs: Logs) -> Router {
+pub fn gateway(http: HttpInstrumentation, upstream: impl Into<String>, logs: Logs) -> Router {
+    let tracer = http.tracer().clone();
     let (jobs, inbox) = mpsc::channel(64);
     tokio::spawn(order_worker(tracer.clone(), inbox));
     let state = Gateway {
-        client: traced_client(tracer.clone()),
+        client: traced_client(http.clone()),
         upstream: upstream.into().trim_end_matches('/').to_owned(),
         tracer: tracer.clone(),
         jobs,
-        instrumentation: instrumentation(tracer.clone(), logs),
+        instrumentation: instrumentation(tracer, logs),
     };
     Router::new()
         .route("/orders/{id}", get(order))
         .with_state(state)
-        .layer(ServerLayer::new(tracer))
+        .layer(ServerLayer::new(http))
 }
 
 async fn order(
@@ -317,21 +320,18 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::R
 /// Starts `inventory` and `gateway` (calling that inventory) on ephemeral loopback ports, in the
 /// background, both logging to `logs`; returns the gateway's and the inventory's base URLs.
 pub async fn start_servers(
-    inventory_tracer: Tracer,
-    gateway_tracer: Tracer,
+    inventory_http: HttpInstrumentation,
+    gateway_http: HttpInstrumentation,
     logs: Logs,
 ) -> std::io::Result<(String, String)> {
     let inv_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let inv_url = format!("http://{}", inv_listener.local_addr()?);
     let gw_url = format!("http://{}", gw_listener.local_addr()?);
-    tokio::spawn(serve(
-        inv_listener,
-        inventory(inventory_tracer, logs.clone()),
-    ));
+    tokio::spawn(serve(inv_listener, inventory(inventory_http, logs.clone())));
     tokio::spawn(serve(
         gw_listener,
-        gateway(gateway_tracer, inv_url.clone(), logs),
+        gateway(gateway_http, inv_url.clone(), logs),
     ));
     Ok((gw_url, inv_url))
 }
@@ -339,11 +339,11 @@ pub async fn start_servers(
 /// The client: requests each of `paths` from the gateway at `gateway` (`http://host:port`);
 /// returns each path with the status it got (or the error).
 pub async fn client(
-    tracer: Tracer,
+    instrumentation: HttpInstrumentation,
     gateway: &str,
     paths: &[&str],
 ) -> Vec<(String, Result<u16, String>)> {
-    let http = traced_client(tracer);
+    let http = traced_client(instrumentation);
     let base = gateway.trim_end_matches('/');
     let mut out = Vec::with_capacity(paths.len());
     for path in paths {

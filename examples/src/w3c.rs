@@ -23,7 +23,7 @@ use crate::traced_client;
 pub fn conformance_service(tracer: Tracer) -> Router {
     Router::new()
         .route("/test", post(test))
-        .with_state(traced_client(tracer.clone()))
+        .with_state(traced_client(tracer.clone().into()))
         .layer(ServerLayer::new(tracer))
 }
 

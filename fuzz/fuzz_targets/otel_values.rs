@@ -15,11 +15,11 @@ fuzz_target!(|data: &[u8]| {
     };
     let (first, second) = text.split_once('\n').unwrap_or((text, ""));
 
-    for name in tracecore::env::names(first) {
+    for name in tracecore::integration::env::names(first) {
         assert!(!name.is_empty());
         assert_eq!(name, name.trim().to_ascii_lowercase());
     }
-    if let Ok(pairs) = tracecore::env::key_values(first) {
+    if let Ok(pairs) = tracecore::integration::env::key_values(first) {
         assert!(pairs.iter().all(|(k, _)| !k.is_empty()));
     }
 

@@ -6,8 +6,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use tracecore::diag;
+use tracecore::integration::env;
 use tracecore::metrics::Temporality;
-use tracecore::{diag, env};
 
 use crate::Protocol;
 

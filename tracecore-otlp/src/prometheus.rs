@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tracecore::diag;
+use tracecore::integration::env;
 use tracecore::metrics::ManualReader;
 use tracecore::metrics::prometheus::{Format, render};
-use tracecore::{diag, env};
 
 use crate::ConfigError;
 

@@ -6,13 +6,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracecore::diag;
 use tracecore::export::{BatchConfig, BatchProcessor, ConsoleExporter};
+use tracecore::http_span::HttpInstrumentation;
+use tracecore::integration::env;
 use tracecore::metrics::{
-    ConsoleMetricExporter, ManualReader, Meter, MeterProvider, PeriodicReader,
+    ConsoleMetricExporter, ManualReader, Meter, MeterProvider, MeterProviderBuilder, PeriodicReader,
 };
 use tracecore::propagation::{self, Propagator};
 use tracecore::trace::{Tracer, TracerProvider, TracerProviderBuilder};
-use tracecore::{diag, env};
 
 use crate::{ConfigError, OtlpExporterBuilder, OtlpStats, PrometheusListener};
 
@@ -227,7 +229,7 @@ impl Setup {
     /// The provider with its processors; an error names the variable or option holding a bad
     /// value (other bad values are warned about once and replaced by their default).
     pub fn build(self) -> Result<Telemetry, ConfigError> {
-        let kinds = match self.exporters {
+        let span_kinds = match self.exporters {
             Some(kinds) => kinds,
             None => {
                 let (kinds, warnings) =
@@ -242,6 +244,7 @@ impl Setup {
         if let Some(name) = self.service_name {
             builder = builder.with_service_name(name);
         }
+        // One resource for every signal.
         let resource = builder.resource();
         builder = builder.with_resource(resource.clone());
         // Metrics go where spans go unless code or `OTEL_METRICS_EXPORTER` says otherwise (with
@@ -255,100 +258,23 @@ impl Setup {
                 }
                 kinds
             }
-            (None, None) => kinds.clone(),
+            (None, None) => span_kinds.clone(),
         };
-        let mut meters = MeterProvider::builder().with_resource(resource);
-        let mut metrics_described = Vec::new();
-        let mut metric_stats = None;
-        let mut interval = None;
-        let mut prometheus = None;
-        for kind in &metric_kinds {
-            let reader = match kind {
-                ExporterKind::Otlp => {
-                    let mut otlp = self.otlp.clone();
-                    otlp.signal = crate::config::Signal::Metrics;
-                    let settings = otlp.resolve()?;
-                    metrics_described.push(format!("otlp ({})", settings.describe()));
-                    let exporter = otlp.build_metrics()?;
-                    metric_stats = Some(exporter.stats());
-                    PeriodicReader::new(exporter)
-                }
-                ExporterKind::Console => {
-                    metrics_described.push("console".to_owned());
-                    PeriodicReader::new(ConsoleMetricExporter::new())
-                }
-                ExporterKind::Prometheus => {
-                    let reader = ManualReader::new();
-                    let listener = PrometheusListener::from_env(reader.clone())?;
-                    metrics_described.push(format!(
-                        "prometheus (http://{}/metrics)",
-                        listener.local_addr()
-                    ));
-                    prometheus = Some(Arc::new(listener));
-                    meters = meters.with_reader(reader);
-                    continue;
-                }
-                ExporterKind::None => continue,
-            };
-            let reader = match self.metric_interval {
-                Some(i) => reader.with_interval(i),
-                None => reader,
-            };
-            interval = reader.interval();
-            meters = meters.with_reader(reader);
-        }
-        let any_reader = !metrics_described.is_empty() || !self.metric_readers.is_empty();
-        for reader in self.metric_readers {
-            meters = meters.with_reader(reader);
-        }
-        let meter_provider = any_reader.then(|| meters.build());
-        if let Some(meter_provider) = &meter_provider {
-            builder = builder.with_meter_provider(meter_provider.clone());
-        }
-        let mut described = Vec::new();
-        let mut otlp_stats = None;
-        let mut console = self.console;
-        for kind in &kinds {
-            match kind {
-                ExporterKind::Otlp => {
-                    let settings = self.otlp.resolve()?;
-                    described.push(format!("otlp ({})", settings.describe()));
-                    let exporter = settings.exporter();
-                    otlp_stats = Some(exporter.stats());
-                    builder = builder.with_batch_exporter(exporter);
-                }
-                ExporterKind::Console => {
-                    described.push("console".to_owned());
-                    let mut config = BatchConfig::from_env();
-                    if env::var("OTEL_BSP_SCHEDULE_DELAY").is_none() {
-                        config.scheduled_delay = CONSOLE_DELAY;
-                    }
-                    let exporter = console.take().unwrap_or_default();
-                    builder = builder.with_batch_processor(
-                        BatchProcessor::builder(exporter).with_config(config),
-                    );
-                }
-                ExporterKind::None => described.push("none".to_owned()),
-                ExporterKind::Prometheus => diag::warn_once(
-                    "Setup::with_exporters: prometheus exports metrics, not spans; ignored for spans",
-                ),
-            }
-        }
-        let provider = builder.build();
+        let metrics = build_metrics(
+            &metric_kinds,
+            MeterProvider::builder().with_resource(resource),
+            &self.otlp,
+            self.metric_interval,
+            self.metric_readers,
+        )?;
+        let traces = build_traces(&span_kinds, builder, &self.otlp, self.console)?;
+        let provider = traces.provider;
         let propagation = propagation::from_env().fields().join(",");
-        let metrics = match interval {
-            _ if metrics_described.is_empty() => "none".to_owned(),
-            Some(every) => format!(
-                "{} every {} ms",
-                metrics_described.join(" + "),
-                every.as_millis()
-            ),
-            None => metrics_described.join(" + "),
-        };
         let summary = format!(
-            "tracecore: service.name={} exporter={} metrics={metrics} sampler={} propagation={}{}",
+            "tracecore: service.name={} exporter={} metrics={} sampler={} propagation={}{}",
             provider.resource().service_name(),
-            described.join(" + "),
+            traces.described.join(" + "),
+            metrics.described,
             provider.sampler_description(),
             if propagation.is_empty() {
                 "off"
@@ -363,14 +289,135 @@ impl Setup {
         );
         Ok(Telemetry {
             provider,
-            meter_provider,
-            kinds,
+            meter_provider: metrics.provider,
+            kinds: span_kinds,
             summary,
-            otlp_stats,
-            metric_stats,
-            prometheus,
+            otlp_stats: traces.stats,
+            metric_stats: metrics.stats,
+            prometheus: metrics.prometheus,
         })
     }
+}
+
+/// The span pipeline, built: the provider and what its summary says of the exporters.
+struct Traces {
+    provider: TracerProvider,
+    described: Vec<String>,
+    stats: Option<OtlpStats>,
+}
+
+/// Adds the span exporters `kinds` name to `builder`, each behind a batch processor.
+fn build_traces(
+    kinds: &[ExporterKind],
+    mut builder: TracerProviderBuilder,
+    otlp: &OtlpExporterBuilder,
+    mut console: Option<ConsoleExporter>,
+) -> Result<Traces, ConfigError> {
+    let mut described = Vec::new();
+    let mut stats = None;
+    for kind in kinds {
+        match kind {
+            ExporterKind::Otlp => {
+                let settings = otlp.resolve()?;
+                described.push(format!("otlp ({})", settings.describe()));
+                let exporter = settings.exporter();
+                stats = Some(exporter.stats());
+                builder = builder.with_batch_exporter(exporter);
+            }
+            ExporterKind::Console => {
+                described.push("console".to_owned());
+                let mut config = BatchConfig::from_env();
+                if env::var("OTEL_BSP_SCHEDULE_DELAY").is_none() {
+                    config.scheduled_delay = CONSOLE_DELAY;
+                }
+                let exporter = console.take().unwrap_or_default();
+                builder = builder
+                    .with_batch_processor(BatchProcessor::builder(exporter).with_config(config));
+            }
+            ExporterKind::None => described.push("none".to_owned()),
+            ExporterKind::Prometheus => diag::warn_once(
+                "Setup::with_exporters: prometheus exports metrics, not spans; ignored for spans",
+            ),
+        }
+    }
+    Ok(Traces {
+        provider: builder.build(),
+        described,
+        stats,
+    })
+}
+
+/// The metric pipeline, built: the meter provider (none when nothing reads it) and what the
+/// summary says of it.
+struct Metrics {
+    provider: Option<MeterProvider>,
+    described: String,
+    stats: Option<OtlpStats>,
+    prometheus: Option<Arc<PrometheusListener>>,
+}
+
+/// A meter provider with a reader for each of `kinds` and each of `readers`.
+fn build_metrics(
+    kinds: &[ExporterKind],
+    mut meters: MeterProviderBuilder,
+    otlp: &OtlpExporterBuilder,
+    every: Option<Duration>,
+    readers: Vec<ManualReader>,
+) -> Result<Metrics, ConfigError> {
+    let mut described = Vec::new();
+    let mut stats = None;
+    let mut interval = None;
+    let mut prometheus = None;
+    for kind in kinds {
+        let reader = match kind {
+            ExporterKind::Otlp => {
+                let mut otlp = otlp.clone();
+                otlp.signal = crate::config::Signal::Metrics;
+                let settings = otlp.resolve()?;
+                described.push(format!("otlp ({})", settings.describe()));
+                let exporter = otlp.build_metrics()?;
+                stats = Some(exporter.stats());
+                PeriodicReader::new(exporter)
+            }
+            ExporterKind::Console => {
+                described.push("console".to_owned());
+                PeriodicReader::new(ConsoleMetricExporter::new())
+            }
+            ExporterKind::Prometheus => {
+                let reader = ManualReader::new();
+                let listener = PrometheusListener::from_env(reader.clone())?;
+                described.push(format!(
+                    "prometheus (http://{}/metrics)",
+                    listener.local_addr()
+                ));
+                prometheus = Some(Arc::new(listener));
+                meters = meters.with_reader(reader);
+                continue;
+            }
+            ExporterKind::None => continue,
+        };
+        let reader = match every {
+            Some(i) => reader.with_interval(i),
+            None => reader,
+        };
+        interval = reader.interval();
+        meters = meters.with_reader(reader);
+    }
+    let any_reader = !described.is_empty() || !readers.is_empty();
+    for reader in readers {
+        meters = meters.with_reader(reader);
+    }
+    let described = match interval {
+        _ if described.is_empty() => "none".to_owned(),
+        Some(every) => format!("{} every {} ms", described.join(" + "), every.as_millis()),
+        None => described.join(" + "),
+    };
+    Ok(Metrics {
+        provider: any_reader.then(|| meters.build()),
+        described,
+        stats,
+        prometheus,
+    })
 }
 
 impl fmt::Debug for Setup {
@@ -407,9 +454,20 @@ impl Telemetry {
         self.provider
     }
 
-    /// A tracer for the instrumentation scope `name`.
+    /// A tracer for the instrumentation scope `name`, for spans of the service's own.
     pub fn tracer(&self, name: impl Into<Cow<'static, str>>) -> Tracer {
         self.provider.tracer(name)
+    }
+
+    /// What the layers and middleware record into for the instrumentation scope `name`: its
+    /// tracer, and the HTTP metrics when metrics are on. Hand it to `ServerLayer::new`,
+    /// `TraceMiddleware::new` and `ClientLayer::new` (a [`Tracer`] alone records no metrics).
+    pub fn instrumentation(&self, name: impl Into<Cow<'static, str>>) -> HttpInstrumentation {
+        let instrumentation = HttpInstrumentation::new(self.provider.tracer(name));
+        match &self.meter_provider {
+            Some(meters) => instrumentation.with_meter_provider(meters),
+            None => instrumentation,
+        }
     }
 
     /// The exporters in use.
@@ -432,7 +490,8 @@ impl Telemetry {
         self.prometheus.as_deref()
     }
 
-    /// The meter provider (the layers' HTTP metrics go to it), unless metrics are off.
+    /// The meter provider (the HTTP metrics of [`instrumentation`](Self::instrumentation) go
+    /// to it), unless metrics are off.
     pub fn meter_provider(&self) -> Option<&MeterProvider> {
         self.meter_provider.as_ref()
     }

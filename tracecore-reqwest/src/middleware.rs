@@ -8,9 +8,9 @@ use reqwest::{Request, Response};
 use reqwest_middleware::{Middleware, Next, Result};
 use tracecore::Context;
 use tracecore::http_span::{
-    ClientRequest, ClientSpan, ClientTracing, FailureKind, NoPropagation, NoSpan, UrlTemplate,
+    ClientRequest, ClientSpan, ClientTracing, FailureKind, HttpInstrumentation, NoPropagation,
+    NoSpan, UrlTemplate,
 };
-use tracecore::trace::Tracer;
 
 use crate::body;
 
@@ -27,10 +27,11 @@ pub struct TraceMiddleware {
 struct Attempt(u32);
 
 impl TraceMiddleware {
-    /// Traces with `tracer`, injecting with `OTEL_PROPAGATORS` (default: W3C trace context and
-    /// baggage).
-    pub fn new(tracer: Tracer) -> Self {
-        Self::from_tracing(ClientTracing::new(tracer))
+    /// Traces with `instrumentation` (a [`Tracer`](tracecore::trace::Tracer), or an
+    /// [`HttpInstrumentation`] that records the HTTP metrics too), injecting with
+    /// `OTEL_PROPAGATORS` (default: W3C trace context and baggage).
+    pub fn new(instrumentation: impl Into<HttpInstrumentation>) -> Self {
+        Self::from_tracing(ClientTracing::new(instrumentation))
     }
 
     /// Traces as `tracing` says (propagator, redaction, header capture, user agent).
@@ -43,6 +44,7 @@ impl TraceMiddleware {
 
     /// Ends the span when the response body has been read to its end (or failed, or was
     /// dropped) instead of when the response headers arrive.
+    #[must_use]
     pub fn with_body(mut self, cover_body: bool) -> Self {
         self.cover_body = cover_body;
         self
@@ -92,8 +94,8 @@ impl TraceMiddleware {
         match result {
             Ok(response) => {
                 span.record_response(response.status(), response.version(), response.headers());
-                if self.cover_body {
-                    Ok(body::wrap(response, span))
+                if self.cover_body || span.reads_body() {
+                    Ok(body::wrap(response, span, self.cover_body))
                 } else {
                     span.end();
                     Ok(response)

@@ -29,4 +29,7 @@ pub use client::{Client, ClientLayer, ClientResponseBody, ClientResponseFuture};
 #[cfg(feature = "axum")]
 pub use extract::RequestContext;
 pub use prometheus::PrometheusService;
-pub use server::{PeerAddr, ResponseBody, ResponseFuture, ResponseHeader, Server, ServerLayer};
+pub use server::{
+    PeerAddr, RequestPredicate, ResponseBody, ResponseFuture, ResponseHeader, RouteTemplate,
+    Server, ServerLayer,
+};

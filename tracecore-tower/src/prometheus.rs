@@ -19,16 +19,18 @@ use tracecore::metrics::prometheus::{Format, render};
 ///
 /// ```
 /// use axum::{Router, routing::get};
+/// use tracecore::http_span::HttpInstrumentation;
 /// use tracecore::metrics::{ManualReader, MeterProvider};
 /// use tracecore::trace::TracerProvider;
 /// use tracecore_tower::{PrometheusService, ServerLayer};
 ///
 /// let reader = ManualReader::new();
 /// let meters = MeterProvider::builder().with_reader(reader.clone()).build();
-/// let tracer = TracerProvider::builder().with_meter_provider(meters).build().tracer("app");
+/// let tracer = TracerProvider::builder().build().tracer("app");
+/// let http = HttpInstrumentation::from(tracer).with_meter_provider(&meters);
 /// let app: Router = Router::new()
 ///     .route("/orders/{id}", get(|| async { "an order" }))
-///     .layer(ServerLayer::new(tracer))
+///     .layer(ServerLayer::new(http))
 ///     .route_service("/metrics", PrometheusService::new(reader));
 /// ```
 ///

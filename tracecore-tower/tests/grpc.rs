@@ -121,10 +121,14 @@ async fn get_item(headers: HeaderMap) -> Response<Body> {
 }
 
 fn app(provider: &tracecore::trace::TracerProvider) -> Router {
+    app_with(provider.tracer("grpc-server").into())
+}
+
+fn app_with(instrumentation: tracecore::http_span::HttpInstrumentation) -> Router {
     Router::new()
         .route(&format!("/{METHOD}"), post(get_item))
         .route("/not-a-method", post(get_item))
-        .layer(ServerLayer::new(provider.tracer("grpc-server")))
+        .layer(ServerLayer::new(instrumentation))
 }
 
 fn h2_client() -> reqwest::Client {
@@ -665,12 +669,13 @@ mod tonic_health_service {
             .build();
         let provider = tracecore::trace::TracerProvider::builder()
             .with_simple_exporter(tracecore::export::InMemoryExporter::new())
-            .with_meter_provider(meters)
             .build();
         let (channel, addr) = serve_health(&provider).await;
+        let caller = tracecore::http_span::HttpInstrumentation::from(provider.tracer("caller"))
+            .with_meter_provider(&meters);
         let mut client = HealthClient::with_origin(
             tower::ServiceBuilder::new()
-                .layer(tracecore_tower::ClientLayer::new(provider.tracer("caller")))
+                .layer(tracecore_tower::ClientLayer::new(caller))
                 .service(channel),
             format!("http://{addr}").parse().unwrap(),
         );
@@ -850,9 +855,11 @@ mod metrics {
         let exporter = tracecore::export::InMemoryExporter::new();
         let provider = tracecore::trace::TracerProvider::builder()
             .with_simple_exporter(exporter.clone())
-            .with_meter_provider(meters)
             .build();
-        let addr = serve(app(&provider)).await;
+        let server =
+            tracecore::http_span::HttpInstrumentation::from(provider.tracer("grpc-server"))
+                .with_meter_provider(&meters);
+        let addr = serve(app_with(server)).await;
         let client = h2_client();
         for answer in ["ok", "ok", "internal"] {
             call(&client, &format!("http://{addr}/{METHOD}"), answer).await;

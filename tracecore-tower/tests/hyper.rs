@@ -41,14 +41,15 @@ where
 {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let layer = ServerLayer::new(provider.tracer("server")).with_route(|request| {
-        // A bare hyper server has no router: the route comes from the application.
-        request
-            .uri
-            .path()
-            .starts_with("/items/")
-            .then(|| "/items/{id}".to_owned())
-    });
+    let layer =
+        ServerLayer::new(provider.tracer("server")).with_route(|request: &http::request::Parts| {
+            // A bare hyper server has no router: the route comes from the application.
+            request
+                .uri
+                .path()
+                .starts_with("/items/")
+                .then(|| "/items/{id}".to_owned())
+        });
     tokio::spawn(async move {
         loop {
             let (stream, peer) = listener.accept().await.unwrap();

@@ -58,8 +58,10 @@ fn app(provider: &TracerProvider) -> Router {
         .route("/health", get(|| async { "ok" }))
         .layer(
             ServerLayer::new(provider.tracer("test-server"))
-                .with_filter(|request| request.uri.path() != "/health")
-                .with_public_endpoint(|request| request.uri.path().starts_with("/public/"))
+                .with_filter(|request: &http::request::Parts| request.uri.path() != "/health")
+                .with_public_endpoint(|request: &http::request::Parts| {
+                    request.uri.path().starts_with("/public/")
+                })
                 .with_request_headers(HeaderCapture::request(["x-tenant"]).unwrap())
                 .with_response_headers(HeaderCapture::response(["content-type"]).unwrap()),
         )

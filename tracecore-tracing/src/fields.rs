@@ -53,7 +53,7 @@ enum StatusCode {
 impl SpanFields {
     pub(crate) fn with_capacity(n: usize) -> Self {
         Self {
-            attributes: tracecore::trace::attribute_list(n),
+            attributes: tracecore::integration::attribute_list(n),
             ..Self::default()
         }
     }

@@ -282,7 +282,7 @@ where
                 let mut extensions = span.extensions_mut();
                 if let Some(slot) = extensions.get_mut::<SpanSlot>() {
                     if let Some(span) = slot.started(&self.tracer).filter(|s| s.is_recording()) {
-                        self.record_event(span.as_ref(), event);
+                        self.record_event(span.span_ref(), event);
                     }
                     return;
                 }

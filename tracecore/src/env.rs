@@ -4,8 +4,8 @@
 //!
 //! ```
 //! // Unset (and empty) variables read as `None`.
-//! assert_eq!(tracecore::env::var("TRACECORE_DOC_SURELY_UNSET"), None);
-//! assert!(!tracecore::env::bool_var("TRACECORE_DOC_SURELY_UNSET"));
+//! assert_eq!(tracecore::integration::env::var("TRACECORE_DOC_SURELY_UNSET"), None);
+//! assert!(!tracecore::integration::env::bool_var("TRACECORE_DOC_SURELY_UNSET"));
 //! ```
 
 use crate::diag;
@@ -72,7 +72,7 @@ pub fn bool_var(name: &str) -> bool {
 /// trimmed, lower-cased, empty entries skipped, duplicates dropped, in the order given.
 ///
 /// ```
-/// assert_eq!(tracecore::env::names(" B3, tracecontext,,b3 "), ["b3", "tracecontext"]);
+/// assert_eq!(tracecore::integration::env::names(" B3, tracecontext,,b3 "), ["b3", "tracecontext"]);
 /// ```
 pub fn names(value: &str) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
@@ -89,9 +89,9 @@ pub fn names(value: &str) -> Vec<String> {
 /// skipped. The error says which member is wrong and how.
 ///
 /// ```
-/// let pairs = tracecore::env::key_values(" team = a%2Cb ,, tier=1").unwrap();
+/// let pairs = tracecore::integration::env::key_values(" team = a%2Cb ,, tier=1").unwrap();
 /// assert_eq!(pairs, [("team".to_owned(), "a,b".to_owned()), ("tier".to_owned(), "1".to_owned())]);
-/// assert_eq!(tracecore::env::key_values("broken").unwrap_err(), "member \"broken\" has no `=`");
+/// assert_eq!(tracecore::integration::env::key_values("broken").unwrap_err(), "member \"broken\" has no `=`");
 /// ```
 pub fn key_values(raw: &str) -> Result<Vec<(String, String)>, String> {
     let mut out = Vec::new();

@@ -228,7 +228,7 @@ impl Operation {
             ..
         } = self;
         builder.start_with_lazy_attributes(parent, move || {
-            let mut attributes = crate::trace::attribute_list(extra.len() + 6);
+            let mut attributes = crate::trace::recycle::take(extra.len() + 6);
             attributes.push(KeyValue::new(semconv::MESSAGING_SYSTEM, system));
             attributes.push(KeyValue::new(semconv::MESSAGING_OPERATION_NAME, operation));
             attributes.push(KeyValue::new(

@@ -238,7 +238,7 @@ proptest! {
 
     #[test]
     fn otel_list_values_give_known_propagators_or_warnings_naming_the_variable(value in list_value()) {
-        let names = tracecore::env::names(&value);
+        let names = tracecore::integration::env::names(&value);
         for name in &names {
             prop_assert!(!name.is_empty());
             prop_assert_eq!(name, &name.trim().to_ascii_lowercase());
@@ -276,14 +276,14 @@ proptest! {
                 .collect::<String>()
         };
         let raw = pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect::<Vec<_>>().join(",");
-        let parsed = tracecore::env::key_values(&raw).unwrap();
+        let parsed = tracecore::integration::env::key_values(&raw).unwrap();
         // Spaces around a member are not part of it; encoded ones are.
         prop_assert_eq!(parsed, pairs);
     }
 
     #[test]
     fn otel_key_value_lists_never_panic_and_errors_quote_the_member(raw in "[ -~]{0,60}") {
-        match tracecore::env::key_values(&raw) {
+        match tracecore::integration::env::key_values(&raw) {
             Ok(pairs) => prop_assert!(pairs.iter().all(|(k, _)| !k.is_empty())),
             Err(why) => prop_assert!(why.starts_with("member \""), "{}", why),
         }

@@ -306,7 +306,7 @@ fn record_only_spans_record_but_are_not_exported() {
     assert!(span.is_recording());
     assert!(!span.span_context().is_sampled());
     assert_eq!(
-        span.as_ref()
+        span.span_ref()
             .attribute("sampler.note")
             .and_then(|v| v.as_str().map(str::to_owned)),
         Some("record-only".to_owned())

@@ -6,11 +6,12 @@ use std::task::{Context as TaskContext, Poll, ready};
 
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tracecore::http_span::{ClientSpan, FailureKind};
+use tracecore::http_span::{BodyEvent, ClientSpan, Failure, FailureKind};
 
 pin_project! {
-    /// The response body of [`Client`](super::Client). For an HTTP request it only passes the
-    /// body through (the span ended with the response headers); for a gRPC call it ends the
+    /// The response body of [`Client`](super::Client). For an HTTP request it passes the body
+    /// through (the span ended with the response headers), counting its bytes when body sizes
+    /// are measured and the response gave no `Content-Length`; for a gRPC call it ends the
     /// span after the trailers and their `grpc-status`, on a body error, or (cancelled) when
     /// dropped before its end.
     pub struct ClientResponseBody<B> {
@@ -44,29 +45,26 @@ where
         cx: &mut TaskContext<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
-        let frame = ready!(this.inner.as_mut().poll_frame(cx));
-        if let Some(mut span) = this.span.take() {
-            let done = match &frame {
-                None => true,
-                Some(Err(error)) => {
-                    span.record_failure(FailureKind::Body, error);
-                    true
-                }
-                Some(Ok(frame)) => match frame.trailers_ref() {
-                    Some(trailers) => {
-                        if let Some((code, message)) = tracecore::rpc::status(trailers) {
-                            span.record_rpc_status(code, message.as_deref());
-                        }
-                        true
-                    }
-                    None => this.inner.is_end_stream(),
+        let Some(span) = this.span.as_mut() else {
+            return this.inner.poll_frame(cx);
+        };
+        let frame = {
+            let _unwinding = span.guard_panic("the response body panicked");
+            ready!(this.inner.as_mut().poll_frame(cx))
+        };
+        let ended = span.body_event(match &frame {
+            None => BodyEvent::End,
+            Some(Err(error)) => BodyEvent::Error(Failure::error(FailureKind::Body, error)),
+            Some(Ok(frame)) => match (frame.data_ref(), frame.trailers_ref()) {
+                (_, Some(trailers)) => BodyEvent::Trailers(trailers),
+                (data, None) => BodyEvent::Data {
+                    bytes: data.map_or(0, |d| bytes::Buf::remaining(d) as u64),
+                    end_stream: this.inner.is_end_stream(),
                 },
-            };
-            if done {
-                span.end();
-            } else {
-                *this.span = Some(span);
-            }
+            },
+        });
+        if ended {
+            *this.span = None;
         }
         Poll::Ready(frame)
     }

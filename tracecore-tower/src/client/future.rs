@@ -43,16 +43,10 @@ where
                 if let Some(span) = &mut span {
                     span.record_response(response.status(), response.version(), response.headers());
                 }
-                // A gRPC call's status comes with the body's trailers: the body ends its span.
+                // A gRPC call's status comes with the body's trailers, and a body of unknown
+                // length is counted as it streams: the body ends those spans.
                 let (parts, body) = response.into_parts();
-                let span = match span.take() {
-                    Some(span) if span.is_rpc() && !body.is_end_stream() => Some(span),
-                    Some(span) => {
-                        span.end();
-                        None
-                    }
-                    None => None,
-                };
+                let span = span.and_then(|span| span.end_with_response(body.is_end_stream()));
                 Ok(Response::from_parts(
                     parts,
                     ClientResponseBody::new(body, span),

@@ -1,8 +1,7 @@
 //! [`ClientLayer`].
 
 use tower_layer::Layer;
-use tracecore::http_span::ClientTracing;
-use tracecore::trace::Tracer;
+use tracecore::http_span::{ClientTracing, HttpInstrumentation};
 
 use super::Client;
 
@@ -14,7 +13,7 @@ use super::Client;
 ///
 /// let provider = TracerProvider::builder().build();
 /// let layer = ClientLayer::new(provider.tracer("my-client"));
-/// # let _ = layer;
+/// assert_eq!(layer.tracing().tracer().scope().name(), "my-client");
 /// ```
 #[derive(Clone, Debug)]
 pub struct ClientLayer {
@@ -22,10 +21,16 @@ pub struct ClientLayer {
 }
 
 impl ClientLayer {
-    /// Traces with `tracer`, injecting with `OTEL_PROPAGATORS` (default: W3C trace context and
-    /// baggage).
-    pub fn new(tracer: Tracer) -> Self {
-        Self::from_tracing(ClientTracing::new(tracer))
+    /// Traces with `instrumentation` (a [`Tracer`](tracecore::trace::Tracer), or an
+    /// [`HttpInstrumentation`] that records the HTTP metrics too), injecting with
+    /// `OTEL_PROPAGATORS` (default: W3C trace context and baggage).
+    pub fn new(instrumentation: impl Into<HttpInstrumentation>) -> Self {
+        Self::from_tracing(ClientTracing::new(instrumentation))
+    }
+
+    /// The client rules this layer applies.
+    pub fn tracing(&self) -> &ClientTracing {
+        &self.tracing
     }
 
     /// Traces as `tracing` says (propagator, redaction, header capture, user agent).

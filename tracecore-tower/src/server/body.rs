@@ -7,9 +7,7 @@ use std::task::{Context as TaskContext, Poll, ready};
 
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
-use tracecore::http_span::{FailureKind, InFlight};
-
-use super::future::EndOnPanic;
+use tracecore::http_span::{BodyEvent, Failure, FailureKind, InFlight};
 
 pin_project! {
     /// The response body of [`Server`](super::Server): the span ends after the last frame, on a
@@ -46,36 +44,32 @@ where
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
         let mut this = self.project();
         let frame = {
-            let _unwinding = EndOnPanic(this.guard, "the response body panicked");
+            let _unwinding = this.guard.guard_panic("the response body panicked");
             ready!(this.inner.as_mut().poll_frame(cx))
         };
-        if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(Frame::data_ref))
-            && let (Some(data), Some(measure)) = (data, this.guard.measure_mut())
-        {
-            measure.add_response_body_bytes(bytes::Buf::remaining(data) as u64);
-        }
-        // A gRPC call's status arrives in the trailers.
-        if let Some(Ok(trailers)) = frame.as_ref().map(|f| f.as_ref().map(Frame::trailers_ref))
-            && let Some(trailers) = trailers
-            && this.guard.is_rpc()
-            && let Some((code, message)) = tracecore::rpc::status(trailers)
-        {
-            this.guard.record_rpc_status(code, message.as_deref());
-        }
-        match &frame {
-            None => this.guard.finish(),
-            Some(Err(error)) => {
-                let kind = FailureKind::Body.as_str();
-                this.guard
-                    .record_failure(kind, type_name::<B::Error>(), error);
-                this.guard.finish();
-            }
-            // Trailers are a body's last frame: the server sends nothing after them.
-            Some(Ok(frame)) if frame.is_trailers() || this.inner.is_end_stream() => {
-                this.guard.finish();
-            }
-            Some(Ok(_)) => {}
-        }
+        let event = match &frame {
+            None => BodyEvent::End,
+            Some(Err(error)) => BodyEvent::Error(Failure::display(
+                FailureKind::Body.as_str(),
+                type_name::<B::Error>(),
+                error,
+            )),
+            Some(Ok(frame)) => match frame.data_ref() {
+                Some(data) => BodyEvent::Data {
+                    bytes: bytes::Buf::remaining(data) as u64,
+                    end_stream: this.inner.is_end_stream(),
+                },
+                // Trailers are a body's last frame: the server sends nothing after them.
+                None => match frame.trailers_ref() {
+                    Some(trailers) => BodyEvent::Trailers(trailers),
+                    None => BodyEvent::Data {
+                        bytes: 0,
+                        end_stream: this.inner.is_end_stream(),
+                    },
+                },
+            },
+        };
+        this.guard.body_event(event);
         Poll::Ready(frame)
     }
 

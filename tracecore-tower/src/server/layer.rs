@@ -3,31 +3,14 @@
 use std::fmt;
 use std::sync::Arc;
 
-use http::request::Parts;
 use tower_layer::Layer;
-use tracecore::http_span::{HeaderCapture, UrlRedaction};
-use tracecore::propagation::{self, CompositePropagator};
-use tracecore::trace::Tracer;
+use tracecore::http_span::{
+    HeaderCapture, HttpInstrumentation, ResponseHeader, ServerTracing, UrlRedaction,
+};
+use tracecore::propagation::CompositePropagator;
 
 use super::Server;
-
-type Predicate = Arc<dyn Fn(&Parts) -> bool + Send + Sync>;
-type RouteFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
-
-/// What the server writes about its span into the response headers. Nothing by default.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum ResponseHeader {
-    /// Nothing.
-    #[default]
-    None,
-    /// `traceparent` with the SERVER span's id (no `tracestate`, no baggage): lets a caller
-    /// without tracing find the trace.
-    Traceparent,
-    /// The W3C Trace Context Level 3 form, `server-timing: trace;desc=00-{trace-id}-{span-id}-{flags}`
-    /// (appended to any `server-timing` the handler set).
-    ServerTiming,
-}
+use super::hooks::{RequestPredicate, RouteTemplate};
 
 /// The server layer: add it to an axum `Router` (`.layer(...)`) or wrap any tower HTTP service.
 /// Cheap to clone.
@@ -38,8 +21,8 @@ pub enum ResponseHeader {
 ///
 /// let provider = TracerProvider::builder().build();
 /// let layer = ServerLayer::new(provider.tracer("api"))
-///     .with_filter(|request| request.uri.path() != "/health")
-///     .with_public_endpoint(|request| request.uri.path().starts_with("/public/"))
+///     .with_filter(|request: &http::request::Parts| request.uri.path() != "/health")
+///     .with_public_endpoint(|request: &http::request::Parts| request.uri.path().starts_with("/public/"))
 ///     .with_response_header(ResponseHeader::Traceparent);
 /// ```
 #[derive(Clone)]
@@ -49,46 +32,30 @@ pub struct ServerLayer {
 
 #[derive(Clone)]
 pub(crate) struct Config {
-    pub(crate) tracer: Tracer,
-    pub(crate) propagator: CompositePropagator,
-    pub(crate) filter: Option<Predicate>,
-    pub(crate) public: Option<Predicate>,
-    pub(crate) route: Option<RouteFn>,
-    pub(crate) response_header: ResponseHeader,
-    pub(crate) request_headers: HeaderCapture,
-    pub(crate) response_headers: HeaderCapture,
-    pub(crate) redaction: UrlRedaction,
-    pub(crate) trusted_proxy: bool,
-    pub(crate) active_requests: bool,
-    pub(crate) body_sizes: bool,
-    pub(crate) max_value_length: usize,
+    pub(crate) tracing: ServerTracing,
+    pub(crate) filter: Option<Arc<dyn RequestPredicate>>,
+    pub(crate) public: Option<Arc<dyn RequestPredicate>>,
+    pub(crate) route: Option<Arc<dyn RouteTemplate>>,
     pub(crate) context_extension: bool,
-    pub(crate) rpc_request_metadata: HeaderCapture,
-    pub(crate) rpc_response_metadata: HeaderCapture,
 }
 
 impl ServerLayer {
-    /// Traces with `tracer`, extracting with `OTEL_PROPAGATORS` (default: W3C trace context and
-    /// baggage).
-    pub fn new(tracer: Tracer) -> Self {
+    /// Traces with `instrumentation` (a [`Tracer`](tracecore::trace::Tracer), or an
+    /// [`HttpInstrumentation`] that records the HTTP metrics too), extracting with
+    /// `OTEL_PROPAGATORS` (default: W3C trace context and baggage).
+    pub fn new(instrumentation: impl Into<HttpInstrumentation>) -> Self {
+        Self::from_tracing(ServerTracing::new(instrumentation))
+    }
+
+    /// Traces as `tracing` says (the server rules, shared with every server integration).
+    pub fn from_tracing(tracing: ServerTracing) -> Self {
         Self {
             config: Arc::new(Config {
-                tracer,
-                propagator: propagation::from_env(),
+                tracing,
                 filter: None,
                 public: None,
                 route: None,
-                response_header: ResponseHeader::None,
-                request_headers: HeaderCapture::default(),
-                response_headers: HeaderCapture::default(),
-                redaction: UrlRedaction::default(),
-                trusted_proxy: false,
-                active_requests: false,
-                body_sizes: false,
-                max_value_length: tracecore::http_span::DEFAULT_MAX_VALUE_LENGTH,
                 context_extension: false,
-                rpc_request_metadata: HeaderCapture::default(),
-                rpc_response_metadata: HeaderCapture::default(),
             }),
         }
     }
@@ -97,38 +64,43 @@ impl ServerLayer {
         Arc::make_mut(&mut self.config)
     }
 
-    /// Extracts with `propagator` instead.
-    pub fn with_propagator(mut self, propagator: CompositePropagator) -> Self {
-        self.config().propagator = propagator;
+    fn tracing(mut self, change: impl FnOnce(ServerTracing) -> ServerTracing) -> Self {
+        let config = self.config();
+        config.tracing = change(config.tracing.clone());
         self
+    }
+
+    /// The server rules this layer applies.
+    pub fn server_tracing(&self) -> &ServerTracing {
+        &self.config.tracing
+    }
+
+    /// Extracts with `propagator` instead.
+    #[must_use]
+    pub fn with_propagator(self, propagator: CompositePropagator) -> Self {
+        self.tracing(|t| t.with_propagator(propagator))
     }
 
     /// Also counts the requests in flight in `http.server.active_requests` (opt-in, as the
-    /// conventions have it), when the tracer's provider records metrics.
+    /// conventions have it), when the instrumentation records metrics.
     #[must_use]
-    pub fn with_active_requests(mut self, on: bool) -> Self {
-        self.config().active_requests = on;
-        self
+    pub fn with_active_requests(self, on: bool) -> Self {
+        self.tracing(|t| t.with_active_requests(on))
     }
 
     /// Also records `http.server.request.body.size` (from `Content-Length`) and
-    /// `http.server.response.body.size` (the bytes the body sends) (opt-in), when the tracer's
-    /// provider records metrics.
+    /// `http.server.response.body.size` (the bytes the body sends) (opt-in), when the
+    /// instrumentation records metrics.
     #[must_use]
-    pub fn with_body_sizes(mut self, on: bool) -> Self {
-        self.config().body_sizes = on;
-        self
+    pub fn with_body_sizes(self, on: bool) -> Self {
+        self.tracing(|t| t.with_body_sizes(on))
     }
 
-    /// Cuts values taken from the request and the response (`url.path`, `url.query`, the user
-    /// agent, `server.address`, `client.address`, captured headers) to `max` characters instead
-    /// of [`DEFAULT_MAX_VALUE_LENGTH`](tracecore::http_span::DEFAULT_MAX_VALUE_LENGTH), so that
-    /// no request makes a span hold more. The span limits
-    /// (`OTEL_*_ATTRIBUTE_VALUE_LENGTH_LIMIT`) still apply on top.
+    /// Cuts values taken from the request and the response to `max` characters (see
+    /// [`ServerTracing::with_max_value_length`]).
     #[must_use]
-    pub fn with_max_value_length(mut self, max: usize) -> Self {
-        self.config().max_value_length = max;
-        self
+    pub fn with_max_value_length(self, max: usize) -> Self {
+        self.tracing(|t| t.with_max_value_length(max))
     }
 
     /// Also puts the request's [`Context`](tracecore::Context) into the request extensions
@@ -144,10 +116,8 @@ impl ServerLayer {
 
     /// Traces only the requests for which `filter` returns true (skip `/health` and the like).
     /// A request filtered out passes through untouched: no span, no context, no metrics.
-    pub fn with_filter<F>(mut self, filter: F) -> Self
-    where
-        F: Fn(&Parts) -> bool + Send + Sync + 'static,
-    {
+    #[must_use]
+    pub fn with_filter(mut self, filter: impl RequestPredicate) -> Self {
         self.config().filter = Some(Arc::new(filter));
         self
     }
@@ -155,64 +125,57 @@ impl ServerLayer {
     /// Marks public endpoints: for a request where `public` returns true, the incoming context is
     /// not adopted. The SERVER span starts a new trace with a link to the caller's span, and the
     /// incoming baggage is dropped.
-    pub fn with_public_endpoint<F>(mut self, public: F) -> Self
-    where
-        F: Fn(&Parts) -> bool + Send + Sync + 'static,
-    {
+    #[must_use]
+    pub fn with_public_endpoint(mut self, public: impl RequestPredicate) -> Self {
         self.config().public = Some(Arc::new(public));
         self
     }
 
     /// Gives the route template of a request (`/items/{id}`, low-cardinality, never the raw
     /// path) for the span name and `http.route`. Tried before axum's `MatchedPath`.
-    pub fn with_route<F>(mut self, route: F) -> Self
-    where
-        F: Fn(&Parts) -> Option<String> + Send + Sync + 'static,
-    {
+    #[must_use]
+    pub fn with_route(mut self, route: impl RouteTemplate) -> Self {
         self.config().route = Some(Arc::new(route));
         self
     }
 
     /// Writes the SERVER span's identity into the response (see [`ResponseHeader`]).
-    pub fn with_response_header(mut self, header: ResponseHeader) -> Self {
-        self.config().response_header = header;
-        self
+    #[must_use]
+    pub fn with_response_header(self, header: ResponseHeader) -> Self {
+        self.tracing(|t| t.with_response_header(header))
     }
 
     /// Records these request headers as `http.request.header.<key>` (at span start).
-    pub fn with_request_headers(mut self, capture: HeaderCapture) -> Self {
-        self.config().request_headers = capture;
-        self
+    #[must_use]
+    pub fn with_request_headers(self, capture: HeaderCapture) -> Self {
+        self.tracing(|t| t.with_request_headers(capture))
     }
 
-    /// Records these metadata keys of gRPC calls (opt-in, as the conventions have it): the
-    /// request's as `rpc.request.metadata.<key>` ([`HeaderCapture::rpc_request`]) at span start,
-    /// the response headers' as `rpc.response.metadata.<key>` ([`HeaderCapture::rpc_response`]).
-    pub fn with_rpc_metadata(mut self, request: HeaderCapture, response: HeaderCapture) -> Self {
-        let config = self.config();
-        config.rpc_request_metadata = request;
-        config.rpc_response_metadata = response;
-        self
+    /// Records these metadata keys of gRPC calls (opt-in, as the conventions have it): see
+    /// [`ServerTracing::with_rpc_metadata`].
+    #[must_use]
+    pub fn with_rpc_metadata(self, request: HeaderCapture, response: HeaderCapture) -> Self {
+        self.tracing(|t| t.with_rpc_metadata(request, response))
     }
 
     /// Records these response headers as `http.response.header.<key>`.
-    pub fn with_response_headers(mut self, capture: HeaderCapture) -> Self {
-        self.config().response_headers = capture;
-        self
+    #[must_use]
+    pub fn with_response_headers(self, capture: HeaderCapture) -> Self {
+        self.tracing(|t| t.with_response_headers(capture))
     }
 
     /// Redacts query parameters by this list instead of the default one.
-    pub fn with_url_redaction(mut self, redaction: UrlRedaction) -> Self {
-        self.config().redaction = redaction;
-        self
+    #[must_use]
+    pub fn with_url_redaction(self, redaction: UrlRedaction) -> Self {
+        self.tracing(|t| t.with_url_redaction(redaction))
     }
 
     /// Trusts `Forwarded`, `X-Forwarded-For`, `X-Forwarded-Host` and `X-Forwarded-Proto` for
     /// `client.address`, `server.address` and `url.scheme`. Only for a server that is reachable
     /// solely through a proxy that sets them: otherwise any caller can forge them. Off by default.
-    pub fn with_trusted_proxy(mut self, trusted: bool) -> Self {
-        self.config().trusted_proxy = trusted;
-        self
+    #[must_use]
+    pub fn with_trusted_proxy(self, trusted: bool) -> Self {
+        self.tracing(|t| t.with_trusted_proxy(trusted))
     }
 }
 
@@ -228,16 +191,10 @@ impl fmt::Debug for ServerLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let c = &self.config;
         f.debug_struct("ServerLayer")
-            .field("tracer", &c.tracer)
-            .field("propagator", &c.propagator)
+            .field("tracing", &c.tracing)
             .field("filter", &c.filter.is_some())
             .field("public_endpoint", &c.public.is_some())
             .field("route", &c.route.is_some())
-            .field("response_header", &c.response_header)
-            .field("request_headers", &c.request_headers)
-            .field("response_headers", &c.response_headers)
-            .field("redaction", &c.redaction)
-            .field("trusted_proxy", &c.trusted_proxy)
             .field("context_extension", &c.context_extension)
             .finish()
     }

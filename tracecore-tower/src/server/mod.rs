@@ -21,15 +21,21 @@
 //!   future dropped before the response (the client went away, or a timeout cancelled it) ends
 //!   the span with `tracecore.cancelled = true` and the status it had.
 
+//!
+//! The rules themselves (what the span records, its status, the response header) are
+//! [`tracecore::http_span::ServerTracing`]'s, shared with every server integration: this module
+//! is the tower adapter (the `Layer`, `Service`, future and body) and what only tower and axum
+//! know (the hooks, `MatchedPath`, `ConnectInfo`).
+
 mod body;
 mod future;
+mod hooks;
 mod layer;
-mod origin;
-mod request;
 mod service;
 
 pub use body::ResponseBody;
 pub use future::ResponseFuture;
-pub use layer::{ResponseHeader, ServerLayer};
-pub use origin::PeerAddr;
+pub use hooks::{RequestPredicate, RouteTemplate};
+pub use layer::ServerLayer;
 pub use service::Server;
+pub use tracecore::http_span::{PeerAddr, ResponseHeader};

@@ -3,13 +3,16 @@
 use std::fmt;
 use std::task::{Context as TaskContext, Poll};
 
+use std::borrow::Cow;
+
+use http::request::Parts;
 use http::{Request, Response};
 use tower_service::Service;
-use tracecore::propagation::{Propagator, ScannedHeaders};
+use tracecore::http_span::ServerRequest;
 use tracecore::{Context, FutureExt};
 
-use super::layer::ServerLayer;
-use super::{ResponseBody, ResponseFuture, request};
+use super::layer::{Config, ServerLayer};
+use super::{ResponseBody, ResponseFuture};
 
 /// The server middleware: made by [`ServerLayer`].
 #[derive(Clone, Debug)]
@@ -58,33 +61,49 @@ where
     fn call(&mut self, request: Request<ReqB>) -> Self::Future {
         let config = &self.layer.config;
         let (mut parts, body) = request.into_parts();
-        if config.filter.as_ref().is_some_and(|trace| !trace(&parts)) {
+        if config
+            .filter
+            .as_ref()
+            .is_some_and(|trace| !trace.test(&parts))
+        {
             let future = self.inner.call(Request::from_parts(parts, body));
             return ResponseFuture::untraced(future.with_context(Context::current()));
         }
-        let incoming = config
-            .propagator
-            .extract(&ScannedHeaders::new(&parts.headers));
-        let public = config.public.as_ref().is_some_and(|public| public(&parts));
-        let (parent, link) = if public {
-            (Context::new(), incoming.span_context().cloned())
-        } else {
-            (incoming, None)
+        let public = config.public.as_ref().is_some_and(|p| p.test(&parts));
+        let (cx, guard) = {
+            // What only tower and axum know: the route function, axum's matched route and
+            // connection info, each read only when the span or a metric asks.
+            let route = || route(config, &parts);
+            #[cfg(feature = "axum")]
+            let peer = || {
+                parts
+                    .extensions
+                    .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+                    .map(|info| info.0)
+            };
+            let request = ServerRequest::from_parts(&parts)
+                .with_route_from(&route)
+                .with_public_endpoint(public);
+            #[cfg(feature = "axum")]
+            let request = request.with_peer_from(&peer);
+            config.tracing.start(&request)
         };
-        // gRPC calls are POSTs: other requests skip the content-type lookup.
-        let grpc = parts.method == http::Method::POST && tracecore::rpc::is_grpc(&parts.headers);
-        let guard = if grpc {
-            request::start_rpc_span(config, &parts, &parent, link)
-        } else {
-            request::start_span(config, &parts, &parent, link)
-        };
-        let cx = guard
-            .span()
-            .map_or_else(|| parent.clone(), |s| s.context(&parent));
         if config.context_extension {
             parts.extensions.insert(cx.clone());
         }
         let future = self.inner.call(Request::from_parts(parts, body));
         ResponseFuture::traced(future.with_context(cx), guard, config.clone())
     }
+}
+
+/// The route: from the configured function, else axum's `MatchedPath` (borrowed, no copy).
+fn route<'a>(config: &Config, parts: &'a Parts) -> Option<Cow<'a, str>> {
+    if let Some(route) = config.route.as_ref().and_then(|f| f.route(parts)) {
+        return Some(Cow::Owned(route));
+    }
+    #[cfg(feature = "axum")]
+    if let Some(matched) = parts.extensions.get::<axum::extract::MatchedPath>() {
+        return Some(Cow::Borrowed(matched.as_str()));
+    }
+    None
 }

@@ -6,10 +6,11 @@ use std::error::Error;
 use http::{HeaderMap, Method, StatusCode, Version, header};
 
 use super::{
-    FailureKind, HeaderCapture, InFlight, MethodAttributes, Side, UrlRedaction, protocol_version,
+    BodyEvent, FailureKind, HeaderCapture, HttpInstrumentation, InFlight, MethodAttributes, Side,
+    UrlRedaction, content_length, protocol_version,
 };
 use crate::propagation::{self, CompositePropagator, Propagator};
-use crate::trace::{Span, SpanKind, Tracer};
+use crate::trace::{Span, SpanKind, Tracer, recycle};
 use crate::{Context, KeyValue, semconv};
 
 /// What a CLIENT span needs to know about a request before it is sent.
@@ -91,7 +92,7 @@ impl<'a> ClientRequest<'a> {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ClientTracing {
-    tracer: Tracer,
+    instrumentation: HttpInstrumentation,
     propagator: CompositePropagator,
     redaction: UrlRedaction,
     request_headers: HeaderCapture,
@@ -104,11 +105,12 @@ pub struct ClientTracing {
 }
 
 impl ClientTracing {
-    /// Traces with `tracer`, propagating with `OTEL_PROPAGATORS` (default: W3C trace context and
-    /// baggage).
-    pub fn new(tracer: Tracer) -> Self {
+    /// Traces with `instrumentation` (a [`Tracer`], or an [`HttpInstrumentation`] that records
+    /// the HTTP metrics too), propagating with `OTEL_PROPAGATORS` (default: W3C trace context
+    /// and baggage).
+    pub fn new(instrumentation: impl Into<HttpInstrumentation>) -> Self {
         Self {
-            tracer,
+            instrumentation: instrumentation.into(),
             propagator: propagation::from_env(),
             redaction: UrlRedaction::default(),
             request_headers: HeaderCapture::default(),
@@ -125,6 +127,7 @@ impl ClientTracing {
     /// user agent, captured headers) to `max` characters instead of
     /// [`DEFAULT_MAX_VALUE_LENGTH`](super::DEFAULT_MAX_VALUE_LENGTH). The span limits
     /// (`OTEL_*_ATTRIBUTE_VALUE_LENGTH_LIMIT`) still apply on top.
+    #[must_use]
     pub fn with_max_value_length(mut self, max: usize) -> Self {
         self.max_value_length = max;
         self
@@ -132,30 +135,35 @@ impl ClientTracing {
 
     /// Also records `http.client.request.body.size` and `http.client.response.body.size`
     /// (opt-in), when the tracer's provider records metrics.
+    #[must_use]
     pub fn with_body_sizes(mut self, on: bool) -> Self {
         self.body_sizes = on;
         self
     }
 
     /// Propagates with `propagator` instead.
+    #[must_use]
     pub fn with_propagator(mut self, propagator: CompositePropagator) -> Self {
         self.propagator = propagator;
         self
     }
 
     /// Redacts query parameters by this list instead of the default one.
+    #[must_use]
     pub fn with_url_redaction(mut self, redaction: UrlRedaction) -> Self {
         self.redaction = redaction;
         self
     }
 
     /// Records these request headers as `http.request.header.<key>`.
+    #[must_use]
     pub fn with_request_headers(mut self, capture: HeaderCapture) -> Self {
         self.request_headers = capture;
         self
     }
 
     /// Records these response headers as `http.response.header.<key>`.
+    #[must_use]
     pub fn with_response_headers(mut self, capture: HeaderCapture) -> Self {
         self.response_headers = capture;
         self
@@ -172,14 +180,20 @@ impl ClientTracing {
     }
 
     /// Records `user_agent.original` (opt-in on the client side).
+    #[must_use]
     pub fn with_user_agent(mut self, record: bool) -> Self {
         self.user_agent = record;
         self
     }
 
     /// The tracer.
-    pub fn tracer(&self) -> &Tracer {
-        &self.tracer
+    pub const fn tracer(&self) -> &Tracer {
+        self.instrumentation.tracer()
+    }
+
+    /// The instrumentation (tracer and metrics).
+    pub const fn instrumentation(&self) -> &HttpInstrumentation {
+        &self.instrumentation
     }
 
     /// The propagator.
@@ -216,13 +230,13 @@ impl ClientTracing {
         // One list, kept by the span as it is, built only for a span that records (the
         // built-in samplers do not read it); the name likewise.
         let attributes = || {
-            let mut attributes = crate::trace::attribute_list(12);
+            let mut attributes = recycle::take(12);
             attributes.push(method);
             attributes.extend(original);
-            let url = crate::trace::attribute_string(&self.redaction.url(request.url));
+            let url = recycle::string(&self.redaction.url(request.url));
             attributes.push(KeyValue::new(semconv::URL_FULL, url));
             if let Some(host) = request.host {
-                let host = crate::trace::attribute_string(host);
+                let host = recycle::string(host);
                 attributes.push(KeyValue::new(semconv::SERVER_ADDRESS, host));
                 if let Some(port) = request.port() {
                     attributes.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
@@ -248,7 +262,7 @@ impl ClientTracing {
             super::limit_values(&mut attributes, self.max_value_length);
             attributes
         };
-        let measure = self.tracer.http_metrics().and_then(|m| {
+        let measure = self.instrumentation.metrics().and_then(|m| {
             let options = super::MeasureOptions::NONE.with_body_sizes(self.body_sizes);
             m.client(
                 known,
@@ -257,7 +271,11 @@ impl ClientTracing {
                 options,
             )
         });
-        let mut builder = self.tracer.span_builder(known).with_kind(SpanKind::Client);
+        let mut builder = self
+            .instrumentation
+            .tracer()
+            .span_builder(known)
+            .with_kind(SpanKind::Client);
         if let Some(measure) = &measure {
             builder = builder.with_start_instant(measure.start());
         }
@@ -299,7 +317,7 @@ impl ClientTracing {
     ) -> ClientSpan {
         let method = crate::rpc::method(path).filter(|m| m.len() <= self.max_value_length);
         let describe = || {
-            let mut attributes = crate::trace::attribute_list(6);
+            let mut attributes = recycle::take(6);
             // Interned: the caller's own methods, a few per service it calls.
             let name =
                 crate::rpc::method_attributes(&mut attributes, method.map(super::interned), path);
@@ -319,7 +337,7 @@ impl ClientTracing {
             super::limit_values(&mut attributes, self.max_value_length);
             (name, attributes)
         };
-        let measure = self.tracer.http_metrics().and_then(|m| {
+        let measure = self.instrumentation.metrics().and_then(|m| {
             m.rpc(
                 Side::Client,
                 method.map(super::interned),
@@ -328,7 +346,8 @@ impl ClientTracing {
             )
         });
         let mut builder = self
-            .tracer
+            .instrumentation
+            .tracer()
             .span_builder(crate::rpc::GRPC)
             .with_kind(SpanKind::Client);
         if let Some(measure) = &measure {
@@ -420,7 +439,7 @@ impl ClientSpan {
             self.span.record_rpc_status(code, Some(&error.to_string()));
             return;
         }
-        kind.record(&self.span().as_ref(), error);
+        kind.record(&self.span().span_ref(), error);
         if let Some(measure) = self.span.measure_mut() {
             measure.failure(kind.as_str());
         }
@@ -452,19 +471,55 @@ impl ClientSpan {
         }
     }
 
+    /// Records what the response body did ([`InFlight::body_event`]): its data counts towards
+    /// `http.client.response.body.size` when the response gave no `Content-Length`, a gRPC
+    /// call's trailers carry its status, and the span ends with the body's last frame or error.
+    /// Returns whether the span has ended.
+    pub fn body_event(&mut self, event: BodyEvent<'_>) -> bool {
+        self.span.body_event(event)
+    }
+
+    /// Guards a poll of the response body: a panic in it ends the span as failed (see
+    /// [`InFlight::guard_panic`]).
+    pub fn guard_panic(&mut self, what: &'static str) -> super::PanicGuard<'_> {
+        self.span.guard_panic(what)
+    }
+
+    /// Whether the span still reads the response body after the head
+    /// ([`end_with_response`](Self::end_with_response) would keep it): a gRPC call, or a
+    /// response whose size is measured and was not given by `Content-Length`.
+    pub fn reads_body(&mut self) -> bool {
+        self.span.is_rpc()
+            || self
+                .span
+                .measure_mut()
+                .is_some_and(|m| m.awaits_response_body_size())
+    }
+
+    /// Ends the span now, with the response head, unless its response body is still to be
+    /// read for it: a gRPC call's status comes with the trailers, and a response without
+    /// `Content-Length` is counted as it streams when body sizes are measured (the span and the
+    /// duration still end now, only the size is recorded later). `body_done`: the body is
+    /// already at its end. Returns the span when the body is to be fed to
+    /// [`body_event`](Self::body_event).
+    pub fn end_with_response(mut self, body_done: bool) -> Option<Self> {
+        if !body_done {
+            if self.span.is_rpc() {
+                return Some(self);
+            }
+            if let Some(measure) = self.span.measure_mut()
+                && measure.awaits_response_body_size()
+            {
+                measure.set_response_end(std::time::Instant::now());
+                return Some(self);
+            }
+        }
+        self.span.finish();
+        None
+    }
+
     /// Ends the span.
     pub fn end(mut self) {
         self.span.finish();
     }
-}
-
-/// A `Content-Length` header's value.
-pub(crate) fn content_length(headers: &HeaderMap) -> Option<u64> {
-    headers
-        .get(header::CONTENT_LENGTH)?
-        .to_str()
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
 }

@@ -126,12 +126,13 @@ fn name_method(known_method: &'static str) -> &'static str {
     }
 }
 
-/// [`span_name`] for a route as [`interned`](super::interned) gives it: the name of an
+/// [`span_name`] for a route as [`integration::interned`](crate::integration::interned) gives it: the name of an
 /// interned route is found by the identity of the method and route strings, without comparing
 /// text (what a server does on every request).
 ///
 /// ```
-/// use tracecore::http_span::{interned, route_span_name};
+/// use tracecore::http_span::route_span_name;
+/// use tracecore::integration::interned;
 ///
 /// let route = interned("/items/{id}");
 /// assert_eq!(route_span_name("GET", Some(&route)), "GET /items/{id}");

@@ -94,7 +94,7 @@ impl HttpMetrics {
     /// The instruments, created in `meter`.
     pub fn new(meter: &Meter) -> Self {
         let duration = |name: &'static str, description: &'static str| {
-            let instrument = Arc::new(Instrument::new(
+            meter.instrument(Instrument::new(
                 Descriptor {
                     name: Cow::Borrowed(name),
                     description: Cow::Borrowed(description),
@@ -105,11 +105,7 @@ impl HttpMetrics {
                     bounds: Arc::from(DURATION_BOUNDARIES),
                     exemplars: meter.exemplar_filter(),
                 },
-            ));
-            if meter.is_enabled() {
-                meter.register(instrument.clone());
-            }
-            instrument
+            ))
         };
         Self {
             server_duration: handles(&duration(
@@ -136,7 +132,7 @@ impl HttpMetrics {
 
     fn active(&self) -> &Arc<Instrument<HttpKey>> {
         self.server_active.get_or_init(|| {
-            let instrument = Arc::new(Instrument::new(
+            self.meter.instrument(Instrument::new(
                 Descriptor {
                     name: Cow::Borrowed("http.server.active_requests"),
                     description: Cow::Borrowed("Number of active HTTP server requests."),
@@ -147,11 +143,7 @@ impl HttpMetrics {
                     float: false,
                     monotonic: false,
                 },
-            ));
-            if self.meter.is_enabled() {
-                self.meter.register(instrument.clone());
-            }
-            instrument
+            ))
         })
     }
 
@@ -159,7 +151,7 @@ impl HttpMetrics {
     fn sizes(&self, side: Side) -> [Arc<Instrument<HttpKey>>; 2] {
         let all = self.body_sizes.get_or_init(|| {
             let make = |name: &'static str, description: &'static str| {
-                let instrument = Arc::new(Instrument::new(
+                self.meter.instrument(Instrument::new(
                     Descriptor {
                         name: Cow::Borrowed(name),
                         description: Cow::Borrowed(description),
@@ -170,11 +162,7 @@ impl HttpMetrics {
                         bounds: Arc::from(crate::metrics::DEFAULT_BOUNDARIES),
                         exemplars: self.meter.exemplar_filter(),
                     },
-                ));
-                if self.meter.is_enabled() {
-                    self.meter.register(instrument.clone());
-                }
-                instrument
+                ))
             };
             [
                 make(
@@ -362,6 +350,11 @@ struct BodySizes {
     instruments: [Arc<Instrument<HttpKey>>; 2],
     request: Option<u64>,
     response: Option<u64>,
+    /// The response's size was given by its `Content-Length`: frames are not counted on top.
+    response_given: bool,
+    /// A client request whose duration ended with the response head, while its body is still
+    /// counted.
+    response_end: Option<Instant>,
 }
 
 impl BodySizes {
@@ -370,6 +363,8 @@ impl BodySizes {
             instruments,
             request: None,
             response: None,
+            response_given: false,
+            response_end: None,
         })
     }
 }
@@ -420,16 +415,39 @@ impl HttpMeasure {
     /// Counts `bytes` more of the response body (frames as they pass), when body sizes are
     /// measured.
     pub fn add_response_body_bytes(&mut self, bytes: u64) {
-        if let Some(sizes) = &mut self.sizes {
+        if let Some(sizes) = &mut self.sizes
+            && !sizes.response_given
+        {
             sizes.response = Some(sizes.response.unwrap_or(0) + bytes);
         }
     }
 
-    /// The response body's size in bytes, when known at once (`Content-Length`).
+    /// The response body's size in bytes, when known at once (`Content-Length`): frames are no
+    /// longer counted.
     pub fn set_response_body_size(&mut self, bytes: u64) {
         if let Some(sizes) = &mut self.sizes {
             sizes.response = Some(bytes);
+            sizes.response_given = true;
         }
+    }
+
+    /// Whether the response body's size is measured and not yet known: its frames are to be
+    /// counted.
+    pub fn awaits_response_body_size(&self) -> bool {
+        self.sizes.as_ref().is_some_and(|s| !s.response_given)
+    }
+
+    /// Ends the duration at `end` (the response head) while the body is still counted: the
+    /// request's span and duration end there when it finishes.
+    pub fn set_response_end(&mut self, end: Instant) {
+        if let Some(sizes) = &mut self.sizes {
+            sizes.response_end = Some(end);
+        }
+    }
+
+    /// Where [`set_response_end`](Self::set_response_end) ended the duration, if it did.
+    pub fn response_end(&self) -> Option<Instant> {
+        self.sizes.as_ref().and_then(|s| s.response_end)
     }
 
     /// Whether body sizes are measured (so an integration counts frames only then).

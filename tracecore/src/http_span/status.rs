@@ -7,17 +7,9 @@ use std::io;
 
 use http::StatusCode;
 
+use super::side::Side;
 use crate::trace::{SpanRef, Status};
 use crate::{KeyValue, semconv};
-
-/// Which end of the request a span describes: the rules for 4xx differ.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Side {
-    /// The server: 5xx is an error, 4xx is the caller's problem and leaves the status unset.
-    Server,
-    /// The client: 4xx and 5xx are both errors.
-    Client,
-}
 
 impl Side {
     /// The `error.type` for a response with `status`, or `None` when the response is not an

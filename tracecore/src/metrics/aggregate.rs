@@ -246,6 +246,36 @@ pub(crate) enum Aggregation<K> {
     },
 }
 
+impl<K> Aggregation<K> {
+    /// The same kind of aggregation, configured alike (its series aside).
+    pub(crate) fn same_kind(&self, other: &Self) -> bool {
+        match (self, other) {
+            (
+                Self::Sum {
+                    float, monotonic, ..
+                },
+                Self::Sum {
+                    float: f,
+                    monotonic: m,
+                    ..
+                },
+            ) => float == f && monotonic == m,
+            (Self::Gauge { .. }, Self::Gauge { .. }) => true,
+            (
+                Self::Histogram {
+                    bounds, exemplars, ..
+                },
+                Self::Histogram {
+                    bounds: b,
+                    exemplars: e,
+                    ..
+                },
+            ) => bounds == b && exemplars == e,
+            _ => false,
+        }
+    }
+}
+
 /// Which measurements may become exemplars (`OTEL_METRICS_EXEMPLAR_FILTER`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum ExemplarFilter {

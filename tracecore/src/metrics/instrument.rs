@@ -45,6 +45,8 @@ pub(crate) trait Collect: Send + Sync {
         state: &mut DeltaState,
     ) -> Option<Metric>;
     fn descriptor(&self) -> &Descriptor;
+    /// The instrument as itself, for finding an identical one again ([`Meter::instrument`]).
+    fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync>;
 }
 
 impl<K: SeriesKey> Collect for Instrument<K> {
@@ -67,6 +69,10 @@ impl<K: SeriesKey> Collect for Instrument<K> {
 
     fn descriptor(&self) -> &Descriptor {
         &self.descriptor
+    }
+
+    fn as_any(self: Arc<Self>) -> Arc<dyn std::any::Any + Send + Sync> {
+        self
     }
 }
 
@@ -335,9 +341,10 @@ impl<'a, I> InstrumentBuilder<'a, I> {
             return None;
         }
         let limit = self.meter.cardinality_limit();
-        let instrument = Arc::new(Instrument::new(self.descriptor, aggregation(limit)));
-        self.meter.register(instrument.clone());
-        Some(instrument)
+        Some(
+            self.meter
+                .instrument(Instrument::new(self.descriptor, aggregation(limit))),
+        )
     }
 }
 

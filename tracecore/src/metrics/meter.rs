@@ -7,7 +7,10 @@ use std::time::SystemTime;
 
 use super::aggregate::{DeltaState, ExemplarFilter};
 use super::data::{ScopeMetrics, Temporality};
-use super::instrument::{Collect, Counter, Gauge, Histogram, InstrumentBuilder, UpDownCounter};
+use super::instrument::{
+    Collect, Counter, Gauge, Histogram, Instrument, InstrumentBuilder, UpDownCounter,
+};
+use super::table::SeriesKey;
 use crate::trace::InstrumentationScope;
 
 /// Creates the instruments of one instrumentation scope. Cloning is cheap.
@@ -98,22 +101,45 @@ impl Meter {
         self.inner.exemplar_filter
     }
 
-    /// Adds an instrument to what this meter collects. A second instrument with the same name
-    /// is collected too (and warned about once): both are exported.
-    pub(crate) fn register(&self, instrument: Arc<dyn Collect>) {
+    /// `instrument`, added to what this meter collects; or, when the meter already has an
+    /// identical one (the same name, description, unit, kind and aggregation), that one: an
+    /// instrument asked for twice is one instrument (the metrics SDK's rule), recorded and
+    /// exported once. A second instrument with the same name that is not identical is
+    /// collected too (and warned about once): both are exported. A disabled meter keeps
+    /// nothing.
+    pub(crate) fn instrument<K: SeriesKey>(&self, instrument: Instrument<K>) -> Arc<Instrument<K>> {
+        if !self.is_enabled() {
+            return Arc::new(instrument);
+        }
         let mut instruments = self
             .inner
             .instruments
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        let name = &instrument.descriptor().name;
-        if instruments.iter().any(|i| i.descriptor().name == *name) {
+        let name = &instrument.descriptor.name;
+        let mut same_name = false;
+        for existing in instruments.iter() {
+            if existing.descriptor().name != *name {
+                continue;
+            }
+            same_name = true;
+            if let Ok(existing) = existing.clone().as_any().downcast::<Instrument<K>>()
+                && existing.descriptor == instrument.descriptor
+                && existing.aggregation.same_kind(&instrument.aggregation)
+            {
+                return existing;
+            }
+        }
+        if same_name {
             crate::diag::warn_once(&format!(
-                "metrics: instrument {name:?} was created twice in scope {:?}; both are exported: create it once and clone it",
+                "metrics: instrument {name:?} was created twice in scope {:?} with different \
+                 settings; both are exported",
                 self.inner.scope.name()
             ));
         }
-        instruments.push(instrument);
+        let instrument = Arc::new(instrument);
+        instruments.push(instrument.clone());
+        instrument
     }
 
     /// A `u64` counter.

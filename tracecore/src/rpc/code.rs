@@ -5,7 +5,7 @@ use std::str::FromStr;
 
 use http::StatusCode;
 
-use crate::http_span::Side;
+use crate::http_span::side::Side;
 
 /// A gRPC status code ([gRPC status codes](https://grpc.github.io/grpc/core/md_doc_statuscodes.html)).
 ///

@@ -14,7 +14,7 @@
 //! let provider = TracerProvider::builder().with_simple_exporter(exporter.clone()).build();
 //! let method = rpc::method("/inventory.v1.Inventory/GetItem").unwrap();
 //! let span = provider.tracer("t").span_builder(method).with_kind(SpanKind::Server).start_with_context(&Context::new());
-//! rpc::record_status(Side::Server, &span.as_ref(), GrpcCode::Internal, Some("storage failed"));
+//! rpc::record_status(Side::Server, &span.span_ref(), GrpcCode::Internal, Some("storage failed"));
 //! span.end();
 //!
 //! let spans = exporter.finished_spans();
@@ -39,7 +39,7 @@ mod wire;
 pub use code::{GrpcCode, ParseGrpcCodeError};
 pub use wire::{decode_message, is_grpc, method, parse_timeout, status};
 
-use crate::http_span::Side;
+use crate::http_span::side::Side;
 use crate::trace::{SpanRef, Status};
 use crate::{KeyValue, semconv};
 
@@ -118,7 +118,7 @@ mod tests {
         ];
         for (i, (side, code, _)) in cases.iter().enumerate() {
             let span = tracer.start(format!("call {i}"));
-            record_status(*side, &span.as_ref(), *code, Some("why"));
+            record_status(*side, &span.span_ref(), *code, Some("why"));
             span.end();
         }
         let spans = exporter.finished_spans();

@@ -59,30 +59,3 @@ pub use sampler::{
 pub use span::{Event, Link, Span, SpanKind, SpanRef, Status};
 pub use span_data::SpanData;
 pub use tracer::{SpanBuilder, StartAttributes, Tracer};
-
-/// An empty attribute list with room for `capacity`, made from the storage of an exported
-/// span's list when one is free: for integrations that build a span's start attributes as a
-/// `Vec` ([`SpanBuilder::start_with_lazy_attributes`]), so that the span's list is recycled
-/// rather than allocated on the request's thread and freed on the export thread.
-///
-/// ```
-/// let mut attributes = tracecore::trace::attribute_list(4);
-/// assert!(attributes.is_empty() && attributes.capacity() >= 4);
-/// attributes.push(tracecore::KeyValue::new("http.request.method", "GET"));
-/// ```
-pub fn attribute_list(capacity: usize) -> Vec<crate::KeyValue> {
-    recycle::take(capacity)
-}
-
-/// An owned copy of `text` for a string attribute value, made in the storage of an exported
-/// span's string when one is free: for the values a request carries (its path, addresses, user
-/// agent), so that the request's thread does not allocate what the export thread frees.
-///
-/// ```
-/// let path = tracecore::trace::attribute_string("/items/42");
-/// assert_eq!(path, "/items/42");
-/// let kv = tracecore::KeyValue::new("url.path", path);
-/// ```
-pub fn attribute_string(text: &str) -> String {
-    recycle::string(text)
-}

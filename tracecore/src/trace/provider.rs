@@ -2,16 +2,14 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{InstrumentationScope, Resource, Sampler, Span, SpanData, SpanLimits, Tracer};
 use crate::export::{
     BatchProcessor, BatchProcessorBuilder, FlushError, SimpleProcessor, SpanExporter, SpanProcessor,
 };
-use crate::http_span::HttpMetrics;
-use crate::metrics::MeterProvider;
 use crate::{Context, IdGenerator, RandomIdGenerator, env};
 
 /// How long dropping the last handle on a provider waits for its processors to flush.
@@ -51,25 +49,10 @@ pub(crate) struct ProviderInner {
     on_start: bool,
     limits: SpanLimits,
     disabled: bool,
-    meter_provider: Option<MeterProvider>,
-    /// The HTTP instruments per scope: every tracer of one scope records into the same ones.
-    http_metrics: Mutex<Vec<(InstrumentationScope, HttpMetrics)>>,
     shut_down: AtomicBool,
 }
 
 impl ProviderInner {
-    /// The HTTP instruments of `scope`, when there is a meter provider.
-    pub(crate) fn http_metrics(&self, scope: &InstrumentationScope) -> Option<HttpMetrics> {
-        let meters = self.meter_provider.as_ref()?;
-        let mut known = self.http_metrics.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, m)) = known.iter().find(|(s, _)| s == scope) {
-            return Some(m.clone());
-        }
-        let metrics = HttpMetrics::new(&meters.meter_with_scope(scope.clone()));
-        known.push((scope.clone(), metrics.clone()));
-        Some(metrics)
-    }
-
     pub(crate) fn resource(&self) -> &Resource {
         &self.resource
     }
@@ -103,7 +86,7 @@ impl ProviderInner {
             return;
         }
         for processor in &self.processors {
-            processor.on_start(span.as_ref(), parent);
+            processor.on_start(span.span_ref(), parent);
         }
     }
 
@@ -181,11 +164,6 @@ impl TracerProvider {
         self.inner.disabled
     }
 
-    /// The meter provider the HTTP metrics go to, if any.
-    pub fn meter_provider(&self) -> Option<&MeterProvider> {
-        self.inner.meter_provider.as_ref()
-    }
-
     /// Spans the processors had to drop (queue full, export failed, after shutdown).
     pub fn dropped_spans(&self) -> u64 {
         self.inner
@@ -239,20 +217,9 @@ pub struct TracerProviderBuilder {
     processors: Vec<Processor>,
     limits: Option<SpanLimits>,
     disabled: Option<bool>,
-    meter_provider: Option<MeterProvider>,
 }
 
 impl TracerProviderBuilder {
-    /// Records the HTTP metrics (`http.server.request.duration` and the rest, see
-    /// [`http_span::HttpMetrics`](crate::http_span::HttpMetrics)) into `meter_provider`, from the
-    /// same layers that record the spans. Without one, no metrics are recorded and nothing is
-    /// paid for them.
-    #[must_use]
-    pub fn with_meter_provider(mut self, meter_provider: MeterProvider) -> Self {
-        self.meter_provider = Some(meter_provider);
-        self
-    }
-
     /// Sets `service.name` (wins over `OTEL_SERVICE_NAME`).
     #[must_use]
     pub fn with_service_name(mut self, name: impl Into<Cow<'static, str>>) -> Self {
@@ -360,8 +327,6 @@ impl TracerProviderBuilder {
                 on_start,
                 limits: self.limits.unwrap_or_else(SpanLimits::from_env),
                 disabled,
-                meter_provider: self.meter_provider,
-                http_metrics: Mutex::new(Vec::new()),
                 shut_down: AtomicBool::new(false),
             }),
         }

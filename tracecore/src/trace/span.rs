@@ -222,7 +222,7 @@ impl Span {
     }
 
     /// A handle for updating the span through a shared reference.
-    pub fn as_ref(&self) -> SpanRef<'_> {
+    pub fn span_ref(&self) -> SpanRef<'_> {
         match &self.inner {
             Inner::NonRecording(cx) => SpanRef::new(Some(cx), None),
             Inner::Recording(span) => SpanRef::new(Some(&span.span_context), Some(span)),
@@ -242,7 +242,7 @@ impl Span {
 
     /// Whether updates are recorded.
     pub fn is_recording(&self) -> bool {
-        self.as_ref().is_recording()
+        self.span_ref().is_recording()
     }
 
     /// A context like `parent` with this span active: pass it on, or make it current.
@@ -256,37 +256,37 @@ impl Span {
 
     /// Sets an attribute (a repeated key replaces the value).
     pub fn set_attribute(&self, attribute: KeyValue) {
-        self.as_ref().set_attribute(attribute);
+        self.span_ref().set_attribute(attribute);
     }
 
     /// Sets several attributes under one lock.
     pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
-        self.as_ref().set_attributes(attributes);
+        self.span_ref().set_attributes(attributes);
     }
 
     /// Adds an event now.
     pub fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
-        self.as_ref().add_event(name, attributes);
+        self.span_ref().add_event(name, attributes);
     }
 
     /// Adds a link to another span.
     pub fn add_link(&self, span_context: SpanContext, attributes: Vec<KeyValue>) {
-        self.as_ref().add_link(span_context, attributes);
+        self.span_ref().add_link(span_context, attributes);
     }
 
     /// Sets the status (`Ok` is final; `Unset` is ignored).
     pub fn set_status(&self, status: Status) {
-        self.as_ref().set_status(status);
+        self.span_ref().set_status(status);
     }
 
     /// Renames the span.
     pub fn update_name(&self, name: impl Into<Cow<'static, str>>) {
-        self.as_ref().update_name(name);
+        self.span_ref().update_name(name);
     }
 
     /// Records an error as an `exception` event (see [`SpanRef::record_error`]).
     pub fn record_error<E: std::error::Error + ?Sized>(&self, error: &E) {
-        self.as_ref().record_error(error);
+        self.span_ref().record_error(error);
     }
 
     /// Ends the span now.
@@ -336,7 +336,7 @@ impl Drop for Span {
 impl fmt::Debug for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Span")
-            .field("span_context", &self.as_ref().span_context())
+            .field("span_context", &self.span_ref().span_context())
             .field("recording", &self.is_recording())
             .finish()
     }

@@ -2,13 +2,12 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use super::provider::ProviderInner;
 use super::span::{RecordingSpan, SpanState, now};
 use super::{InstrumentationScope, Link, SamplingDecision, Span, SpanKind, Status, clock, limits};
-use crate::http_span::HttpMetrics;
 use crate::{Context, KeyValue, SpanContext, TraceFlags};
 
 /// Starts spans for one instrumentation scope of one provider. Cloning is cheap; hand it to
@@ -21,17 +20,12 @@ pub struct Tracer {
 struct TracerInner {
     provider: Arc<ProviderInner>,
     scope: InstrumentationScope,
-    http_metrics: OnceLock<Option<HttpMetrics>>,
 }
 
 impl Tracer {
     pub(crate) fn new(provider: Arc<ProviderInner>, scope: InstrumentationScope) -> Self {
         Self {
-            inner: Arc::new(TracerInner {
-                provider,
-                scope,
-                http_metrics: OnceLock::new(),
-            }),
+            inner: Arc::new(TracerInner { provider, scope }),
         }
     }
 
@@ -42,16 +36,6 @@ impl Tracer {
     /// The instrumentation scope.
     pub fn scope(&self) -> &InstrumentationScope {
         &self.inner.scope
-    }
-
-    /// The HTTP instruments of this tracer's scope, when its provider has a meter provider
-    /// ([`TracerProviderBuilder::with_meter_provider`](super::TracerProviderBuilder::with_meter_provider)).
-    /// For integrations: the layers record through [`InFlight`](crate::http_span::InFlight).
-    pub fn http_metrics(&self) -> Option<&HttpMetrics> {
-        self.inner
-            .http_metrics
-            .get_or_init(|| self.provider().http_metrics(self.scope()))
-            .as_ref()
     }
 
     /// A builder for a span named `name`.

@@ -1,35 +1,14 @@
-//! Where a request came from and where it was sent: the peer's address, the `Host` it names,
-//! and what a trusted proxy's `Forwarded` headers say about both.
-
-use std::net::SocketAddr;
+//! Where a request came from and where it was sent: the `Host` it names, and what a trusted
+//! proxy's `Forwarded` headers say about both
+//! ([RFC 7239](https://www.rfc-editor.org/rfc/rfc7239)).
 
 use http::header::{self, HeaderMap, HeaderValue};
-use http::request::Parts;
-use tracecore::propagation::ScannedHeaders;
 
-/// The peer's socket address, for `client.address` and `network.peer.*`. A bare hyper server
-/// inserts it into the request extensions; axum's `ConnectInfo<SocketAddr>` is read too (feature
-/// `axum`, with `into_make_service_with_connect_info`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
-
-pub(super) fn peer_addr(parts: &Parts) -> Option<SocketAddr> {
-    if let Some(PeerAddr(addr)) = parts.extensions.get::<PeerAddr>() {
-        return Some(*addr);
-    }
-    #[cfg(feature = "axum")]
-    if let Some(info) = parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<SocketAddr>>()
-    {
-        return Some(info.0);
-    }
-    None
-}
+use crate::propagation::ScannedHeaders;
 
 /// The first `Host` and `User-Agent` values: one pass over a request's header names (two hashed
 /// lookups when there are many).
-pub(super) fn host_and_user_agent(
+pub(crate) fn host_and_user_agent(
     headers: &HeaderMap,
 ) -> (Option<&HeaderValue>, Option<&HeaderValue>) {
     if headers.keys_len() > ScannedHeaders::MAX_SCANNED {
@@ -49,7 +28,7 @@ pub(super) fn host_and_user_agent(
 /// `host`, `host:port`, `[v6]`, `[v6]:port` into the address (brackets removed) and the port.
 /// `None` for an empty host or a port that is not 1 to 5 digits up to 65535. One pass from the
 /// end finds the userinfo's `@` and the last `:` (every request's `Host` goes through here).
-pub(super) fn split_host_port(host: &str) -> Option<(&str, Option<u16>)> {
+pub(crate) fn split_host_port(host: &str) -> Option<(&str, Option<u16>)> {
     let host = host.trim_ascii();
     let bytes = host.as_bytes();
     let (mut start, mut colon) = (0, None);
@@ -108,14 +87,14 @@ fn parse_port(port: &str) -> Option<u16> {
 /// What a trusted proxy says about the original request: the first element of `Forwarded`
 /// (RFC 7239), else the `X-Forwarded-*` headers.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub(super) struct Forwarded<'a> {
-    pub(super) client: Option<&'a str>,
-    pub(super) host: Option<&'a str>,
-    pub(super) proto: Option<&'a str>,
+pub(crate) struct Forwarded<'a> {
+    pub(crate) client: Option<&'a str>,
+    pub(crate) host: Option<&'a str>,
+    pub(crate) proto: Option<&'a str>,
 }
 
 impl<'a> Forwarded<'a> {
-    pub(super) fn from_headers(headers: &'a HeaderMap) -> Self {
+    pub(crate) fn from_headers(headers: &'a HeaderMap) -> Self {
         let mut out = Self::default();
         if let Some(first) = headers
             .get(header::FORWARDED)

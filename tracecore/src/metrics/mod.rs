@@ -41,6 +41,7 @@ mod console;
 mod data;
 mod instrument;
 mod meter;
+mod pipeline;
 pub mod prometheus;
 mod provider;
 mod reader;

@@ -4,11 +4,11 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use super::aggregate::{DeltaState, ExemplarFilter};
-use super::data::{ResourceMetrics, Temporality};
+use super::aggregate::ExemplarFilter;
 use super::meter::{Meter, MeterInner};
+use super::pipeline::Pipeline;
 use super::reader::{PeriodicReader, Reader};
 use crate::env;
 use crate::export::FlushError;
@@ -19,42 +19,6 @@ pub const DEFAULT_CARDINALITY_LIMIT: usize = 2000;
 
 /// How long dropping the last handle on a provider waits for its readers to export.
 const DROP_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// What readers collect from: every meter of one provider.
-pub(crate) struct Pipeline {
-    resource: Resource,
-    meters: Mutex<Vec<Arc<MeterInner>>>,
-    limit: usize,
-    enabled: bool,
-    exemplar_filter: ExemplarFilter,
-}
-
-impl Pipeline {
-    /// Reads every instrument now; `state` carries a delta reader's previous readings.
-    pub(crate) fn collect(
-        &self,
-        preferred: Temporality,
-        state: &mut DeltaState,
-    ) -> ResourceMetrics {
-        let now = SystemTime::now();
-        let meters = self
-            .meters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let scopes = meters
-            .iter()
-            .filter_map(|m| m.collect(now, preferred, state))
-            .collect();
-        if preferred == Temporality::Delta {
-            state.last_collection = Some(now);
-        }
-        ResourceMetrics {
-            resource: self.resource.clone(),
-            scopes,
-        }
-    }
-}
 
 /// Owns the metrics of one service: meters it hands out share its resource and readers.
 /// Cloning is cheap. Several providers live side by side in one process.

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::aggregate::DeltaState;
 use super::data::{ResourceMetrics, Temporality};
-use super::provider::Pipeline;
+use super::pipeline::Pipeline;
 use crate::diag;
 use crate::env;
 use crate::export::{ExportError, FlushError, Interrupt};

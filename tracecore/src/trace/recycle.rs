@@ -13,10 +13,9 @@
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::thread::LocalKey;
 
-use super::span::RecordingSpan;
 use crate::{KeyValue, Value};
 
 /// Lists with more room than this are freed rather than kept.
@@ -31,8 +30,6 @@ const CHUNK: usize = 32;
 const LOCAL_MAX: usize = 2 * CHUNK;
 /// Items a shared stock keeps, of each kind.
 const SHARED_MAX: usize = 1024;
-/// Ended spans' allocations a thread keeps.
-const LOCAL_SPANS_MAX: usize = 64;
 
 /// Storage waiting for reuse: one shared stock and one per thread.
 struct Stock<T: 'static> {
@@ -44,7 +41,6 @@ static SHARED_LISTS: Mutex<Vec<Vec<KeyValue>>> = Mutex::new(Vec::new());
 static SHARED_STRINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
 thread_local! {
-    static LOCAL_SPANS: RefCell<Vec<Arc<RecordingSpan>>> = const { RefCell::new(Vec::new()) };
     static LOCAL_LISTS: RefCell<Vec<Vec<KeyValue>>> = const { RefCell::new(Vec::new()) };
     static LOCAL_STRINGS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
@@ -130,41 +126,6 @@ pub(crate) fn string(text: &str) -> String {
     s
 }
 
-/// `span` in the allocation of a span ended on this thread when there is one.
-pub(crate) fn span(span: RecordingSpan) -> Arc<RecordingSpan> {
-    let kept = LOCAL_SPANS
-        .try_with(|spans| spans.try_borrow_mut().ok()?.pop())
-        .ok()
-        .flatten();
-    match kept {
-        // Nothing else holds a kept allocation: it was unique when it was kept.
-        Some(mut kept) => match Arc::get_mut(&mut kept) {
-            Some(slot) => {
-                *slot = span;
-                kept
-            }
-            None => Arc::new(span),
-        },
-        None => Arc::new(span),
-    }
-}
-
-/// Keeps an ended span's allocation for a later [`span`] on this thread, when nothing else
-/// holds it (a context may still), without its tracer.
-pub(crate) fn give_back_span(mut span: Arc<RecordingSpan>) {
-    let Some(slot) = Arc::get_mut(&mut span) else {
-        return;
-    };
-    slot.tracer = None;
-    let _ = LOCAL_SPANS.try_with(|spans| {
-        if let Ok(mut spans) = spans.try_borrow_mut()
-            && spans.len() < LOCAL_SPANS_MAX
-        {
-            spans.push(span);
-        }
-    });
-}
-
 fn keeps_list(list: &Vec<KeyValue>) -> bool {
     list.capacity() > 0 && list.capacity() <= MAX_CAPACITY
 }
@@ -210,78 +171,6 @@ pub(crate) fn give_back_all(lists: impl Iterator<Item = Vec<KeyValue>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn an_ended_span_gives_its_allocation_to_the_next_span_started_on_its_thread() {
-        use crate::export::InMemoryExporter;
-        use crate::trace::TracerProvider;
-        std::thread::spawn(|| {
-            let exporter = InMemoryExporter::new();
-            let provider = TracerProvider::builder()
-                .with_simple_exporter(exporter.clone())
-                .build();
-            let tracer = provider.tracer("t");
-            let first = tracer.start("first");
-            let at = first.allocation().unwrap();
-            let first_id = first.span_context().span_id();
-            first.end();
-            let second = tracer.start("second");
-            assert_eq!(second.allocation(), Some(at), "the same allocation");
-            assert_ne!(second.span_context().span_id(), first_id);
-            second.end();
-            let spans = exporter.finished_spans();
-            assert_eq!(spans.len(), 2);
-            assert_eq!(spans.named("first").span_context.span_id(), first_id);
-            assert_eq!(spans.named("second").name, "second");
-        })
-        .join()
-        .unwrap();
-    }
-
-    #[test]
-    fn a_span_a_context_still_holds_is_not_reused() {
-        use crate::Context;
-        use crate::export::InMemoryExporter;
-        use crate::trace::TracerProvider;
-        std::thread::spawn(|| {
-            let provider = TracerProvider::builder()
-                .with_simple_exporter(InMemoryExporter::new())
-                .build();
-            let tracer = provider.tracer("t");
-            let first = tracer.start("first");
-            let at = first.allocation().unwrap();
-            let first_id = first.span_context().span_id();
-            let cx = first.context(&Context::new());
-            first.end();
-            let second = tracer.start("second");
-            assert_ne!(second.allocation(), Some(at));
-            assert_eq!(cx.span_context().unwrap().span_id(), first_id);
-        })
-        .join()
-        .unwrap();
-    }
-
-    #[test]
-    fn a_kept_span_allocation_does_not_keep_its_provider_alive() {
-        use crate::export::InMemoryExporter;
-        use crate::trace::TracerProvider;
-        std::thread::spawn(|| {
-            let provider = TracerProvider::builder()
-                .with_simple_exporter(InMemoryExporter::new())
-                .build();
-            let weak = provider.downgrade();
-            let span = provider.tracer("t").start("kept");
-            span.end();
-            assert!(
-                LOCAL_SPANS.with(|s| !s.borrow().is_empty()),
-                "the allocation is kept"
-            );
-            drop(provider);
-            assert!(weak.upgrade().is_none(), "the provider is gone");
-        })
-        .join()
-        .unwrap();
-    }
 
     #[test]
     fn lists_come_back_empty_with_their_storage() {

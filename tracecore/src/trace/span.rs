@@ -128,7 +128,7 @@ pub(crate) struct RecordingSpan {
     pub(crate) start: Instant,
     pub(crate) start_time: SystemTime,
     /// `None` only in an ended span's allocation kept for reuse, so that it keeps no provider
-    /// alive (see `recycle::give_back_span`).
+    /// alive (see `give_back_span`).
     pub(crate) tracer: Option<Tracer>,
     /// `None` once ended: ending takes it, so a span ends exactly once.
     pub(crate) state: Mutex<Option<SpanState>>,
@@ -306,7 +306,7 @@ impl Span {
         if let Inner::Recording(span) = std::mem::replace(&mut self.inner, Inner::Ended) {
             let end = span.start_time + at.saturating_duration_since(span.start);
             span.end(Some(end));
-            super::recycle::give_back_span(span);
+            give_back_span(span);
         }
     }
 
@@ -321,7 +321,7 @@ impl Span {
     fn end_recording(&mut self, end_time: Option<SystemTime>) {
         if let Inner::Recording(span) = std::mem::replace(&mut self.inner, Inner::Ended) {
             span.end(end_time);
-            super::recycle::give_back_span(span);
+            give_back_span(span);
         }
     }
 }
@@ -533,4 +533,124 @@ impl fmt::Debug for SpanRef<'_> {
 pub(crate) fn now() -> (Instant, SystemTime) {
     let start = Instant::now();
     (start, clock::wall_time(start))
+}
+
+/// Ended spans' allocations a thread keeps for the next spans started on it.
+const LOCAL_SPANS_MAX: usize = 64;
+
+thread_local! {
+    static LOCAL_SPANS: std::cell::RefCell<Vec<Arc<RecordingSpan>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `span` in the allocation of a span ended on this thread when there is one.
+pub(crate) fn stocked(span: RecordingSpan) -> Arc<RecordingSpan> {
+    let kept = LOCAL_SPANS
+        .try_with(|spans| spans.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten();
+    match kept {
+        // Nothing else holds a kept allocation: it was unique when it was kept.
+        Some(mut kept) => match Arc::get_mut(&mut kept) {
+            Some(slot) => {
+                *slot = span;
+                kept
+            }
+            None => Arc::new(span),
+        },
+        None => Arc::new(span),
+    }
+}
+
+/// Keeps an ended span's allocation for a later [`stocked`] on this thread, when nothing else
+/// holds it (a context may still), without its tracer.
+pub(crate) fn give_back_span(mut span: Arc<RecordingSpan>) {
+    let Some(slot) = Arc::get_mut(&mut span) else {
+        return;
+    };
+    slot.tracer = None;
+    let _ = LOCAL_SPANS.try_with(|spans| {
+        if let Ok(mut spans) = spans.try_borrow_mut()
+            && spans.len() < LOCAL_SPANS_MAX
+        {
+            spans.push(span);
+        }
+    });
+}
+
+#[cfg(test)]
+mod stock_tests {
+    use super::*;
+
+    #[test]
+    fn an_ended_span_gives_its_allocation_to_the_next_span_started_on_its_thread() {
+        use crate::export::InMemoryExporter;
+        use crate::trace::TracerProvider;
+        std::thread::spawn(|| {
+            let exporter = InMemoryExporter::new();
+            let provider = TracerProvider::builder()
+                .with_simple_exporter(exporter.clone())
+                .build();
+            let tracer = provider.tracer("t");
+            let first = tracer.start("first");
+            let at = first.allocation().unwrap();
+            let first_id = first.span_context().span_id();
+            first.end();
+            let second = tracer.start("second");
+            assert_eq!(second.allocation(), Some(at), "the same allocation");
+            assert_ne!(second.span_context().span_id(), first_id);
+            second.end();
+            let spans = exporter.finished_spans();
+            assert_eq!(spans.len(), 2);
+            assert_eq!(spans.named("first").span_context.span_id(), first_id);
+            assert_eq!(spans.named("second").name, "second");
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_span_a_context_still_holds_is_not_reused() {
+        use crate::Context;
+        use crate::export::InMemoryExporter;
+        use crate::trace::TracerProvider;
+        std::thread::spawn(|| {
+            let provider = TracerProvider::builder()
+                .with_simple_exporter(InMemoryExporter::new())
+                .build();
+            let tracer = provider.tracer("t");
+            let first = tracer.start("first");
+            let at = first.allocation().unwrap();
+            let first_id = first.span_context().span_id();
+            let cx = first.context(&Context::new());
+            first.end();
+            let second = tracer.start("second");
+            assert_ne!(second.allocation(), Some(at));
+            assert_eq!(cx.span_context().unwrap().span_id(), first_id);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_kept_span_allocation_does_not_keep_its_provider_alive() {
+        use crate::export::InMemoryExporter;
+        use crate::trace::TracerProvider;
+        std::thread::spawn(|| {
+            let provider = TracerProvider::builder()
+                .with_simple_exporter(InMemoryExporter::new())
+                .build();
+            let weak = provider.downgrade();
+            let span = provider.tracer("t").start("kept");
+            span.end();
+            assert!(
+                LOCAL_SPANS.with(|s| !s.borrow().is_empty()),
+                "the allocation is kept"
+            );
+            drop(provider);
+            assert!(weak.upgrade().is_none(), "the provider is gone");
+        })
+        .join()
+        .unwrap();
+    }
 }

@@ -333,7 +333,7 @@ impl SpanBuilder<'_> {
             None => now(),
         };
         let start_time = self.start_time.unwrap_or(wall);
-        let recording = super::recycle::span(RecordingSpan {
+        let recording = super::span::stocked(RecordingSpan {
             span_context: pending.span_context,
             parent_span_id: parent_span.map(SpanContext::span_id),
             parent_is_remote: parent_span.is_some_and(SpanContext::is_remote),

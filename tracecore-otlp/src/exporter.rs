@@ -411,13 +411,15 @@ impl Transport {
                     let wait = after.unwrap_or_else(|| self.retry.backoff(retry, random));
                     if deadline.is_some_and(|d| Instant::now() + wait >= d) {
                         return Err(format!(
-                            "{why} (not retried: waiting {} ms would pass the export timeout)",
+                            "{why} ({}: waiting {} ms more would pass the export timeout)",
+                            tried(retry),
                             wait.as_millis()
                         ));
                     }
                     if !self.interrupt.wait(wait) {
                         return Err(format!(
-                            "{why} (not retried: the pipeline is shutting down)"
+                            "{why} ({}: the pipeline is shutting down)",
+                            tried(retry)
                         ));
                     }
                 }
@@ -790,5 +792,13 @@ impl OtlpStats {
             points_failed: c.points_failed.load(Ordering::Relaxed),
             points_rejected: c.points_rejected.load(Ordering::Relaxed),
         }
+    }
+}
+/// What a failed export's warning says of its retries: `retry` is how many were made.
+fn tried(retry: u32) -> String {
+    match retry {
+        0 => "not retried".to_owned(),
+        1 => "retried once, then stopped".to_owned(),
+        n => format!("retried {n} times, then stopped"),
     }
 }

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! cargo run --example axum-server
-//! curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' http://127.0.0.1:3000/items/7
+//! curl -H 'traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01' http://127.0.0.1:8000/items/7
 //! ```
 //!
 //! `-- --once` sends itself that request, prints the trace and exits; `-- --listen ADDR` serves
@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = match args.iter().position(|a| a == "--listen") {
         Some(i) => args.get(i + 1).ok_or("--listen needs an address")?.as_str(),
         None if once => "127.0.0.1:0",
-        None => "127.0.0.1:3000",
+        None => "127.0.0.1:8000",
     };
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;

@@ -10,7 +10,7 @@
 //! ```text
 //! cargo run --example client-gateway-server -- inventory --listen 127.0.0.1:8081
 //! cargo run --example client-gateway-server -- gateway --listen 127.0.0.1:8080 --upstream http://127.0.0.1:8081
-//! cargo run --example client-gateway-server -- client --gateway http://127.0.0.1:8080 [--requests N]
+//! cargo run --example client-gateway-server -- client --gateway http://127.0.0.1:8080 [--rounds N]
 //! ```
 //!
 //! A role honours the `OTEL_*` variables (`OTEL_SERVICE_NAME` overrides its name); with no
@@ -25,7 +25,7 @@ use tracecore_examples::{
 use tracecore_otlp::{ExporterKind, Setup, Telemetry};
 use tracecore_tower::PrometheusService;
 
-const USAGE: &str = "usage: client-gateway-server [inventory --listen ADDR | gateway --listen ADDR --upstream URL | client --gateway URL [--requests N]]";
+const USAGE: &str = "usage: client-gateway-server [inventory --listen ADDR | gateway --listen ADDR --upstream URL | client --gateway URL [--rounds N]] (a round is the three orders 42, 4242 and 0)";
 
 #[tokio::main]
 async fn main() {
@@ -119,10 +119,11 @@ async fn run_gateway(args: &[String]) -> Result<(), String> {
 async fn run_client(args: &[String]) -> Result<(), String> {
     let telemetry = role_telemetry("client", &ManualReader::new())?;
     let url = required(args, "--gateway")?;
-    let rounds: usize = match flag(args, "--requests") {
+    // `--requests` is the older name of `--rounds`.
+    let rounds: usize = match flag(args, "--rounds").or_else(|| flag(args, "--requests")) {
         Some(n) => n
             .parse()
-            .map_err(|_| format!("--requests: {n:?} is not a number"))?,
+            .map_err(|_| format!("--rounds: {n:?} is not a number"))?,
         None => 1,
     };
     let paths: Vec<&str> = CLIENT_PATHS

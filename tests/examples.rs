@@ -308,7 +308,7 @@ fn each_role_runs_alone_and_the_trace_crosses_three_processes() {
     let gateway_url = gateway.url();
     let out = run(
         "client-gateway-server",
-        &["client", "--gateway", &gateway_url, "--requests", "1"],
+        &["client", "--gateway", &gateway_url, "--rounds", "1"],
     );
     assert!(out.contains("GET /orders/42 -> 200"), "{out}");
 

@@ -36,6 +36,9 @@ mod config;
 mod encode;
 mod exporter;
 mod prometheus;
+// The OTLP messages as prost types, for decoding in this workspace's tests and benchmarks only:
+// not public API (hidden from the docs; it may change with any release).
+#[doc(hidden)]
 pub mod proto;
 mod response;
 mod retry;

@@ -44,8 +44,3 @@ mod middleware;
 
 pub use body::TracedBody;
 pub use middleware::TraceMiddleware;
-
-/// The README's snippets, compiled and run as doctests here, where every crate is in reach.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;

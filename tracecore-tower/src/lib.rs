@@ -19,6 +19,8 @@
 //!     .layer(ServerLayer::new(provider.tracer("inventory")));
 //! ```
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod client;
 #[cfg(feature = "axum")]
 mod extract;
@@ -27,6 +29,7 @@ mod server;
 
 pub use client::{Client, ClientLayer, ClientResponseBody, ClientResponseFuture};
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::RequestContext;
 pub use prometheus::PrometheusService;
 pub use server::{

@@ -45,9 +45,12 @@
 //! `set_status`. Unlike there, `set_parent` on a span that has already started returns an error
 //! instead of doing nothing.
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 mod ext;
 mod fields;
 #[cfg(feature = "fmt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fmt")))]
 pub mod fmt;
 mod layer;
 mod slot;

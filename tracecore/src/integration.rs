@@ -1,7 +1,7 @@
 //! For integration crates, not applications: what a framework adapter, an exporter or a bridge
 //! needs beyond the public API an application uses. An application never needs this module.
 //!
-//! - [`env`]: reading `OTEL_*` variables as the OpenTelemetry SDK configuration says (empty is
+//! - [`env`](mod@env): reading `OTEL_*` variables as the OpenTelemetry SDK configuration says (empty is
 //!   unset, a malformed value is warned about once, naming the variable).
 //! - Storage recycled from exported spans, so that a request's thread does not allocate what the
 //!   export thread frees: [`attribute_list`], [`attribute_string`], [`text`], [`ip_text`].

@@ -100,7 +100,7 @@ impl InFlight {
     }
 
     /// Holds the span of an RPC (a gRPC call) on `side`, which ends by the RPC rules, and its
-    /// duration measurement ([`HttpMetrics::rpc`]; the span should start at its
+    /// duration measurement ([`HttpMetrics::rpc`](super::HttpMetrics::rpc); the span should start at its
     /// [`start`](HttpMeasure::start)).
     pub fn rpc(span: Span, side: Side, measure: Option<HttpMeasure>) -> Self {
         Self {

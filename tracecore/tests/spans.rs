@@ -5,10 +5,10 @@ use std::time::{Duration, SystemTime};
 use tracecore::export::InMemoryExporter;
 use tracecore::propagation::{Propagator, TraceContextPropagator};
 use tracecore::trace::{
-    AlwaysOff, AlwaysOn, Sampler, SamplingDecision, SamplingResult, SpanKind, SpanLimits, Status,
-    TracerProvider,
+    AlwaysOff, AlwaysOn, Sampler, SamplingDecision, SamplingParameters, SamplingResult, SpanKind,
+    SpanLimits, Status, TracerProvider,
 };
-use tracecore::{Context, KeyValue, SeededIdGenerator, SpanContext, TraceFlags, TraceId, Value};
+use tracecore::{Context, KeyValue, SeededIdGenerator, SpanContext, TraceFlags, Value};
 
 fn provider() -> (TracerProvider, InMemoryExporter) {
     let exporter = InMemoryExporter::new();
@@ -276,15 +276,7 @@ impl StartWithParent for tracecore::trace::Tracer {
 #[derive(Debug)]
 struct RecordOnly;
 impl Sampler for RecordOnly {
-    fn should_sample(
-        &self,
-        _: Option<&SpanContext>,
-        _: TraceId,
-        _: &str,
-        _: SpanKind,
-        _: &[KeyValue],
-        _: &[tracecore::trace::Link],
-    ) -> SamplingResult {
+    fn should_sample(&self, _params: &SamplingParameters<'_>) -> SamplingResult {
         let mut r = SamplingResult::new(SamplingDecision::RecordOnly);
         r.attributes
             .push(KeyValue::new("sampler.note", "record-only"));
@@ -437,15 +429,8 @@ fn without_processors_spans_do_not_record_but_their_context_propagates() {
 #[derive(Debug)]
 struct ByRoute;
 impl Sampler for ByRoute {
-    fn should_sample(
-        &self,
-        _: Option<&SpanContext>,
-        _: TraceId,
-        _: &str,
-        _: SpanKind,
-        attributes: &[KeyValue],
-        _: &[tracecore::trace::Link],
-    ) -> SamplingResult {
+    fn should_sample(&self, params: &SamplingParameters<'_>) -> SamplingResult {
+        let attributes = params.attributes;
         let keep = attributes
             .iter()
             .any(|kv| kv.key.as_str() == "http.route" && kv.value.as_str() == Some("/keep"));
@@ -506,15 +491,8 @@ fn lazy_attributes_are_seen_by_a_sampler_that_reads_them_and_skipped_for_one_tha
 #[derive(Debug)]
 struct ByName;
 impl Sampler for ByName {
-    fn should_sample(
-        &self,
-        _: Option<&SpanContext>,
-        _: TraceId,
-        name: &str,
-        _: SpanKind,
-        _: &[KeyValue],
-        _: &[tracecore::trace::Link],
-    ) -> SamplingResult {
+    fn should_sample(&self, params: &SamplingParameters<'_>) -> SamplingResult {
+        let name = params.name;
         SamplingResult::new(if name == "GET /keep" {
             SamplingDecision::RecordAndSample
         } else {

@@ -53,8 +53,8 @@ pub use limits::SpanLimits;
 pub use provider::{TracerProvider, TracerProviderBuilder};
 pub use resource::{InstrumentationScope, Resource, ResourceBuilder};
 pub use sampler::{
-    AlwaysOff, AlwaysOn, ParentBased, Sampler, SamplingDecision, SamplingResult, TraceIdRatioBased,
-    sampler_from_env, sampler_from_env_values,
+    AlwaysOff, AlwaysOn, ParentBased, Sampler, SamplingDecision, SamplingParameters,
+    SamplingResult, TraceIdRatioBased, sampler_from_env, sampler_from_env_values,
 };
 pub use span::{Event, Link, Span, SpanKind, SpanRef, Status};
 pub use span_data::SpanData;

@@ -1,14 +1,15 @@
 //! Sampling: which spans are recorded and exported ([OpenTelemetry SDK §Sampling]).
 //!
 //! ```
-//! use tracecore::trace::{ParentBased, Sampler, SamplingDecision, SpanKind, TraceIdRatioBased};
+//! use tracecore::trace::{ParentBased, Sampler, SamplingDecision, SamplingParameters, SpanKind, TraceIdRatioBased};
 //! use tracecore::TraceId;
 //!
 //! let sampler = ParentBased::new(TraceIdRatioBased::new(0.25));
 //! let trace_id = TraceId::from_u128(0x0123_4567_89ab_cdef_0011_2233_4455_6677).unwrap();
 //! // Deterministic on the trace id: the same trace gets the same answer in every process.
-//! let first = sampler.should_sample(None, trace_id, "GET", SpanKind::Server, &[], &[]).decision;
-//! let again = sampler.should_sample(None, trace_id, "GET", SpanKind::Server, &[], &[]).decision;
+//! let params = SamplingParameters::new(trace_id, "GET").with_kind(SpanKind::Server);
+//! let first = sampler.should_sample(&params).decision;
+//! let again = sampler.should_sample(&params).decision;
 //! assert_eq!(first, again);
 //! ```
 //!
@@ -53,18 +54,83 @@ impl SamplingResult {
     }
 }
 
-/// Decides whether a span is recorded. Called before the span exists, with what it will have.
+/// What a sampler decides on: the span's parent (absent for a root), trace id, name, kind,
+/// start attributes and links. `#[non_exhaustive]`: a parameter can be added without breaking
+/// every sampler; build one with [`new`](Self::new) and the `with_` setters.
+///
+/// ```
+/// use tracecore::trace::{SamplingParameters, SpanKind};
+/// use tracecore::TraceId;
+///
+/// let trace_id = TraceId::from_u128(1).unwrap();
+/// let params = SamplingParameters::new(trace_id, "GET /items/{id}").with_kind(SpanKind::Server);
+/// assert!(params.parent.is_none() && params.attributes.is_empty());
+/// ```
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct SamplingParameters<'a> {
+    /// The parent's span context; `None` for a root span.
+    pub parent: Option<&'a SpanContext>,
+    /// The trace the span belongs to (its parent's, or a new one for a root).
+    pub trace_id: TraceId,
+    /// The span's name.
+    pub name: &'a str,
+    /// The span's kind.
+    pub kind: SpanKind,
+    /// The attributes the span starts with (empty when no sampler reads them: see
+    /// [`Sampler::reads_attributes`]).
+    pub attributes: &'a [KeyValue],
+    /// The span's links.
+    pub links: &'a [Link],
+}
+
+impl<'a> SamplingParameters<'a> {
+    /// A root INTERNAL span named `name` in `trace_id`, with no attributes or links.
+    pub const fn new(trace_id: TraceId, name: &'a str) -> Self {
+        Self {
+            parent: None,
+            trace_id,
+            name,
+            kind: SpanKind::Internal,
+            attributes: &[],
+            links: &[],
+        }
+    }
+
+    /// The parent's span context.
+    #[must_use]
+    pub const fn with_parent(mut self, parent: Option<&'a SpanContext>) -> Self {
+        self.parent = parent;
+        self
+    }
+
+    /// The span's kind.
+    #[must_use]
+    pub const fn with_kind(mut self, kind: SpanKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// The span's start attributes.
+    #[must_use]
+    pub const fn with_attributes(mut self, attributes: &'a [KeyValue]) -> Self {
+        self.attributes = attributes;
+        self
+    }
+
+    /// The span's links.
+    #[must_use]
+    pub const fn with_links(mut self, links: &'a [Link]) -> Self {
+        self.links = links;
+        self
+    }
+}
+
+/// Decides whether a span is recorded. Called before the span exists, with what it will have
+/// ([`SamplingParameters`]).
 pub trait Sampler: Send + Sync + fmt::Debug {
     /// The decision for a span in `trace_id` under `parent`.
-    fn should_sample(
-        &self,
-        parent: Option<&SpanContext>,
-        trace_id: TraceId,
-        name: &str,
-        kind: SpanKind,
-        attributes: &[KeyValue],
-        links: &[Link],
-    ) -> SamplingResult;
+    fn should_sample(&self, params: &SamplingParameters<'_>) -> SamplingResult;
 
     /// A description, such as `ParentBased{root:AlwaysOnSampler,…}`.
     fn description(&self) -> String;
@@ -78,16 +144,8 @@ pub trait Sampler: Send + Sync + fmt::Debug {
 }
 
 impl<S: Sampler + ?Sized> Sampler for Arc<S> {
-    fn should_sample(
-        &self,
-        parent: Option<&SpanContext>,
-        trace_id: TraceId,
-        name: &str,
-        kind: SpanKind,
-        attributes: &[KeyValue],
-        links: &[Link],
-    ) -> SamplingResult {
-        (**self).should_sample(parent, trace_id, name, kind, attributes, links)
+    fn should_sample(&self, params: &SamplingParameters<'_>) -> SamplingResult {
+        (**self).should_sample(params)
     }
     fn description(&self) -> String {
         (**self).description()
@@ -102,15 +160,7 @@ impl<S: Sampler + ?Sized> Sampler for Arc<S> {
 pub struct AlwaysOn;
 
 impl Sampler for AlwaysOn {
-    fn should_sample(
-        &self,
-        _: Option<&SpanContext>,
-        _: TraceId,
-        _: &str,
-        _: SpanKind,
-        _: &[KeyValue],
-        _: &[Link],
-    ) -> SamplingResult {
+    fn should_sample(&self, _params: &SamplingParameters<'_>) -> SamplingResult {
         SamplingResult::new(SamplingDecision::RecordAndSample)
     }
     fn description(&self) -> String {
@@ -127,15 +177,7 @@ impl Sampler for AlwaysOn {
 pub struct AlwaysOff;
 
 impl Sampler for AlwaysOff {
-    fn should_sample(
-        &self,
-        _: Option<&SpanContext>,
-        _: TraceId,
-        _: &str,
-        _: SpanKind,
-        _: &[KeyValue],
-        _: &[Link],
-    ) -> SamplingResult {
+    fn should_sample(&self, _params: &SamplingParameters<'_>) -> SamplingResult {
         SamplingResult::new(SamplingDecision::Drop)
     }
     fn description(&self) -> String {
@@ -186,16 +228,8 @@ impl TraceIdRatioBased {
 }
 
 impl Sampler for TraceIdRatioBased {
-    fn should_sample(
-        &self,
-        _: Option<&SpanContext>,
-        trace_id: TraceId,
-        _: &str,
-        _: SpanKind,
-        _: &[KeyValue],
-        _: &[Link],
-    ) -> SamplingResult {
-        SamplingResult::new(if self.samples(trace_id) {
+    fn should_sample(&self, params: &SamplingParameters<'_>) -> SamplingResult {
+        SamplingResult::new(if self.samples(params.trace_id) {
             SamplingDecision::RecordAndSample
         } else {
             SamplingDecision::Drop
@@ -265,16 +299,8 @@ impl ParentBased {
 }
 
 impl Sampler for ParentBased {
-    fn should_sample(
-        &self,
-        parent: Option<&SpanContext>,
-        trace_id: TraceId,
-        name: &str,
-        kind: SpanKind,
-        attributes: &[KeyValue],
-        links: &[Link],
-    ) -> SamplingResult {
-        let delegate = match parent {
+    fn should_sample(&self, params: &SamplingParameters<'_>) -> SamplingResult {
+        let delegate = match params.parent {
             None => &self.root,
             Some(p) => match (p.is_remote(), p.is_sampled()) {
                 (true, true) => &self.remote_sampled,
@@ -283,7 +309,7 @@ impl Sampler for ParentBased {
                 (false, false) => &self.local_not_sampled,
             },
         };
-        delegate.should_sample(parent, trace_id, name, kind, attributes, links)
+        delegate.should_sample(params)
     }
 
     fn description(&self) -> String {
@@ -389,7 +415,7 @@ mod tests {
     use crate::{SeededIdGenerator, SpanId, TraceFlags};
 
     fn decide(s: &dyn Sampler, parent: Option<&SpanContext>, trace: TraceId) -> SamplingDecision {
-        s.should_sample(parent, trace, "op", SpanKind::Internal, &[], &[])
+        s.should_sample(&SamplingParameters::new(trace, "op").with_parent(parent))
             .decision
     }
 

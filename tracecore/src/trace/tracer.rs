@@ -7,7 +7,10 @@ use std::time::{Instant, SystemTime};
 
 use super::provider::ProviderInner;
 use super::span::{RecordingSpan, SpanState, now};
-use super::{InstrumentationScope, Link, SamplingDecision, Span, SpanKind, Status, clock, limits};
+use super::{
+    InstrumentationScope, Link, SamplingDecision, SamplingParameters, Span, SpanKind, Status,
+    clock, limits,
+};
 use crate::{Context, KeyValue, SpanContext, TraceFlags};
 
 /// Starts spans for one instrumentation scope of one provider. Cloning is cheap; hand it to
@@ -258,12 +261,11 @@ impl SpanBuilder<'_> {
             )));
         }
         let result = provider.sampler().should_sample(
-            parent_span,
-            trace_id,
-            &self.name,
-            self.kind,
-            attributes,
-            &self.links,
+            &SamplingParameters::new(trace_id, &self.name)
+                .with_parent(parent_span)
+                .with_kind(self.kind)
+                .with_attributes(attributes)
+                .with_links(&self.links),
         );
         let sampled = result.decision == SamplingDecision::RecordAndSample;
         let trace_state = result

@@ -68,13 +68,11 @@ impl Body for TracedBody {
         let ended = span.body_event(match &frame {
             None => BodyEvent::End,
             Some(Err(error)) => BodyEvent::Error(Failure::error(FailureKind::Body, error)),
-            Some(Ok(frame)) => match (frame.data_ref(), frame.trailers_ref()) {
-                (_, Some(trailers)) => BodyEvent::Trailers(trailers),
-                (data, None) => BodyEvent::Data {
-                    bytes: data.map_or(0, |d| d.len() as u64),
-                    end_stream: this.inner.is_end_stream(),
-                },
-            },
+            Some(Ok(frame)) => BodyEvent::frame(
+                frame.data_ref().map(|d| d.len() as u64),
+                frame.trailers_ref(),
+                this.inner.is_end_stream(),
+            ),
         });
         if ended {
             *this.span = None;

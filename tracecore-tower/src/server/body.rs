@@ -54,20 +54,12 @@ where
                 type_name::<B::Error>(),
                 error,
             )),
-            Some(Ok(frame)) => match frame.data_ref() {
-                Some(data) => BodyEvent::Data {
-                    bytes: bytes::Buf::remaining(data) as u64,
-                    end_stream: this.inner.is_end_stream(),
-                },
-                // Trailers are a body's last frame: the server sends nothing after them.
-                None => match frame.trailers_ref() {
-                    Some(trailers) => BodyEvent::Trailers(trailers),
-                    None => BodyEvent::Data {
-                        bytes: 0,
-                        end_stream: this.inner.is_end_stream(),
-                    },
-                },
-            },
+            // Trailers are a body's last frame: the server sends nothing after them.
+            Some(Ok(frame)) => BodyEvent::frame(
+                frame.data_ref().map(|d| bytes::Buf::remaining(d) as u64),
+                frame.trailers_ref(),
+                this.inner.is_end_stream(),
+            ),
         };
         this.guard.body_event(event);
         Poll::Ready(frame)

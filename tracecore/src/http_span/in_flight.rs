@@ -371,6 +371,27 @@ pub enum BodyEvent<'a> {
     Error(Failure<'a>),
 }
 
+impl<'a> BodyEvent<'a> {
+    /// The event of one frame a body yielded: its trailers, else its data (`data_len` bytes;
+    /// `None` for a frame that is neither), `end_stream` when the body says nothing follows.
+    pub const fn frame(
+        data_len: Option<u64>,
+        trailers: Option<&'a HeaderMap>,
+        end_stream: bool,
+    ) -> Self {
+        match trailers {
+            Some(trailers) => Self::Trailers(trailers),
+            None => Self::Data {
+                bytes: match data_len {
+                    Some(bytes) => bytes,
+                    None => 0,
+                },
+                end_stream,
+            },
+        }
+    }
+}
+
 /// A failure with no response, or of a response body: its low-cardinality kind and the error.
 #[derive(Clone, Copy)]
 pub struct Failure<'a> {

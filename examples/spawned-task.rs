@@ -6,8 +6,9 @@
 //!
 //! `cargo run --example spawned-task` posts one order to a server on loopback; the handler
 //! answers 202 at once and sends the confirmation from a background task, carrying the context,
-//! and writes an audit line from another one, without it. Two traces print: the order's, with
-//! the background work in it, and the audit task's on its own.
+//! and writes an audit line from another one, without it. Two traces print, each under a line
+//! that says which it is: the order's, with the background work in it, and the audit task's on
+//! its own.
 
 use std::time::Duration;
 
@@ -101,12 +102,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    print!(
-        "{}",
-        render_waterfall(
-            spans.finished_spans().as_slice(),
-            &WaterfallOptions::default()
-        )
+    let all = spans.finished_spans().as_slice().to_vec();
+    let order = all
+        .iter()
+        .find(|s| s.name == "POST /orders")
+        .map(|s| s.span_context.trace_id());
+    let (in_order, apart): (Vec<_>, Vec<_>) = all
+        .into_iter()
+        .partition(|s| Some(s.span_context.trace_id()) == order);
+    let options = WaterfallOptions::default();
+    println!(
+        "\nThe order's trace: the request, and the confirmation its task sent with the context"
     );
+    print!("{}", render_waterfall(&in_order, &options));
+    println!("\nThe audit task, spawned without the context: a trace of its own");
+    print!("{}", render_waterfall(&apart, &options));
     Ok(())
 }

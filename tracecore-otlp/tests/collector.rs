@@ -7,6 +7,9 @@
 
 mod support;
 
+#[path = "../../tests/support/remote.rs"]
+mod remote;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 
 use prost::Message;
@@ -15,9 +18,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use remote::remote_parent;
 use support::Receiver;
 use tracecore::export::BatchProcessor;
-use tracecore::propagation::{Propagator, TraceContextPropagator};
 use tracecore::trace::{SpanKind, Status, TracerProvider};
 use tracecore::{KeyValue, SpanContext};
 use tracecore_otlp::proto::{self, any_value};
@@ -180,15 +183,10 @@ fn through_rotel(protocol: Protocol, compression: Compression) {
         .build();
     let tracer = provider.tracer("tracecore-tower");
 
-    let mut headers = http::HeaderMap::new();
-    headers.insert(
-        "traceparent",
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-            .parse()
-            .unwrap(),
+    let remote = remote_parent(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "vendor=abc",
     );
-    headers.insert("tracestate", "vendor=abc".parse().unwrap());
-    let remote = TraceContextPropagator::new().extract(&headers);
     let server = tracer
         .span_builder("GET /orders/{id}")
         .with_kind(SpanKind::Server)

@@ -2,12 +2,15 @@
 //! collector does (prost for protobuf; JSON read by the OTLP JSON rules), compared field by
 //! field with what was recorded.
 
+#[path = "../../tests/support/remote.rs"]
+mod remote;
+
 use std::time::{Duration, SystemTime};
 
 use prost::Message;
+use remote::remote_parent;
 use serde_json::Value as Json;
 use tracecore::export::InMemoryExporter;
-use tracecore::propagation::{Propagator, TraceContextPropagator};
 use tracecore::trace::{
     InstrumentationScope, SpanData, SpanKind, SpanLimits, Status, TracerProvider,
 };
@@ -32,15 +35,10 @@ fn recorded_spans() -> Vec<SpanData> {
         .with_simple_exporter(spans.clone())
         .build();
 
-    let mut headers = http::HeaderMap::new();
-    headers.insert(
-        "traceparent",
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-            .parse()
-            .unwrap(),
+    let remote = remote_parent(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "vendor=abc,other=x:y",
     );
-    headers.insert("tracestate", "vendor=abc,other=x:y".parse().unwrap());
-    let remote = TraceContextPropagator::new().extract(&headers);
 
     let server_tracer =
         gateway.tracer_with_scope(InstrumentationScope::new("tracecore-tower", Some("0.1.0")));

@@ -34,8 +34,12 @@
 //! Where the ids go: on text lines (the Full and Compact formats) at the end, after the
 //! event's fields, where log pipelines look for `key=value` pairs; on a JSON line as the first
 //! top-level keys `"trace_id"` and `"span_id"`, the names Grafana, Datadog and Elastic correlate
-//! on. When the writer shows colours (ANSI), the ids lead the line instead, so that the
-//! formatter's colours are kept. Lines written outside any trace are unchanged.
+//! on. The place does not depend on colour. [`layer`] colours its lines only when standard
+//! output is a terminal and `NO_COLOR` is unset or empty, so a file or a pipe gets plain text.
+//! A line is formatted into a buffer before the ids are added: a format given to
+//! [`TraceIdFormat::new`] keeps its colours when it was told to colour itself
+//! (`Format::with_ansi(true)`, as [`layer`] does), since the buffer is not a terminal. Lines
+//! written outside any trace are unchanged.
 //!
 //! The ids are read from tracecore's current [`Context`]: a line written in a
 //! handler under `tracecore-tower`'s `ServerLayer` carries the SERVER span's ids even when no
@@ -73,12 +77,25 @@ impl<F> TraceIdFormat<F> {
     }
 }
 
-/// tracing-subscriber's default fmt layer (the Full format) with trace ids on its lines.
+/// tracing-subscriber's default fmt layer (the Full format, to standard output) with trace ids at
+/// the end of its lines, coloured only when standard output is a terminal and `NO_COLOR` is
+/// unset or empty.
 pub fn layer<S>() -> tracing_subscriber::fmt::Layer<S, DefaultFields, TraceIdFormat<Format<Full>>>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
-    tracing_subscriber::fmt::layer().map_event_format(TraceIdFormat::new)
+    let colour = colours(
+        std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
+    tracing_subscriber::fmt::layer()
+        .with_ansi(colour)
+        .event_format(TraceIdFormat::new(Format::default().with_ansi(colour)))
+}
+
+/// Whether to colour: on a terminal, unless `NO_COLOR` is set to something (no-color.org).
+fn colours(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// A line buffer per thread, reused: lines longer than this give their memory back.
@@ -103,10 +120,6 @@ where
         let Some((trace_id, span_id)) = ids(ctx, event) else {
             return self.inner.format_event(ctx, writer, event);
         };
-        if writer.has_ansi_escapes() {
-            write!(writer, "trace_id={trace_id} span_id={span_id} ")?;
-            return self.inner.format_event(ctx, writer, event);
-        }
         let mut format = |line: &mut String| {
             line.clear();
             self.inner.format_event(ctx, Writer::new(line), event)?;
@@ -183,6 +196,15 @@ mod tests {
         let span_id = SpanId::from_u64(0x00f0_67aa_0ba9_02b7).unwrap();
         write_with_ids(&mut Writer::new(&mut out), line, trace_id, span_id).unwrap();
         out
+    }
+
+    #[test]
+    fn colour_follows_the_terminal_and_no_color() {
+        use std::ffi::OsStr;
+        assert!(colours(true, None));
+        assert!(colours(true, Some(OsStr::new(""))));
+        assert!(!colours(true, Some(OsStr::new("1"))));
+        assert!(!colours(false, None));
     }
 
     #[test]

@@ -178,6 +178,36 @@ fn json_lines_carry_the_ids_as_top_level_keys() {
 }
 
 #[test]
+fn a_coloured_line_keeps_its_colours_and_ends_with_the_ids() {
+    let (provider, _exporter) = recording_provider("app");
+    let out = Captured::default();
+    let coloured = tracing_subscriber::fmt::format::Format::default().with_ansi(true);
+    let dispatch: Dispatch = tracing_subscriber::registry()
+        .with(TracecoreLayer::new(provider.tracer("t")))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(out.clone())
+                .with_ansi(true)
+                .event_format(TraceIdFormat::new(coloured)),
+        )
+        .into();
+    let ids = dispatcher::with_default(&dispatch, || {
+        let span = tracing::info_span!("checkout");
+        span.in_scope(|| tracing::info!("order accepted"));
+        ids_of(&span)
+    });
+    let line = out.line_with("order accepted");
+    assert!(
+        line.contains("\x1b["),
+        "the format's colours are kept: {line:?}"
+    );
+    assert!(
+        line.ends_with(&format!(" trace_id={} span_id={}", ids.0, ids.1)),
+        "the ids end the line, as on a plain one: {line:?}"
+    );
+}
+
+#[test]
 fn an_explicit_parent_gives_its_ids() {
     let (provider, _exporter) = recording_provider("app");
     let out = Captured::default();

@@ -1,7 +1,11 @@
 //! Span lifecycle, status, limits, sampling decisions and parents, as a user relies on them.
 
+#[path = "../../tests/support/remote.rs"]
+mod remote;
+
 use std::time::{Duration, SystemTime};
 
+use remote::remote_parent;
 use tracecore::export::InMemoryExporter;
 use tracecore::propagation::{Propagator, TraceContextPropagator};
 use tracecore::trace::{
@@ -185,15 +189,10 @@ fn parents_roots_and_remote_parents() {
         .build();
     let tracer = provider.tracer("t");
 
-    let mut headers = http::HeaderMap::new();
-    headers.insert(
-        "traceparent",
-        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03"
-            .parse()
-            .unwrap(),
+    let remote = remote_parent(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-03",
+        "vendor=1",
     );
-    headers.insert("tracestate", "vendor=1".parse().unwrap());
-    let remote = TraceContextPropagator::new().extract(&headers);
     let server = tracer
         .span_builder("server")
         .with_kind(SpanKind::Server)

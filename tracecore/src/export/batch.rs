@@ -179,6 +179,7 @@ impl BatchProcessorBuilder {
     }
 
     /// Bytes the queued spans may hold (estimated), instead of `TRACECORE_BSP_MAX_QUEUE_BYTES`.
+    #[must_use]
     pub fn with_max_queue_bytes(mut self, bytes: usize) -> Self {
         self.config.max_queue_bytes = bytes.max(1);
         self

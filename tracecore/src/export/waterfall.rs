@@ -28,12 +28,14 @@ impl Default for WaterfallOptions {
 
 impl WaterfallOptions {
     /// Options with colour on or off.
+    #[must_use]
     pub fn with_color(mut self, color: bool) -> Self {
         self.color = color;
         self
     }
 
     /// Options with a bar `width` characters wide (at least 10).
+    #[must_use]
     pub fn with_bar_width(mut self, width: usize) -> Self {
         self.bar_width = width.max(10);
         self

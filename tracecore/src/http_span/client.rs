@@ -46,12 +46,14 @@ impl<'a> ClientRequest<'a> {
 
     /// A low-cardinality URL template (`/items/{id}`): the span is named `{method} {template}`
     /// and records `url.template`.
+    #[must_use]
     pub const fn with_template(mut self, template: Option<&'a str>) -> Self {
         self.template = template;
         self
     }
 
     /// The ordinal of this attempt's resend: 0 for the first attempt, 1 for the first retry...
+    #[must_use]
     pub const fn with_resend_count(mut self, resend_count: u32) -> Self {
         self.resend_count = resend_count;
         self

@@ -1,0 +1,183 @@
+//! What identifies a series of the HTTP and gRPC instruments: the attribute values, interned or
+//! static, compared without reading a string that is the same interned one.
+
+use std::borrow::Cow;
+
+use crate::http_span::Side;
+use crate::metrics::{SeriesKey, hash_bytes, mix};
+use crate::rpc::GrpcCode;
+use crate::{KeyValue, semconv};
+
+/// The key of one series: an HTTP request's or a gRPC call's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum HttpKey {
+    Http(HttpSeries),
+    Rpc(RpcSeries),
+}
+
+/// An HTTP request's attributes (`http.{server,client}.request.duration`, the body sizes,
+/// `http.server.active_requests`).
+#[derive(Clone, Debug)]
+pub(crate) struct HttpSeries {
+    pub(crate) side: Side,
+    pub(crate) method: &'static str,
+    pub(crate) scheme: Option<&'static str>,
+    pub(crate) route: Option<Cow<'static, str>>,
+    pub(crate) server_address: Option<Cow<'static, str>>,
+    pub(crate) server_port: Option<u16>,
+    pub(crate) status: Option<u16>,
+    pub(crate) error_type: Option<&'static str>,
+    pub(crate) protocol: Option<&'static str>,
+}
+
+/// A gRPC call's attributes (`rpc.{server,client}.call.duration`).
+#[derive(Clone, Debug)]
+pub(crate) struct RpcSeries {
+    pub(crate) side: Side,
+    /// `service/method`, or `_OTHER`.
+    pub(crate) method: Cow<'static, str>,
+    pub(crate) server_address: Option<Cow<'static, str>>,
+    pub(crate) server_port: Option<u16>,
+    pub(crate) code: Option<GrpcCode>,
+    pub(crate) error_type: Option<&'static str>,
+}
+
+impl HttpKey {
+    pub(crate) fn set_error_type(&mut self, error_type: Option<&'static str>) {
+        match self {
+            Self::Http(k) => k.error_type = error_type,
+            Self::Rpc(k) => k.error_type = error_type,
+        }
+    }
+
+    pub(crate) fn hash(&self) -> u64 {
+        match self {
+            Self::Http(k) => {
+                let mut h = hash_bytes(k.side as u64, k.method.as_bytes());
+                for part in [
+                    k.scheme,
+                    k.route.as_deref(),
+                    k.server_address.as_deref(),
+                    k.error_type,
+                    k.protocol,
+                ] {
+                    h = hash_bytes(h.rotate_left(5), part.unwrap_or("").as_bytes());
+                }
+                let numbers =
+                    u64::from(k.status.unwrap_or(0)) << 16 | u64::from(k.server_port.unwrap_or(0));
+                mix(h ^ numbers)
+            }
+            Self::Rpc(k) => {
+                let mut h = hash_bytes(k.side as u64 | 2, k.method.as_bytes());
+                for part in [k.server_address.as_deref(), k.error_type] {
+                    h = hash_bytes(h.rotate_left(5), part.unwrap_or("").as_bytes());
+                }
+                let code = k.code.map_or(0, |c| c.as_u32() as u64 + 1);
+                mix(h ^ (code << 16 | u64::from(k.server_port.unwrap_or(0))))
+            }
+        }
+    }
+}
+
+/// Equal strings, found without reading them when they are the same interned or static one.
+fn same(a: &str, b: &str) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
+}
+
+fn same_opt(a: Option<&str>, b: Option<&str>) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => same(a, b),
+        (None, None) => true,
+        _ => false,
+    }
+}
+
+impl PartialEq for HttpSeries {
+    fn eq(&self, other: &Self) -> bool {
+        self.side == other.side
+            && self.status == other.status
+            && self.server_port == other.server_port
+            && same(self.method, other.method)
+            && same_opt(self.route.as_deref(), other.route.as_deref())
+            && same_opt(self.scheme, other.scheme)
+            && same_opt(self.error_type, other.error_type)
+            && same_opt(self.protocol, other.protocol)
+            && same_opt(
+                self.server_address.as_deref(),
+                other.server_address.as_deref(),
+            )
+    }
+}
+
+impl Eq for HttpSeries {}
+
+impl PartialEq for RpcSeries {
+    fn eq(&self, other: &Self) -> bool {
+        self.side == other.side
+            && self.code == other.code
+            && self.server_port == other.server_port
+            && same(&self.method, &other.method)
+            && same_opt(self.error_type, other.error_type)
+            && same_opt(
+                self.server_address.as_deref(),
+                other.server_address.as_deref(),
+            )
+    }
+}
+
+impl Eq for RpcSeries {}
+
+impl SeriesKey for HttpKey {
+    /// Sorted by key, as every series' attributes are.
+    fn attributes(&self) -> Vec<KeyValue> {
+        let mut out = Vec::with_capacity(7);
+        match self {
+            Self::Http(k) => {
+                if let Some(e) = k.error_type {
+                    out.push(KeyValue::new(semconv::ERROR_TYPE, e));
+                }
+                out.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, k.method));
+                if let Some(status) = k.status {
+                    out.push(KeyValue::new(
+                        semconv::HTTP_RESPONSE_STATUS_CODE,
+                        i64::from(status),
+                    ));
+                }
+                if let Some(route) = &k.route {
+                    out.push(KeyValue::new(semconv::HTTP_ROUTE, route.clone()));
+                }
+                if let Some(version) = k.protocol {
+                    out.push(KeyValue::new(semconv::NETWORK_PROTOCOL_VERSION, version));
+                }
+                server(&mut out, &k.server_address, k.server_port);
+                if let Some(scheme) = k.scheme {
+                    out.push(KeyValue::new(semconv::URL_SCHEME, scheme));
+                }
+            }
+            Self::Rpc(k) => {
+                if let Some(e) = k.error_type {
+                    out.push(KeyValue::new(semconv::ERROR_TYPE, e));
+                }
+                out.push(KeyValue::new(semconv::RPC_METHOD, k.method.clone()));
+                if let Some(code) = k.code {
+                    out.push(KeyValue::new(
+                        semconv::RPC_RESPONSE_STATUS_CODE,
+                        code.name(),
+                    ));
+                }
+                out.push(KeyValue::new(semconv::RPC_SYSTEM_NAME, crate::rpc::GRPC));
+                server(&mut out, &k.server_address, k.server_port);
+            }
+        }
+        out
+    }
+}
+
+fn server(out: &mut Vec<KeyValue>, address: &Option<Cow<'static, str>>, port: Option<u16>) {
+    if let Some(address) = address {
+        out.push(KeyValue::new(semconv::SERVER_ADDRESS, address.clone()));
+    }
+    if let Some(port) = port {
+        out.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+    }
+}

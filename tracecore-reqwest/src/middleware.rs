@@ -9,7 +9,7 @@ use reqwest_middleware::{Middleware, Next, Result};
 use tracecore::Context;
 use tracecore::http_span::{
     ClientRequest, ClientSpan, ClientTracing, FailureKind, HttpInstrumentation, NoPropagation,
-    NoSpan, UrlTemplate,
+    NoSpan, UntrustedDownstream, UrlTemplate,
 };
 
 use crate::body;
@@ -79,7 +79,8 @@ impl TraceMiddleware {
         let template = extensions.get::<UrlTemplate>().map(|t| &*t.0);
         let info = ClientRequest::new(request.method(), url.as_str(), url.host_str(), url.port())
             .with_template(template)
-            .with_resend_count(attempt);
+            .with_resend_count(attempt)
+            .with_trusted_downstream(extensions.get::<UntrustedDownstream>().is_none());
         let mut span = if propagate {
             self.tracing.start(&parent, &info, &mut headers)
         } else {

@@ -36,6 +36,22 @@ pub struct Counts {
     pub attributes_dropped: u64,
     /// Metric measurements ignored: NaN, infinite, or negative for a counter.
     pub invalid_measurements: u64,
+    /// Tail sampling: local traces kept because a span ended with status Error.
+    pub tail_kept_errors: u64,
+    /// Tail sampling: local traces kept because their local root ran past `slower_than`.
+    pub tail_kept_slow: u64,
+    /// Tail sampling: local traces kept because a downstream service kept them.
+    pub tail_kept_downstream: u64,
+    /// Tail sampling: local traces dropped, no rule keeping them.
+    pub tail_dropped_traces: u64,
+    /// Tail sampling: spans dropped with their traces (those ending after the decision too).
+    pub tail_dropped_spans: u64,
+    /// Tail sampling: local traces decided before their root ended, the held spans being past
+    /// their byte budget.
+    pub tail_early_bytes: u64,
+    /// Tail sampling: local traces decided before their root ended, held past the maximum age
+    /// (or at shutdown).
+    pub tail_early_age: u64,
 }
 
 pub(crate) static INVALID_TRACEPARENT: AtomicU64 = AtomicU64::new(0);
@@ -44,6 +60,13 @@ pub(crate) static BAGGAGE_MEMBERS_DROPPED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static HEADER_VALUES_SKIPPED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static ATTRIBUTES_DROPPED: AtomicU64 = AtomicU64::new(0);
 pub(crate) static INVALID_MEASUREMENTS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static TAIL_KEPT_ERRORS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static TAIL_KEPT_SLOW: AtomicU64 = AtomicU64::new(0);
+pub(crate) static TAIL_KEPT_DOWNSTREAM: AtomicU64 = AtomicU64::new(0);
+pub(crate) static TAIL_DROPPED_TRACES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static TAIL_DROPPED_SPANS: AtomicU64 = AtomicU64::new(0);
+pub(crate) static TAIL_EARLY_BYTES: AtomicU64 = AtomicU64::new(0);
+pub(crate) static TAIL_EARLY_AGE: AtomicU64 = AtomicU64::new(0);
 
 /// Adds `n` to a counter.
 pub(crate) fn add(counter: &AtomicU64, n: u64) {
@@ -61,6 +84,13 @@ pub fn counts() -> Counts {
         header_values_skipped: HEADER_VALUES_SKIPPED.load(Ordering::Relaxed),
         attributes_dropped: ATTRIBUTES_DROPPED.load(Ordering::Relaxed),
         invalid_measurements: INVALID_MEASUREMENTS.load(Ordering::Relaxed),
+        tail_kept_errors: TAIL_KEPT_ERRORS.load(Ordering::Relaxed),
+        tail_kept_slow: TAIL_KEPT_SLOW.load(Ordering::Relaxed),
+        tail_kept_downstream: TAIL_KEPT_DOWNSTREAM.load(Ordering::Relaxed),
+        tail_dropped_traces: TAIL_DROPPED_TRACES.load(Ordering::Relaxed),
+        tail_dropped_spans: TAIL_DROPPED_SPANS.load(Ordering::Relaxed),
+        tail_early_bytes: TAIL_EARLY_BYTES.load(Ordering::Relaxed),
+        tail_early_age: TAIL_EARLY_AGE.load(Ordering::Relaxed),
     }
 }
 

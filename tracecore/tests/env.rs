@@ -151,7 +151,7 @@ fn child_sampler() {
 fn child_sampler_bad_arg() {
     let Some(w) = child_warnings() else { return };
     let provider = TracerProvider::builder().build();
-    assert_eq!(provider.sampler_description(), "TraceIdRatioBased{1}");
+    assert_eq!(provider.sampler_description(), "ProbabilitySampler{1}");
     report(&w);
 }
 

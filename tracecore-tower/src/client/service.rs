@@ -5,7 +5,9 @@ use std::task::{Context as TaskContext, Poll};
 use http::{Request, Response};
 use tower_service::Service;
 use tracecore::Context;
-use tracecore::http_span::{ClientRequest, ClientTracing, NoPropagation, NoSpan, UrlTemplate};
+use tracecore::http_span::{
+    ClientRequest, ClientTracing, NoPropagation, NoSpan, UntrustedDownstream, UrlTemplate,
+};
 
 use super::{ClientResponseBody, ClientResponseFuture};
 
@@ -76,8 +78,10 @@ where
             full_url(&parts.uri)
         };
         let template = parts.extensions.get::<UrlTemplate>().map(|t| &*t.0);
+        let trusted = parts.extensions.get::<UntrustedDownstream>().is_none();
         let info = ClientRequest::new(&parts.method, &url, parts.uri.host(), parts.uri.port_u16())
-            .with_template(template);
+            .with_template(template)
+            .with_trusted_downstream(trusted);
         let path = parts.uri.path();
         let span = if grpc && propagate {
             self.tracing

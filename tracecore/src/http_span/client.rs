@@ -13,6 +13,9 @@ use crate::propagation::{self, CompositePropagator, Propagator};
 use crate::trace::{Span, SpanKind, Tracer, recycle};
 use crate::{Context, KeyValue, semconv};
 
+/// The CLIENT span attribute that says the server kept the trace (tail sampling).
+pub const DOWNSTREAM_KEPT: &str = "tracecore.tail_sampling.downstream_kept";
+
 /// What a CLIENT span needs to know about a request before it is sent.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientRequest<'a> {
@@ -22,6 +25,7 @@ pub struct ClientRequest<'a> {
     port: Option<u16>,
     template: Option<&'a str>,
     resend_count: u32,
+    trusted: bool,
 }
 
 impl<'a> ClientRequest<'a> {
@@ -41,6 +45,7 @@ impl<'a> ClientRequest<'a> {
             port,
             template: None,
             resend_count: 0,
+            trusted: true,
         }
     }
 
@@ -56,6 +61,15 @@ impl<'a> ClientRequest<'a> {
     #[must_use]
     pub const fn with_resend_count(mut self, resend_count: u32) -> Self {
         self.resend_count = resend_count;
+        self
+    }
+
+    /// Whether the server is trusted to say it kept the trace (`server-timing`'s trace metric,
+    /// read with tail sampling on): `true` by default, since the client chose to call it. Mark
+    /// a third party's server `false`, so that its answer cannot make this service keep traces.
+    #[must_use]
+    pub const fn with_trusted_downstream(mut self, trusted: bool) -> Self {
+        self.trusted = trusted;
         self
     }
 
@@ -104,6 +118,7 @@ pub struct ClientTracing {
     user_agent: bool,
     body_sizes: bool,
     max_value_length: usize,
+    trusted_downstreams: bool,
 }
 
 impl ClientTracing {
@@ -122,7 +137,18 @@ impl ClientTracing {
             user_agent: false,
             body_sizes: false,
             max_value_length: super::DEFAULT_MAX_VALUE_LENGTH,
+            trusted_downstreams: true,
         }
+    }
+
+    /// Whether the servers this client calls are trusted to say they kept a trace (default
+    /// `true`): with tail sampling on, a trusted server's `server-timing` trace metric with the
+    /// sampled flag keeps this process's spans of the trace. `false` for a client that calls
+    /// third parties; per request, [`UntrustedDownstream`](super::UntrustedDownstream).
+    #[must_use]
+    pub fn with_trusted_downstreams(mut self, trusted: bool) -> Self {
+        self.trusted_downstreams = trusted;
+        self
     }
 
     /// Cuts values taken from the request and the response (`url.full`, `server.address`, the
@@ -288,6 +314,7 @@ impl ClientTracing {
             span: InFlight::measured(span, measure),
             response_headers: (!self.response_headers.is_empty())
                 .then(|| (self.response_headers.clone(), self.max_value_length)),
+            reads_downstream: self.reads_downstream(request),
         }
     }
 
@@ -360,7 +387,16 @@ impl ClientTracing {
             span: InFlight::rpc(span, Side::Client, measure),
             response_headers: (!self.rpc_response_metadata.is_empty())
                 .then(|| (self.rpc_response_metadata.clone(), self.max_value_length)),
+            reads_downstream: self.reads_downstream(request),
         }
+    }
+
+    /// Whether the response's `server-timing` trace metric is read: tail sampling on and the
+    /// server trusted.
+    fn reads_downstream(&self, request: &ClientRequest<'_>) -> bool {
+        self.trusted_downstreams
+            && request.trusted
+            && self.instrumentation.tracer().tail_sampling().is_some()
     }
 
     /// Injects `parent` as it is, with no span of its own (per-request opt-out of the span).
@@ -376,6 +412,8 @@ impl ClientTracing {
 pub struct ClientSpan {
     span: InFlight,
     response_headers: Option<(HeaderCapture, usize)>,
+    /// Whether a downstream's `server-timing` can make this process keep the trace.
+    reads_downstream: bool,
 }
 
 impl ClientSpan {
@@ -392,6 +430,9 @@ impl ClientSpan {
     /// For a gRPC call the HTTP status only stands in for a missing `grpc-status`, and a
     /// trailers-only response's `grpc-status` is recorded from `headers`.
     pub fn record_response(&mut self, status: StatusCode, version: Version, headers: &HeaderMap) {
+        if self.reads_downstream {
+            self.read_downstream(headers);
+        }
         if self.span.is_rpc() {
             if let Some((capture, max)) = &self.response_headers
                 && self.span().is_recording()
@@ -425,6 +466,20 @@ impl ClientSpan {
             }
         }
         self.span.record_response(Side::Client, status);
+    }
+
+    /// With tail sampling on: a downstream that says (in `server-timing`) it kept this trace
+    /// makes this process keep its spans of the trace too, recorded on the CLIENT span as
+    /// `tracecore.tail_sampling.downstream_kept = true`. Another trace's metric is ignored.
+    fn read_downstream(&self, headers: &HeaderMap) {
+        let span = self.span();
+        if let Some(theirs) = super::downstream_trace(headers)
+            && theirs.is_sampled()
+            && span.span_context().trace_id().eq(&theirs.trace_id())
+        {
+            span.set_attribute(KeyValue::new(DOWNSTREAM_KEPT, true));
+            span.keep_local_trace();
+        }
     }
 
     /// Records a failure with no response: status Error, `error.type` from `kind`, and an

@@ -13,6 +13,13 @@ pub struct NoSpan;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NoPropagation;
 
+/// Per-request, in the request's extensions: the server is not trusted to say it kept the trace
+/// (its `server-timing` trace metric is not read with tail sampling on), as for a third party.
+/// [`ClientTracing::with_trusted_downstreams`](super::ClientTracing::with_trusted_downstreams)
+/// says it for every request of a client.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UntrustedDownstream;
+
 /// Per-request, in the request's extensions: the URL template (`/items/{id}`) that names the
 /// CLIENT span `{method} {template}` and is recorded as `url.template`.
 #[derive(Clone, Debug, PartialEq, Eq)]

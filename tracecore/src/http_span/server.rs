@@ -17,9 +17,10 @@ use super::{
 };
 use crate::propagation::{self, CompositePropagator, Propagator, ScannedHeaders};
 use crate::trace::{Link, SpanKind, recycle};
-use crate::{Context, KeyValue, SpanContext, semconv};
+use crate::{Context, KeyValue, SpanContext, TraceState, semconv};
 
-/// What the server writes about its span into the response headers. Nothing by default.
+/// What the server writes about its span into the response headers. Nothing by default, or
+/// [`ServerTiming`](Self::ServerTiming) when tail sampling is on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum ResponseHeader {
@@ -30,7 +31,10 @@ pub enum ResponseHeader {
     /// without tracing find the trace.
     Traceparent,
     /// The W3C Trace Context Level 3 form, `server-timing: trace;desc=00-{trace-id}-{span-id}-{flags}`
-    /// (appended to any `server-timing` the handler set).
+    /// (appended to any `server-timing` the handler set). With tail sampling on, its sampled
+    /// flag says whether this service will keep its spans of the trace (head-sampled, a 5xx
+    /// answer or an error so far with the `errors` rule, a downstream's keep, or past
+    /// `slower_than`), so a caller's client layer can keep its own spans of the trace too.
     ServerTiming,
 }
 
@@ -211,7 +215,9 @@ impl fmt::Debug for ServerRequest<'_> {
 pub struct ServerTracing {
     instrumentation: HttpInstrumentation,
     propagator: CompositePropagator,
-    response_header: ResponseHeader,
+    /// `None`: not chosen, so [`ResponseHeader::ServerTiming`] with tail sampling on, else
+    /// nothing.
+    response_header: Option<ResponseHeader>,
     request_headers: HeaderCapture,
     response_headers: HeaderCapture,
     rpc_request_metadata: HeaderCapture,
@@ -231,7 +237,7 @@ impl ServerTracing {
         Self {
             instrumentation: instrumentation.into(),
             propagator: propagation::from_env(),
-            response_header: ResponseHeader::None,
+            response_header: None,
             request_headers: HeaderCapture::default(),
             response_headers: HeaderCapture::default(),
             rpc_request_metadata: HeaderCapture::default(),
@@ -279,10 +285,11 @@ impl ServerTracing {
         self
     }
 
-    /// Writes the SERVER span's identity into the response (see [`ResponseHeader`]).
+    /// Writes the SERVER span's identity into the response (see [`ResponseHeader`]);
+    /// `ResponseHeader::None` turns off the `server-timing` tail sampling writes by default.
     #[must_use]
     pub const fn with_response_header(mut self, header: ResponseHeader) -> Self {
-        self.response_header = header;
+        self.response_header = Some(header);
         self
     }
 
@@ -590,10 +597,29 @@ impl ServerTracing {
             limit_values(&mut captured, self.max_value_length);
             span.set_attributes(captured);
         }
+        let tail = self.instrumentation.tracer().tail_sampling().is_some();
+        let header = self.response_header.unwrap_or(if tail {
+            ResponseHeader::ServerTiming
+        } else {
+            ResponseHeader::None
+        });
         let traceparent = || span.span_context().traceparent();
-        let (name, value) = match self.response_header {
+        let (name, value) = match header {
             ResponseHeader::None => return,
             ResponseHeader::Traceparent => ("traceparent", traceparent().to_string()),
+            ResponseHeader::ServerTiming if tail => {
+                let sc = span.span_context();
+                let kept = span.span_ref().local_trace_kept(status.is_server_error());
+                let flags = sc.flags().with_sampled(kept);
+                let sc = SpanContext::new(
+                    sc.trace_id(),
+                    sc.span_id(),
+                    flags,
+                    false,
+                    TraceState::default(),
+                );
+                ("server-timing", format!("trace;desc={}", sc.traceparent()))
+            }
             ResponseHeader::ServerTiming => {
                 ("server-timing", format!("trace;desc={}", traceparent()))
             }

@@ -39,17 +39,20 @@
 
 pub(crate) mod clock;
 mod limits;
+mod probability;
 mod provider;
 pub(crate) mod recycle;
 pub(crate) mod resource;
 mod sampler;
 mod span;
 mod span_data;
+pub(crate) mod tail;
 mod tracer;
 
 pub(crate) use span::RecordingSpan;
 
 pub use limits::SpanLimits;
+pub use probability::{DEFAULT_PRECISION, ProbabilitySampler};
 pub use provider::{TracerProvider, TracerProviderBuilder};
 pub use resource::{InstrumentationScope, Resource, ResourceBuilder};
 pub use sampler::{
@@ -58,4 +61,5 @@ pub use sampler::{
 };
 pub use span::{Event, Link, Span, SpanKind, SpanRef, Status};
 pub use span_data::SpanData;
+pub use tail::{DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, RULE_ATTRIBUTE, TailSampling};
 pub use tracer::{SpanBuilder, StartAttributes, Tracer};

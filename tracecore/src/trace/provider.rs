@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use super::tail::{TailSampling, TailStage};
 use super::{InstrumentationScope, Resource, Sampler, Span, SpanData, SpanLimits, Tracer};
 use crate::export::{
     BatchProcessor, BatchProcessorBuilder, FlushError, SimpleProcessor, SpanExporter, SpanProcessor,
@@ -50,6 +51,8 @@ pub(crate) struct ProviderInner {
     limits: SpanLimits,
     disabled: bool,
     shut_down: AtomicBool,
+    /// Late decisions, when tail sampling is on.
+    tail: Option<TailStage>,
 }
 
 impl ProviderInner {
@@ -90,8 +93,25 @@ impl ProviderInner {
         }
     }
 
+    pub(crate) fn tail(&self) -> Option<&TailStage> {
+        self.tail.as_ref()
+    }
+
     #[inline]
     pub(crate) fn on_end(&self, data: SpanData) {
+        if let Some(tail) = &self.tail
+            && !data.span_context.is_sampled()
+        {
+            for kept in tail.on_end(data) {
+                self.dispatch(kept);
+            }
+            return;
+        }
+        self.dispatch(data);
+    }
+
+    #[inline]
+    fn dispatch(&self, data: SpanData) {
         match self.processors.split_last() {
             None => {}
             Some((last, rest)) => {
@@ -108,6 +128,12 @@ impl ProviderInner {
             return Err(FlushError::shut_down());
         }
         let deadline = std::time::Instant::now() + timeout;
+        // Local traces still held are decided on what they have: kept ones are exported.
+        if let Some(tail) = &self.tail {
+            for kept in tail.drain() {
+                self.dispatch(kept);
+            }
+        }
         let mut result = Ok(());
         for processor in &self.processors {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
@@ -164,6 +190,16 @@ impl TracerProvider {
         self.inner.disabled
     }
 
+    /// The tail sampling rules, when tail sampling is on.
+    pub fn tail_sampling(&self) -> Option<&TailSampling> {
+        self.inner.tail.as_ref().map(TailStage::rules)
+    }
+
+    /// About how many bytes of spans tail sampling holds now, waiting for their traces' roots.
+    pub fn tail_sampling_held_bytes(&self) -> usize {
+        self.inner.tail.as_ref().map_or(0, TailStage::held_bytes)
+    }
+
     /// Spans the processors had to drop (queue full, export failed, after shutdown).
     pub fn dropped_spans(&self) -> u64 {
         self.inner
@@ -202,6 +238,7 @@ impl fmt::Debug for TracerProvider {
             .field("service", &self.inner.resource.service_name())
             .field("sampler", &self.inner.sampler.description())
             .field("processors", &self.inner.processors)
+            .field("tail_sampling", &self.tail_sampling())
             .field("disabled", &self.inner.disabled)
             .finish()
     }
@@ -217,6 +254,7 @@ pub struct TracerProviderBuilder {
     processors: Vec<Processor>,
     limits: Option<SpanLimits>,
     disabled: Option<bool>,
+    tail: Option<Option<TailSampling>>,
 }
 
 impl TracerProviderBuilder {
@@ -283,6 +321,15 @@ impl TracerProviderBuilder {
         self
     }
 
+    /// Turns late decisions on with `rules` (or off with `None`) instead of
+    /// `TRACECORE_TAIL_SAMPLING`: spans the sampler drops are recorded and held until their
+    /// local trace's root ends, and kept when a rule matches ([`TailSampling`]).
+    #[must_use]
+    pub fn with_tail_sampling(mut self, rules: impl Into<Option<TailSampling>>) -> Self {
+        self.tail = Some(rules.into());
+        self
+    }
+
     /// Turns recording off (or on) regardless of `OTEL_SDK_DISABLED`. Propagation keeps working.
     #[must_use]
     pub fn with_disabled(mut self, disabled: bool) -> Self {
@@ -315,6 +362,14 @@ impl TracerProviderBuilder {
             })
             .collect::<Vec<_>>();
         let on_start = processors.iter().any(|p| p.needs_on_start());
+        let tail = self.tail.unwrap_or_else(|| {
+            let (rules, warnings) =
+                TailSampling::from_env_value(env::var("TRACECORE_TAIL_SAMPLING").as_deref());
+            for warning in warnings {
+                crate::diag::warn_once(&warning);
+            }
+            rules
+        });
         TracerProvider {
             inner: Arc::new(ProviderInner {
                 resource,
@@ -328,6 +383,7 @@ impl TracerProviderBuilder {
                 limits: self.limits.unwrap_or_else(SpanLimits::from_env),
                 disabled,
                 shut_down: AtomicBool::new(false),
+                tail: tail.filter(|_| !disabled).map(TailStage::new),
             }),
         }
     }

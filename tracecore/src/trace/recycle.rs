@@ -45,11 +45,11 @@ thread_local! {
     static LOCAL_STRINGS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
 }
 
-const LISTS: Stock<Vec<KeyValue>> = Stock {
+static LISTS: Stock<Vec<KeyValue>> = Stock {
     shared: &SHARED_LISTS,
     local: &LOCAL_LISTS,
 };
-const STRINGS: Stock<String> = Stock {
+static STRINGS: Stock<String> = Stock {
     shared: &SHARED_STRINGS,
     local: &LOCAL_STRINGS,
 };

@@ -1,10 +1,10 @@
 //! Sampling: which spans are recorded and exported ([OpenTelemetry SDK §Sampling]).
 //!
 //! ```
-//! use tracecore::trace::{ParentBased, Sampler, SamplingDecision, SamplingParameters, SpanKind, TraceIdRatioBased};
+//! use tracecore::trace::{ParentBased, ProbabilitySampler, Sampler, SamplingParameters, SpanKind};
 //! use tracecore::TraceId;
 //!
-//! let sampler = ParentBased::new(TraceIdRatioBased::new(0.25));
+//! let sampler = ParentBased::new(ProbabilitySampler::new(0.25));
 //! let trace_id = TraceId::from_u128(0x0123_4567_89ab_cdef_0011_2233_4455_6677).unwrap();
 //! // Deterministic on the trace id: the same trace gets the same answer in every process.
 //! let params = SamplingParameters::new(trace_id, "GET").with_kind(SpanKind::Server);
@@ -18,7 +18,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::{Link, SpanKind};
+use super::{Link, ProbabilitySampler, SpanKind};
 use crate::{KeyValue, SpanContext, TraceId, TraceState, diag, env};
 
 /// What to do with a new span.
@@ -190,6 +190,8 @@ impl Sampler for AlwaysOff {
 }
 
 /// Samples a fixed fraction of traces, decided by the trace id alone, so every process agrees.
+/// Deprecated by the specification in favour of [`ProbabilitySampler`], which the
+/// `traceidratio` variables give; kept for code that asks for it by name.
 ///
 /// The algorithm is the one opentelemetry-rust and current Go use (spec sheet §8): the last 8
 /// bytes of the trace id, shifted right by one, below `ratio × 2⁶³`. Monotone: a higher ratio
@@ -309,7 +311,15 @@ impl Sampler for ParentBased {
                 (false, false) => &self.local_not_sampled,
             },
         };
-        delegate.should_sample(params)
+        let mut result = delegate.should_sample(params);
+        // A sampled parent's `th` travels on, unless it contradicts the trace's randomness.
+        if result.trace_state.is_none()
+            && result.decision == SamplingDecision::RecordAndSample
+            && let Some(parent) = params.parent
+        {
+            result.trace_state = super::probability::checked_parent_state(parent);
+        }
+        result
     }
 
     fn description(&self) -> String {
@@ -337,7 +347,9 @@ impl Sampler for ParentBased {
 }
 
 /// The sampler `OTEL_TRACES_SAMPLER` and `OTEL_TRACES_SAMPLER_ARG` ask for; the default
-/// `parentbased_always_on` when unset. Problems are warned once each, naming the variable.
+/// `parentbased_always_on` when unset. `traceidratio` and `parentbased_traceidratio` give the
+/// consistent [`ProbabilitySampler`] (the specification's replacement for the deprecated
+/// `TraceIdRatioBased`). Problems are warned once each, naming the variable.
 pub fn sampler_from_env() -> Arc<dyn Sampler> {
     let (sampler, warnings) = sampler_from_env_values(
         env::var("OTEL_TRACES_SAMPLER").as_deref(),
@@ -356,11 +368,11 @@ pub fn sampler_from_env() -> Arc<dyn Sampler> {
 /// use tracecore::trace::sampler_from_env_values;
 ///
 /// let (s, w) = sampler_from_env_values(Some("parentbased_traceidratio"), Some("0.5"));
-/// assert!(s.description().starts_with("ParentBased{root:TraceIdRatioBased{0.5}"));
+/// assert!(s.description().starts_with("ParentBased{root:ProbabilitySampler{0.5}"));
 /// assert!(w.is_empty());
 ///
 /// let (s, w) = sampler_from_env_values(Some("traceidratio"), Some("half"));
-/// assert_eq!(s.description(), "TraceIdRatioBased{1}");
+/// assert_eq!(s.description(), "ProbabilitySampler{1}");
 /// assert_eq!(w, ["OTEL_TRACES_SAMPLER_ARG: value \"half\" is not a ratio between 0 and 1; using 1.0"]);
 /// ```
 pub fn sampler_from_env_values(
@@ -385,10 +397,10 @@ pub fn sampler_from_env_values(
         None | Some("") | Some("parentbased_always_on") => Arc::new(ParentBased::new(AlwaysOn)),
         Some("always_on") => Arc::new(AlwaysOn),
         Some("always_off") => Arc::new(AlwaysOff),
-        Some("traceidratio") => Arc::new(TraceIdRatioBased::new(ratio())),
+        Some("traceidratio") => Arc::new(ProbabilitySampler::new(ratio())),
         Some("parentbased_always_off") => Arc::new(ParentBased::new(AlwaysOff)),
         Some("parentbased_traceidratio") => {
-            Arc::new(ParentBased::new(TraceIdRatioBased::new(ratio())))
+            Arc::new(ParentBased::new(ProbabilitySampler::new(ratio())))
         }
         Some(other) => {
             let why = if matches!(
@@ -516,11 +528,22 @@ mod tests {
             (
                 Some("traceidratio"),
                 Some("0.1"),
-                "TraceIdRatioBased{0.1}",
+                "ProbabilitySampler{0.1}",
                 0,
             ),
-            (Some("traceidratio"), Some("1.5"), "TraceIdRatioBased{1}", 1),
-            (Some("traceidratio"), None, "TraceIdRatioBased{1}", 0),
+            (
+                Some("traceidratio"),
+                Some("1.5"),
+                "ProbabilitySampler{1}",
+                1,
+            ),
+            (Some("traceidratio"), None, "ProbabilitySampler{1}", 0),
+            (
+                Some("parentbased_traceidratio"),
+                Some("0.01"),
+                "ParentBased{root:ProbabilitySampler{0.01},",
+                0,
+            ),
             (
                 Some("parentbased_always_off"),
                 None,

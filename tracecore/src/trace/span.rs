@@ -289,6 +289,12 @@ impl Span {
         self.span_ref().record_error(error);
     }
 
+    /// Asks tail sampling to keep this process's spans of the span's trace (see
+    /// [`SpanRef::keep_local_trace`]).
+    pub fn keep_local_trace(&self) {
+        self.span_ref().keep_local_trace();
+    }
+
     /// Ends the span now.
     #[inline]
     pub fn end(mut self) {
@@ -468,6 +474,40 @@ impl<'a> SpanRef<'a> {
                 },
             );
         });
+    }
+
+    /// Asks tail sampling ([`TailSampling`](super::TailSampling)) to keep this process's spans
+    /// of the span's trace, as when a downstream service said it kept the trace: the local trace
+    /// is exported when its root ends (rule `downstream`). Nothing when tail sampling is off,
+    /// the span is head-sampled (exported anyway) or not recording, or the trace was decided
+    /// already.
+    pub fn keep_local_trace(&self) {
+        if let Some(span) = self.recording
+            && !span.span_context.is_sampled()
+            && let Some(tracer) = &span.tracer
+            && let Some(tail) = tracer.provider().tail()
+        {
+            tail.keep_downstream(span.span_context.trace_id());
+        }
+    }
+
+    /// Whether this process will export its spans of the span's trace, were the trace to end
+    /// now (`failing`: with an error): head-sampled, or kept by a tail sampling rule.
+    pub(crate) fn local_trace_kept(&self, failing: bool) -> bool {
+        let Some(sc) = self.span_context else {
+            return false;
+        };
+        if sc.is_sampled() {
+            return true;
+        }
+        match self.recording {
+            Some(span) => span
+                .tracer
+                .as_ref()
+                .and_then(|t| t.provider().tail())
+                .is_some_and(|tail| tail.will_keep(sc, span.start, failing)),
+            None => false,
+        }
     }
 
     /// Sets the status: `Ok` is final, `Error` replaces `Unset` or an earlier error, `Unset` is

@@ -32,6 +32,11 @@ impl Tracer {
         }
     }
 
+    /// The tail sampling rules of the tracer's provider, when tail sampling is on.
+    pub fn tail_sampling(&self) -> Option<&super::TailSampling> {
+        self.provider().tail().map(super::tail::TailStage::rules)
+    }
+
     pub(crate) fn provider(&self) -> &ProviderInner {
         &self.inner.provider
     }
@@ -280,8 +285,10 @@ impl SpanBuilder<'_> {
             trace_state,
         );
         // Without processors nobody would see the span: keep only its context, which still
-        // propagates with the sampler's decision.
-        if result.decision == SamplingDecision::Drop || !provider.has_processors() {
+        // propagates with the sampler's decision. With tail sampling on, a dropped span is
+        // recorded anyway, for a late decision.
+        let dropped = result.decision == SamplingDecision::Drop && provider.tail().is_none();
+        if dropped || !provider.has_processors() {
             return Decision::Skip(Span::non_recording(span_context));
         }
         Decision::Record(Pending {

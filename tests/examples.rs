@@ -241,8 +241,13 @@ struct Role {
 
 impl Role {
     fn start(name: &str, args: &[&str]) -> Self {
+        Self::start_with_env(name, args, &[])
+    }
+
+    fn start_with_env(name: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = example(name)
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
@@ -369,6 +374,110 @@ fn each_role_runs_alone_and_the_trace_crosses_three_processes() {
         let second = get(&format!("{url}/metrics"));
         assert!(!second.contains("/metrics\""), "{second}");
     }
+}
+
+/// Nothing head-sampled, every error kept: the README's "Keep every error" settings.
+const KEEP_ERRORS: [(&str, &str); 3] = [
+    ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
+    ("OTEL_TRACES_SAMPLER_ARG", "0"),
+    ("TRACECORE_TAIL_SAMPLING", "errors"),
+];
+
+#[test]
+fn the_demo_keeps_only_the_failing_traces_under_tail_sampling() {
+    let output = example("client-gateway-server")
+        .envs(KEEP_ERRORS)
+        .output()
+        .unwrap();
+    let out = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{out}");
+    assert_eq!(
+        out.matches("\ntrace ").count(),
+        2,
+        "the 404 and the 502:\n{out}"
+    );
+    assert!(
+        !out.contains("/orders/42  "),
+        "the OK order left nothing:\n{out}"
+    );
+    // The 502 whole across the three services.
+    for span in [
+        "client     CLIENT    GET 127.0.0.1:",
+        "gateway    SERVER    └─ GET /orders/{id}                502 Error",
+        "inventory  SERVER          └─ GET /items/{id}           500 Error",
+        "inventory  INTERNAL           └─ load_item              Error",
+    ] {
+        assert!(out.contains(span), "{span:?} in\n{out}");
+    }
+    assert!(
+        out.contains(
+            "tail sampling: 5 local traces kept (5 errors, 0 slower_than, 0 downstream), 4 dropped (10 spans)"
+        ),
+        "{out}"
+    );
+}
+
+#[test]
+fn the_roles_keep_the_failing_traces_across_processes() {
+    let inventory = Role::start_with_env(
+        "client-gateway-server",
+        &["inventory", "--listen", "127.0.0.1:0"],
+        &KEEP_ERRORS,
+    );
+    let inventory_url = inventory.url();
+    let gateway = Role::start_with_env(
+        "client-gateway-server",
+        &[
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &inventory_url,
+        ],
+        &KEEP_ERRORS,
+    );
+    let gateway_url = gateway.url();
+    let output = example("client-gateway-server")
+        .args(["client", "--gateway", &gateway_url, "--rounds", "1"])
+        .envs(KEEP_ERRORS)
+        .output()
+        .unwrap();
+    let out = String::from_utf8(output.stdout).unwrap();
+    assert!(output.status.success(), "{out}");
+    assert!(out.contains("GET /orders/0 -> 502"), "{out}");
+    // The client printed the two failing requests' traces only.
+    let traces: Vec<&str> = out
+        .match_indices("trace ")
+        .map(|(i, _)| &out[i + 6..i + 38])
+        .collect();
+    assert_eq!(traces.len(), 2, "{out}");
+    // The gateway kept both, and the inventory the one that failed in it.
+    gateway.wait_for(" 502 Error ");
+    let gateway_out = gateway.wait_for(" 404 Unset ");
+    for trace in &traces {
+        assert!(gateway_out.contains(trace), "{trace} in\n{gateway_out}");
+    }
+    let inventory_out = inventory.wait_for(" 500 Error ");
+    let failed = trace_id_after(&inventory_out, "trace ");
+    assert!(traces.contains(&failed), "{failed} in\n{out}");
+    assert_eq!(
+        inventory_out.matches("\ntrace ").count()
+            + usize::from(inventory_out.starts_with("trace ")),
+        1,
+        "{inventory_out}"
+    );
+    // The accepted order's trace was dropped everywhere.
+    let accepted = gateway_out
+        .lines()
+        .find(|l| l.contains("order accepted order.id=42"))
+        .unwrap();
+    let accepted_trace = trace_id_after(accepted, "trace_id=");
+    assert!(!out.contains(accepted_trace), "{out}");
+    assert_eq!(
+        gateway_out.matches(accepted_trace).count(),
+        1,
+        "its log line only:\n{gateway_out}"
+    );
 }
 
 /// A GET over a plain socket (`url` is `http://host:port/path`); the whole reply.

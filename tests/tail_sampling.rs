@@ -456,3 +456,87 @@ fn held_spans_stay_within_their_byte_and_age_bounds_under_ten_thousand_local_tra
         "dropped traces stay dropped"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tower_client_layer_reads_the_downstreams_keep_too() {
+    use http_body_util::{BodyExt, Empty};
+    use tower::{Service as _, ServiceBuilder, ServiceExt};
+
+    bounded(async {
+        let (front, back) = (Service::new("worker"), Service::new("inventory"));
+        let downstream = start_downstream(&back, StatusCode::OK, Duration::ZERO, true).await;
+        let hyper =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http::<Empty<bytes::Bytes>>();
+        let mut client = ServiceBuilder::new()
+            .layer(tracecore_tower::ClientLayer::new(front.tracer()))
+            .service(hyper);
+        // A local root of the worker's own (no server), calling out through the layer.
+        let job = front.tracer().start("nightly job");
+        let cx = job.context(&Context::new());
+        let request = axum::http::Request::get(&downstream)
+            .body(Empty::new())
+            .unwrap();
+        let ready = client.ready().await.unwrap();
+        // The layer reads the current context when the request is handed to it.
+        let call = {
+            let _in_job = cx.attach();
+            ready.call(request)
+        };
+        let response = call.await.unwrap();
+        let timing = response.headers()["server-timing"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(timing.ends_with("-03"), "the downstream kept it: {timing}");
+        response.into_body().collect().await.unwrap();
+        job.end();
+        let ours = wait_for_spans(&front.spans, 2).await;
+        assert_eq!(
+            string(&ours, "nightly job", RULE_ATTRIBUTE).as_deref(),
+            Some("downstream")
+        );
+        assert_eq!(
+            ours.named("GET").attribute(DOWNSTREAM_KEPT),
+            Some(&tracecore::Value::Bool(true))
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_metric_follows_the_handlers_own_server_timing_and_can_be_turned_off() {
+    bounded(async {
+        let service = Service::new("shop");
+        let handler = || async { ([("server-timing", "db;dur=53")], "ok") };
+        let on = Router::new()
+            .route("/", get(handler))
+            .layer(ServerLayer::new(service.tracer()));
+        let off = Router::new().route("/", get(handler)).layer(
+            ServerLayer::new(service.tracer())
+                .with_response_header(tracecore_tower::ResponseHeader::None),
+        );
+        let reply = http_client()
+            .get(format!("http://{}/", serve(on).await))
+            .send()
+            .await
+            .unwrap();
+        let values: Vec<&str> = reply
+            .headers()
+            .get_all("server-timing")
+            .iter()
+            .map(|v| v.to_str().unwrap())
+            .collect();
+        assert_eq!(values.len(), 2, "{values:?}");
+        assert_eq!(values[0], "db;dur=53");
+        assert!(values[1].starts_with("trace;desc=00-"), "{values:?}");
+        let reply = http_client()
+            .get(format!("http://{}/", serve(off).await))
+            .send()
+            .await
+            .unwrap();
+        let values: Vec<_> = reply.headers().get_all("server-timing").iter().collect();
+        assert_eq!(values, ["db;dur=53"]);
+    })
+    .await;
+}

@@ -40,6 +40,36 @@ pub struct Demo {
     pub metrics: Vec<ResourceMetrics>,
     /// The log lines the gateway and the inventory wrote, each with its trace and span ids.
     pub logs: Vec<String>,
+    /// With tail sampling on (`TRACECORE_TAIL_SAMPLING`): what the three services decided.
+    pub tail_sampling: Option<TailSummary>,
+}
+
+/// The late decisions of one demo run, local traces counted per service.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TailSummary {
+    /// Kept: a span ended with status Error.
+    pub kept_errors: u64,
+    /// Kept: the local root ran past `slower_than`.
+    pub kept_slow: u64,
+    /// Kept: a downstream service kept the trace.
+    pub kept_downstream: u64,
+    /// Dropped: no rule kept them.
+    pub dropped: u64,
+    /// The spans dropped with them.
+    pub dropped_spans: u64,
+}
+
+impl TailSummary {
+    fn since(before: tracecore::diag::Counts) -> Self {
+        let now = tracecore::diag::counts();
+        Self {
+            kept_errors: now.tail_kept_errors - before.tail_kept_errors,
+            kept_slow: now.tail_kept_slow - before.tail_kept_slow,
+            kept_downstream: now.tail_kept_downstream - before.tail_kept_downstream,
+            dropped: now.tail_dropped_traces - before.tail_dropped_traces,
+            dropped_spans: now.tail_dropped_spans - before.tail_dropped_spans,
+        }
+    }
 }
 
 /// Runs the demo: starts `inventory` and `gateway`, sends the client's three requests, waits
@@ -72,6 +102,10 @@ pub async fn all_in_one() -> Result<Demo, String> {
         telemetry("client", &readers[2])?,
     ];
     let [inv, gw, cl] = &services;
+    let tail = services
+        .iter()
+        .any(|t| t.provider().tail_sampling().is_some());
+    let before = tracecore::diag::counts();
 
     let logs = Logs::buffer();
     let (gateway_url, inventory_url) = start_servers(
@@ -88,8 +122,17 @@ pub async fn all_in_one() -> Result<Demo, String> {
     // adds the job's PRODUCER and CONSUMER spans, the latter ending after the response.
     let confirmed = results.iter().filter(|(_, r)| *r == Ok(200)).count();
     let expected = CLIENT_PATHS.len() * 6 + confirmed * 2;
+    // With tail sampling (or a head sampler that drops) fewer arrive: wait until none has
+    // come for 300 ms instead.
     let deadline = Instant::now() + Duration::from_secs(5);
+    let (mut seen, mut since) = (0, Instant::now());
     while spans.finished_spans().len() < expected && Instant::now() < deadline {
+        let now = spans.finished_spans().len();
+        if now != seen {
+            (seen, since) = (now, Instant::now());
+        } else if (tail || now > 0) && since.elapsed() > Duration::from_millis(300) {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let metrics = readers.iter().map(ManualReader::collect).collect();
@@ -116,6 +159,7 @@ pub async fn all_in_one() -> Result<Demo, String> {
         otlp,
         metrics,
         logs: logs.lines(),
+        tail_sampling: tail.then(|| TailSummary::since(before)),
     })
 }
 
@@ -148,17 +192,32 @@ impl Demo {
         ));
         out.push('\n');
         out.push_str(&render_service_map(&service_map(spans)));
+        let mut traces: Vec<_> = spans.iter().map(|s| s.span_context.trace_id()).collect();
+        traces.sort_unstable();
+        traces.dedup();
         let _ = writeln!(
             out,
             "\n{} spans in {} traces ({} SERVER, {} CLIENT, {} INTERNAL, {} PRODUCER, {} CONSUMER)",
             self.spans.len(),
-            self.results.len(),
+            traces.len(),
             self.spans.of_kind(SpanKind::Server).len(),
             self.spans.of_kind(SpanKind::Client).len(),
             self.spans.of_kind(SpanKind::Internal).len(),
             self.spans.of_kind(SpanKind::Producer).len(),
             self.spans.of_kind(SpanKind::Consumer).len(),
         );
+        if let Some(tail) = &self.tail_sampling {
+            let _ = writeln!(
+                out,
+                "tail sampling: {} local traces kept ({} errors, {} slower_than, {} downstream), {} dropped ({} spans)",
+                tail.kept_errors + tail.kept_slow + tail.kept_downstream,
+                tail.kept_errors,
+                tail.kept_slow,
+                tail.kept_downstream,
+                tail.dropped,
+                tail.dropped_spans,
+            );
+        }
         out.push('\n');
         out.push_str(&render_metrics_table(&self.metrics));
         if let Some((summary, counts)) = &self.otlp {

@@ -15,7 +15,7 @@ mod service_map;
 mod services;
 mod w3c;
 
-pub use all_in_one::{Demo, all_in_one, otlp_endpoint_set, render_metrics_table};
+pub use all_in_one::{Demo, TailSummary, all_in_one, otlp_endpoint_set, render_metrics_table};
 pub use service_map::{Edge, render_service_map, service_map};
 pub use services::{
     CLIENT_PATHS, LogWriter, Logs, client, gateway, inventory, serve, start_servers, traced_client,

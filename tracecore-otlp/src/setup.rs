@@ -271,11 +271,15 @@ impl Setup {
         let provider = traces.provider;
         let propagation = propagation::from_env().fields().join(",");
         let summary = format!(
-            "tracecore: service.name={} exporter={} metrics={} sampler={} propagation={}{}",
+            "tracecore: service.name={} exporter={} metrics={} sampler={}{} propagation={}{}",
             provider.resource().service_name(),
             traces.described.join(" + "),
             metrics.described,
             provider.sampler_description(),
+            provider
+                .tail_sampling()
+                .map(|rules| format!(" tail_sampling={rules}"))
+                .unwrap_or_default(),
             if propagation.is_empty() {
                 "off"
             } else {

@@ -313,3 +313,95 @@ proptest! {
         }
     }
 }
+
+/// An `ot` tracestate value: well-formed sub-keys (some of them `th` and `rv`, valid or not)
+/// or arbitrary tracestate-value characters.
+fn ot_value() -> impl Strategy<Value = String> {
+    let field = prop_oneof![
+        "[0-9a-f]{1,14}".prop_map(|v| format!("th:{v}")),
+        "[0-9a-f]{14}".prop_map(|v| format!("rv:{v}")),
+        "[0-9a-fA-Z]{0,16}".prop_map(|v| format!("rv:{v}")),
+        "[a-z][a-z0-9]{0,4}:[A-Za-z0-9._-]{0,8}",
+    ];
+    prop_oneof![
+        proptest::collection::vec(field, 1..4).prop_map(|f| f.join(";")),
+        "[!-+\\--<>-~]{1,30}",
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(2000))]
+
+    #[test]
+    fn a_higher_ratio_samples_a_superset(a in 0.0f64..=1.0, b in 0.0f64..=1.0, r in 0u64..(1 << 56)) {
+        let (low, high) = if a <= b { (a, b) } else { (b, a) };
+        let low = tracecore::trace::ProbabilitySampler::new(low);
+        let high = tracecore::trace::ProbabilitySampler::new(high);
+        if low.samples_randomness(r) {
+            prop_assert!(high.samples_randomness(r));
+        }
+        prop_assert!(high.effective_ratio() >= low.effective_ratio());
+    }
+
+    #[test]
+    fn the_probability_sampler_writes_th_exactly_when_it_samples_a_well_formed_entry(
+        ratio in 0.0f64..=1.0,
+        ot in ot_value(),
+        parent in span_context(),
+        others in proptest::collection::vec(member(), 0..4),
+    ) {
+        use tracecore::trace::{ProbabilitySampler, Sampler, SamplingDecision, SamplingParameters};
+        let mut members = vec![format!("ot={ot}")];
+        members.extend(others.iter().filter(|(k, _)| k != "ot").map(|(k, v)| format!("{k}={v}")));
+        let Ok(state) = TraceState::from_header_values([members.join(",").as_bytes()]) else {
+            return Ok(());
+        };
+        let parent = SpanContext::new(parent.trace_id(), parent.span_id(), parent.flags(), true, state.clone());
+        let result = ProbabilitySampler::new(ratio)
+            .should_sample(&SamplingParameters::new(parent.trace_id(), "op").with_parent(Some(&parent)));
+        let out = result.trace_state.unwrap_or_else(|| state.clone());
+        let sampled = result.decision == SamplingDecision::RecordAndSample;
+        let well_formed = !ot.contains(";;") && ot.split(';').all(|f| {
+            f.split_once(':').is_some_and(|(k, v)| {
+                k.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+                    && k.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+                    && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+            })
+        });
+        let th = |s: &TraceState| s.get("ot").and_then(|v| v.split(';').find(|f| f.starts_with("th:")).map(str::to_owned));
+        if well_formed {
+            prop_assert_eq!(th(&out).is_some(), sampled, "{:?} -> {:?}", state, out);
+            // rv and the other sub-keys are kept, in order.
+            let rest = |s: &TraceState| s.get("ot").map(|v| v.split(';').filter(|f| !f.starts_with("th:")).collect::<Vec<_>>().join(";")).unwrap_or_default();
+            prop_assert_eq!(rest(&out), rest(&state));
+        } else {
+            prop_assert_eq!(out.get("ot"), state.get("ot"), "a malformed entry passes unchanged");
+        }
+        // The other vendors' members, in their order.
+        let vendors = |s: &TraceState| s.iter().filter(|(k, _)| *k != "ot").map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+        prop_assert_eq!(vendors(&out), vendors(&state));
+    }
+
+    #[test]
+    fn server_timing_values_never_panic_and_a_trace_metric_among_others_is_found(
+        noise in proptest::collection::vec("[ -~]{0,40}", 0..4),
+        metrics in proptest::collection::vec("[a-z]{1,8};dur=[0-9]{1,3}", 0..4),
+        sc in span_context(),
+    ) {
+        let mut headers = HeaderMap::new();
+        for value in &noise {
+            if let Ok(v) = HeaderValue::from_str(value) {
+                headers.append("server-timing", v);
+            }
+        }
+        let _ = tracecore::http_span::downstream_trace(&headers);
+        let mut clean = HeaderMap::new();
+        let mut all = metrics.clone();
+        all.insert(metrics.len() / 2, format!("trace;desc=\"{}\"", sc.traceparent()));
+        clean.append("server-timing", HeaderValue::from_str(&all.join(", ")).unwrap());
+        let found = tracecore::http_span::downstream_trace(&clean).unwrap();
+        prop_assert_eq!(found.trace_id(), sc.trace_id());
+        prop_assert_eq!(found.span_id(), sc.span_id());
+        prop_assert_eq!(found.flags(), sc.flags());
+    }
+}

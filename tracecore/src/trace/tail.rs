@@ -167,6 +167,30 @@ impl TailSampling {
     }
 }
 
+/// The rules as `TRACECORE_TAIL_SAMPLING` writes them: `errors,slower_than=200ms` (the byte
+/// and age bounds when not the defaults); `downstream` when only a downstream's keep keeps.
+impl fmt::Display for TailSampling {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut items = Vec::new();
+        if self.errors {
+            items.push("errors".to_owned());
+        }
+        if let Some(d) = self.slower_than {
+            items.push(format!("slower_than={d:?}"));
+        }
+        if items.is_empty() {
+            items.push("downstream".to_owned());
+        }
+        if self.max_bytes != DEFAULT_MAX_BYTES {
+            items.push(format!("max_bytes={}", self.max_bytes));
+        }
+        if self.max_age != DEFAULT_MAX_AGE {
+            items.push(format!("max_age={:?}", self.max_age));
+        }
+        f.write_str(&items.join(","))
+    }
+}
+
 /// `200ms`, `1.5s`, `2m`, `250us`: a non-negative number and a unit.
 fn parse_duration(text: &str) -> Option<Duration> {
     let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
@@ -586,6 +610,11 @@ mod tests {
         assert_eq!(TailSampling::from_env_value(None).0, None);
         assert_eq!(TailSampling::from_env_value(Some(" NONE ")).0, None);
         let (on, _) = TailSampling::from_env_value(Some("max_age=5s"));
-        assert_eq!(on.unwrap().max_age, Duration::from_secs(5));
+        let on = on.unwrap();
+        assert_eq!(on.max_age, Duration::from_secs(5));
+        assert_eq!(on.to_string(), "downstream,max_age=5s");
+        assert_eq!(rules.to_string(), "errors,max_bytes=1024");
+        let (slow, _) = TailSampling::from_env_value(Some("slower_than=1.5s"));
+        assert_eq!(slow.unwrap().to_string(), "slower_than=1.5s");
     }
 }

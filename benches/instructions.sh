@@ -15,10 +15,10 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-DEFAULT_OPS=(parse tracestate tracestate-long extract extract-scanned inject
+DEFAULT_OPS=(parse tracestate tracestate-long extract extract-scanned extract-ot inject
   span span-unsampled span-otel span-fastrace span-fastrace-local
   metric-http metric-histogram metric-otel
-  server-bare server:empty_layer server-propagation server server-metrics
+  server-bare server:empty_layer server-propagation server server-metrics server-tail-dropped
   server:tower_http_trace server:otel_axum_layer)
 if [ $# -gt 0 ]; then ops=("$@"); else ops=("${DEFAULT_OPS[@]}"); fi
 

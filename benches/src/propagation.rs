@@ -10,6 +10,16 @@ use tracecore::propagation::Propagator;
 pub const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 pub const TRACESTATE: &str = "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
 
+/// The same with an OpenTelemetry `ot` entry in front, as a consistent probability sampler
+/// upstream writes it (threshold and explicit randomness).
+pub const TRACESTATE_OT: &str =
+    "ot=th:fd70a4;rv:fe0123456789ab,rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+
+/// The same length with another vendor's member in its place: what the `ot` entry costs beyond
+/// one more member of its size.
+pub const TRACESTATE_VENDOR: &str =
+    "vx=th:fd70a4;rv:fe0123456789ab,rojo=00f067aa0ba902b7,congo=t61rcWkgMzE";
+
 /// A `tracestate` as several vendors together send it: 8 members of 59 characters.
 pub fn long_tracestate() -> String {
     (0..8)

@@ -27,6 +27,9 @@ pub enum Stack {
     /// tracecore's `ServerLayer` with a provider that records nothing (exporter `none`):
     /// propagation only.
     TracecorePropagationOnly,
+    /// tracecore's `ServerLayer` with nothing head-sampled and tail sampling on (`errors`): each
+    /// OK request is recorded, then dropped by the rules.
+    TracecoreTailDropped,
     TowerHttp,
     OtelAxum,
     /// tracecore's `ServerLayer` exporting over OTLP to the collector `OTEL_EXPORTER_OTLP_*`
@@ -43,12 +46,13 @@ impl Stack {
             .find(|s| s.name() == name)
     }
 
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Bare,
         Self::EmptyLayer,
         Self::Tracecore,
         Self::TracecoreMetrics,
         Self::TracecorePropagationOnly,
+        Self::TracecoreTailDropped,
         Self::TowerHttp,
         Self::OtelAxum,
     ];
@@ -60,6 +64,7 @@ impl Stack {
             Self::Tracecore => "tracecore",
             Self::TracecoreMetrics => "tracecore_with_metrics",
             Self::TracecorePropagationOnly => "tracecore_propagation_only",
+            Self::TracecoreTailDropped => "tracecore_tail_dropped",
             Self::TowerHttp => "tower_http_trace",
             Self::OtelAxum => "otel_axum_layer",
             Self::TracecoreOtlp => "tracecore_otlp",
@@ -95,10 +100,14 @@ impl Server {
             Stack::EmptyLayer => hello().layer(tower::layer::layer_fn(|inner| {
                 tower::util::MapRequest::new(inner, |r: http::Request<Body>| r)
             })),
-            Stack::Tracecore | Stack::TracecoreMetrics | Stack::TracecoreOtlp => {
+            Stack::Tracecore
+            | Stack::TracecoreMetrics
+            | Stack::TracecoreOtlp
+            | Stack::TracecoreTailDropped => {
                 let t = match stack {
                     Stack::Tracecore => spans::Tracecore::new(true),
                     Stack::TracecoreOtlp => spans::Tracecore::otlp(),
+                    Stack::TracecoreTailDropped => spans::Tracecore::tail_dropped(),
                     _ => spans::Tracecore::with_metrics(true),
                 };
                 let layer = tracecore_tower::ServerLayer::new(t.http.clone());

@@ -79,6 +79,28 @@ impl Tracecore {
         Self::build_with(sampled, meters, NoopExporter)
     }
 
+    /// Nothing head-sampled and tail sampling keeping errors: an OK request is recorded, held
+    /// until its root ends, then dropped by the rules.
+    pub fn tail_dropped() -> Self {
+        let provider = tracecore::trace::TracerProvider::builder()
+            .with_service_name("bench")
+            .with_sampler(tracecore::trace::AlwaysOff)
+            .with_tail_sampling(tracecore::trace::TailSampling::new().keep_errors())
+            .with_span_processor(
+                tracecore::export::BatchProcessor::builder(NoopExporter)
+                    .with_max_queue_size(4096)
+                    .build(),
+            )
+            .build();
+        let tracer = provider.tracer("bench");
+        Self {
+            http: tracecore::http_span::HttpInstrumentation::from(&tracer),
+            provider,
+            tracer,
+            parent: tracecore::Context::new(),
+        }
+    }
+
     fn build_with(
         sampled: bool,
         meters: Option<tracecore::metrics::MeterProvider>,
@@ -106,6 +128,38 @@ impl Tracecore {
             tracer,
             http,
             parent: tracecore::Context::new(),
+        }
+    }
+
+    /// Consistent probability sampling at ratio 1, parent-based, under a remote sampled parent
+    /// whose `tracestate` is `tracestate`: a child reads the parent's `ot` entry to check its
+    /// threshold.
+    pub fn under_remote(tracestate: &str) -> Self {
+        use tracecore::propagation::Propagator as _;
+        let provider = tracecore::trace::TracerProvider::builder()
+            .with_service_name("bench")
+            .with_sampler(tracecore::trace::ParentBased::new(
+                tracecore::trace::ProbabilitySampler::new(1.0),
+            ))
+            .with_span_processor(
+                tracecore::export::BatchProcessor::builder(NoopExporter)
+                    .with_max_queue_size(4096)
+                    .build(),
+            )
+            .build();
+        let tracer = provider.tracer("bench");
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "traceparent",
+            http::HeaderValue::from_static(crate::propagation::TRACEPARENT),
+        );
+        headers.insert("tracestate", tracestate.parse().unwrap());
+        let parent = tracecore::propagation::TraceContextPropagator::new().extract(&headers);
+        Self {
+            http: tracecore::http_span::HttpInstrumentation::from(&tracer),
+            provider,
+            tracer,
+            parent,
         }
     }
 

@@ -102,13 +102,19 @@ impl SpanContext {
 
     /// The `traceparent` value (version `00`) naming this span as the parent.
     pub fn traceparent(&self) -> Traceparent {
-        let mut buf = *b"00-00000000000000000000000000000000-0000000000000000-00";
-        hex::encode_into(self.trace_id.to_u128(), &mut buf[3..35]);
-        hex::encode_into(u128::from(self.span_id.to_u64()), &mut buf[36..52]);
-        let flags = self.flags.to_wire();
-        buf[53] = hex::digit(flags >> 4);
-        buf[54] = hex::digit(flags);
+        let mut buf = [0; 55];
+        self.write_traceparent(self.flags, &mut buf);
         Traceparent(buf)
+    }
+
+    /// Writes this context's `traceparent` with `flags` into `out`.
+    pub(crate) fn write_traceparent(&self, flags: TraceFlags, out: &mut [u8; 55]) {
+        *out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        hex::encode_into(self.trace_id.to_u128(), &mut out[3..35]);
+        hex::encode_into(u128::from(self.span_id.to_u64()), &mut out[36..52]);
+        let flags = flags.to_wire();
+        out[53] = hex::digit(flags >> 4);
+        out[54] = hex::digit(flags);
     }
 }
 

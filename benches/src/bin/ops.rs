@@ -7,7 +7,10 @@
 //!
 //! (`benches/instructions.sh` does this for a set of operations and prints the table.)
 //!
-//! Operations: `none`, `extract`, `inject`, `parse` (traceparent), `tracestate`,
+//! Operations: `none`, `extract`, `extract-ot` (`extract-scanned` with an `ot` entry in front of
+//! the same tracestate), `extract-vendor` (another vendor's member of the same length in its
+//! place), `span-under-ot` and `span-under-vendor` (a sampled span under a remote parent whose
+//! tracestate is either of those, sampled by `ParentBased(ProbabilitySampler)`), `inject`, `parse` (traceparent), `tracestate`,
 //! `tracestate-long` (8 members, 479 characters), `span`,
 //! `span-otel`, `span-fastrace`, `span-fastrace-local`, `span-unsampled`, `server-bare`, `server` (the server layer on a hello-world
 //! axum Router, in process), `otlp-protobuf`, `otlp-json` (one 512-span batch encoded),
@@ -16,7 +19,8 @@
 //! `bridge-event-…` (the same with one `info!` inside), `metric-http`, `metric-histogram`,
 //! `metric-otel` (one HTTP duration record with the server's five attributes), and
 //! `server-metrics` (the server layer recording its metrics too), `server-propagation` (the
-//! layer with a provider that records nothing), and `server:<stack>` for any stack of the
+//! layer with a provider that records nothing), `server-tail-dropped` (nothing head-sampled,
+//! tail sampling on: each request recorded, then dropped by the rules), and `server:<stack>` for any stack of the
 //! `http` bench by name (`server:tower_http_trace`, `server:empty_layer`, `server:otel_axum_layer`,
 //! ...), its tracing subscriber set as the default.
 
@@ -44,12 +48,28 @@ fn main() {
         return server(name, n);
     }
     let headers = incoming_headers();
+    let mut headers_ot = incoming_headers();
+    headers_ot.insert(
+        "tracestate",
+        http::HeaderValue::from_static(tracecore_benches::propagation::TRACESTATE_OT),
+    );
+    let mut headers_vendor = incoming_headers();
+    headers_vendor.insert(
+        "tracestate",
+        http::HeaderValue::from_static(tracecore_benches::propagation::TRACESTATE_VENDOR),
+    );
     let tracestate_long = tracecore_benches::propagation::long_tracestate();
     let ours = Tracecore::new();
     let mut out = http::HeaderMap::with_capacity(8);
     let sampled = tracecore_benches::spans::Tracecore::new(true);
     let sampled_otel = tracecore_benches::spans::Otel::new(true);
     let unsampled = tracecore_benches::spans::Tracecore::new(false);
+    let under_ot = tracecore_benches::spans::Tracecore::under_remote(
+        tracecore_benches::propagation::TRACESTATE_OT,
+    );
+    let under_vendor = tracecore_benches::spans::Tracecore::under_remote(
+        tracecore_benches::propagation::TRACESTATE_VENDOR,
+    );
     // Only for its own operations: it starts a collector thread.
     let fast = op
         .starts_with("span-fastrace")
@@ -63,6 +83,9 @@ fn main() {
     let server_propagation = tracecore_benches::server::Server::new(
         tracecore_benches::server::Stack::TracecorePropagationOnly,
     );
+    let server_tail_dropped = tracecore_benches::server::Server::new(
+        tracecore_benches::server::Stack::TracecoreTailDropped,
+    );
     let batch = tracecore_benches::otlp::tracecore_spans(tracecore_benches::otlp::BATCH);
     let mut body = Vec::new();
     for i in 0..n {
@@ -71,9 +94,12 @@ fn main() {
         if i % 1024 == 0 {
             match op.as_str() {
                 "span" => sampled.flush(),
+                "span-under-ot" => under_ot.flush(),
+                "span-under-vendor" => under_vendor.flush(),
                 "span-otel" => sampled_otel.flush(),
                 "server" => server.flush(),
                 "server-metrics" => server_metrics.flush(),
+                "server-tail-dropped" => server_tail_dropped.flush(),
                 _ => {}
             }
             if let Some(fast) = &fast {
@@ -84,6 +110,8 @@ fn main() {
             "none" => {}
             "extract" => drop(black_box(ours.propagator.extract(black_box(&headers)))),
             "extract-scanned" => drop(black_box(ours.extract_scanned(black_box(&headers)))),
+            "extract-ot" => drop(black_box(ours.extract_scanned(black_box(&headers_ot)))),
+            "extract-vendor" => drop(black_box(ours.extract_scanned(black_box(&headers_vendor)))),
             "inject" => {
                 out.clear();
                 ours.inject(black_box(&mut out));
@@ -102,10 +130,13 @@ fn main() {
             "span-fastrace" => fast.as_ref().map_or((), |f| f.span()),
             "span-fastrace-local" => fast.as_ref().map_or((), |f| f.local_span()),
             "span-unsampled" => unsampled.span(),
+            "span-under-ot" => under_ot.span(),
+            "span-under-vendor" => under_vendor.span(),
             "server-bare" => server_bare.request(),
             "server" => server.request(),
             "server-metrics" => server_metrics.request(),
             "server-propagation" => server_propagation.request(),
+            "server-tail-dropped" => server_tail_dropped.request(),
             // One batch of 512 spans per operation.
             "otlp-protobuf" | "otlp-json" => {
                 let protocol = if op == "otlp-json" {

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::propagation::{self, CompositePropagator, Propagator, ScannedHeaders};
 use crate::trace::{Link, SpanKind, recycle};
-use crate::{Context, KeyValue, SpanContext, TraceState, semconv};
+use crate::{Context, KeyValue, SpanContext, semconv};
 
 /// What the server writes about its span into the response headers. Nothing by default, or
 /// [`ServerTiming`](Self::ServerTiming) when tail sampling is on.
@@ -37,6 +37,14 @@ pub enum ResponseHeader {
     /// `slower_than`), so a caller's client layer can keep its own spans of the trace too.
     ServerTiming,
 }
+
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const SERVER_TIMING: HeaderName = HeaderName::from_static("server-timing");
+
+/// The name of the W3C trace metric in `server-timing`, with its parameter.
+const TRACE_METRIC: &[u8] = b"trace;desc=";
+/// `trace;desc=` and a traceparent.
+const SERVER_TIMING_LEN: usize = TRACE_METRIC.len() + 55;
 
 /// A value known now, or found only if something asks for it.
 #[derive(Clone, Copy)]
@@ -603,35 +611,35 @@ impl ServerTracing {
         } else {
             ResponseHeader::None
         });
-        let traceparent = || span.span_context().traceparent();
-        let (name, value) = match header {
+        let sc = span.span_context();
+        let value = match header {
             ResponseHeader::None => return,
-            ResponseHeader::Traceparent => ("traceparent", traceparent().to_string()),
-            ResponseHeader::ServerTiming if tail => {
-                let sc = span.span_context();
-                let kept = span.span_ref().local_trace_kept(status.is_server_error());
-                let flags = sc.flags().with_sampled(kept);
-                let sc = SpanContext::new(
-                    sc.trace_id(),
-                    sc.span_id(),
-                    flags,
-                    false,
-                    TraceState::default(),
-                );
-                ("server-timing", format!("trace;desc={}", sc.traceparent()))
-            }
+            ResponseHeader::Traceparent => HeaderValue::from_bytes(sc.traceparent().as_bytes()),
             ResponseHeader::ServerTiming => {
-                ("server-timing", format!("trace;desc={}", traceparent()))
+                // With tail sampling on, the sampled flag says whether this service keeps its
+                // spans of the trace.
+                let kept = tail && span.span_ref().local_trace_kept(status.is_server_error());
+                let flags = if tail {
+                    sc.flags().with_sampled(kept)
+                } else {
+                    sc.flags()
+                };
+                let mut value = [0u8; SERVER_TIMING_LEN];
+                let (metric, rest) = value.split_at_mut(TRACE_METRIC.len());
+                metric.copy_from_slice(TRACE_METRIC);
+                if let Ok(rest) = <&mut [u8; 55]>::try_from(rest) {
+                    sc.write_traceparent(flags, rest);
+                }
+                HeaderValue::from_bytes(&value)
             }
         };
         // A traceparent is always a valid header value. One `traceparent` only; a
         // `server-timing` the handler set is kept.
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            let name = HeaderName::from_static(name);
-            if name == "traceparent" {
-                headers.insert(name, value);
+        if let Ok(value) = value {
+            if header == ResponseHeader::Traceparent {
+                headers.insert(TRACEPARENT, value);
             } else {
-                headers.append(name, value);
+                headers.append(SERVER_TIMING, value);
             }
         }
     }

@@ -27,61 +27,67 @@ pub(crate) struct OtValue {
 
 /// Reads an `ot` value (`th:c;rv:0123…`): `None` when it is malformed as a whole (it is then
 /// treated as absent and passed on unchanged). A `th` or `rv` that is not valid is absent.
+///
+/// At most 256 characters; `;`-separated sub-keys `[a-z][a-z0-9]*`, each with a `:` and a
+/// value of `[A-Za-z0-9._-]*`. Read in one pass over the bytes: a child span of a remote parent
+/// reads its parent's entry.
 pub(crate) fn parse_ot(value: &str) -> Option<OtValue> {
-    // At most 256 characters; sub-keys `[a-z][a-z0-9]*`, values `[A-Za-z0-9._-]*`, `;`-separated.
-    if value.len() > 256 {
+    let b = value.as_bytes();
+    if b.len() > 256 {
         return None;
     }
     let mut out = OtValue::default();
-    if value.is_empty() {
+    if b.is_empty() {
         return Some(out);
     }
-    for field in value.split(';') {
-        let (key, val) = field.split_once(':')?;
-        let mut key_bytes = key.bytes();
-        if !key_bytes.next().is_some_and(|b| b.is_ascii_lowercase())
-            || !key_bytes.all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            || !val
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        {
+    let mut i = 0;
+    loop {
+        let key_start = i;
+        if !b.get(i).is_some_and(u8::is_ascii_lowercase) {
             return None;
         }
+        i += 1;
+        while i < b.len() && (b[i].is_ascii_lowercase() || b[i].is_ascii_digit()) {
+            i += 1;
+        }
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let key = &b[key_start..i];
+        i += 1;
+        // The value, read as hex on the way (what `th` and `rv` are).
+        let value_start = i;
+        let mut hex = Some(0u64);
+        while i < b.len() && b[i] != b';' {
+            let c = b[i];
+            let digit = match c {
+                b'0'..=b'9' => c - b'0',
+                b'a'..=b'f' => c - b'a' + 10,
+                _ if c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-') => {
+                    hex = None;
+                    0
+                }
+                _ => return None,
+            };
+            hex = hex.map(|n| n << 4 | u64::from(digit));
+            i += 1;
+        }
+        let digits = i - value_start;
         match key {
-            "th" => out.threshold = parse_threshold(val),
-            "rv" => out.randomness = parse_randomness(val),
+            b"th" if (1..=DIGITS).contains(&digits) => {
+                out.threshold = hex.map(|n| n << (4 * (DIGITS - digits)));
+            }
+            b"rv" if digits == DIGITS => out.randomness = hex,
+            b"th" => out.threshold = None,
+            b"rv" => out.randomness = None,
             _ => {}
         }
+        if i == b.len() {
+            return Some(out);
+        }
+        // Past the `;`: another sub-key must follow.
+        i += 1;
     }
-    Some(out)
-}
-
-/// `th`: 1 to 14 lowercase hex digits, trailing zeros implied.
-fn parse_threshold(value: &str) -> Option<u64> {
-    if value.is_empty() || value.len() > DIGITS {
-        return None;
-    }
-    let n = lower_hex(value)?;
-    Some(n << (4 * (DIGITS - value.len())))
-}
-
-/// `rv`: exactly 14 lowercase hex digits.
-fn parse_randomness(value: &str) -> Option<u64> {
-    if value.len() != DIGITS {
-        return None;
-    }
-    lower_hex(value)
-}
-
-fn lower_hex(value: &str) -> Option<u64> {
-    value.bytes().try_fold(0u64, |n, b| {
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            _ => return None,
-        };
-        Some(n << 4 | u64::from(digit))
-    })
 }
 
 /// `th`'s text: the threshold in 14 hex digits with the trailing zeros removed (`0` for 0).

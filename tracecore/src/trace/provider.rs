@@ -110,8 +110,9 @@ impl ProviderInner {
         self.dispatch(data);
     }
 
+    /// Hands `data` to the processors, past tail sampling.
     #[inline]
-    fn dispatch(&self, data: SpanData) {
+    pub(crate) fn dispatch(&self, data: SpanData) {
         match self.processors.split_last() {
             None => {}
             Some((last, rest)) => {

@@ -152,6 +152,27 @@ impl RecordingSpan {
         let end_time = end_time
             .unwrap_or_else(|| self.start_time + Instant::now().duration_since(self.start))
             .max(self.start_time);
+        let provider = tracer.provider();
+        // A local root the head sampler dropped, under tail sampling: its trace is decided
+        // first, and a dropped root never becomes span data.
+        let mut kept = None;
+        if let Some(tail) = provider.tail()
+            && !self.span_context.is_sampled()
+            && (self.parent_span_id.is_none() || self.parent_is_remote)
+        {
+            let duration = end_time.duration_since(self.start_time).unwrap_or_default();
+            match tail.end_root(
+                self.span_context.trace_id(),
+                state.status.is_error(),
+                duration,
+            ) {
+                super::tail::RootEnd::Dropped => {
+                    super::recycle::give_back(state.attributes);
+                    return;
+                }
+                super::tail::RootEnd::Kept { held, rule } => kept = Some((held, rule)),
+            }
+        }
         let data = SpanData {
             span_context: self.span_context.clone(),
             parent_span_id: self.parent_span_id,
@@ -167,10 +188,18 @@ impl RecordingSpan {
             links: state.links,
             dropped_links_count: state.dropped_links,
             status: state.status,
-            resource: tracer.provider().resource().clone(),
+            resource: provider.resource().clone(),
             scope: tracer.scope().clone(),
         };
-        tracer.provider().on_end(data);
+        match kept {
+            None => provider.on_end(data),
+            Some((held, rule)) => {
+                for span in held {
+                    provider.dispatch(span);
+                }
+                provider.dispatch(super::tail::mark_sampled(data, rule));
+            }
+        }
     }
 }
 

@@ -17,7 +17,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -206,9 +206,18 @@ fn parse_duration(text: &str) -> Option<Duration> {
     Duration::try_from_secs_f64(seconds).ok()
 }
 
+/// How a local root's end came out ([`TailStage::end_root`]).
+pub(crate) enum RootEnd {
+    /// Dropped with its trace (counted).
+    Dropped,
+    /// Kept: the held spans, marked sampled; the rule to name on the root (none when the trace
+    /// was decided before its root ended).
+    Kept { held: Kept, rule: Option<Rule> },
+}
+
 /// Which rule kept a trace.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Rule {
+pub(crate) enum Rule {
     Errors,
     SlowerThan,
     Downstream,
@@ -262,6 +271,10 @@ struct Held {
 }
 
 impl Held {
+    fn flagged(&self) -> bool {
+        self.error || self.downstream
+    }
+
     fn new() -> Self {
         Self {
             spans: Vec::new(),
@@ -273,26 +286,50 @@ impl Held {
     }
 }
 
-#[derive(Default)]
 struct Shard {
     held: IdMap<Held>,
     /// Held traces by age, oldest first (an id whose trace was decided since is skipped).
     order: VecDeque<(u128, Instant)>,
     bytes: usize,
-    decided: IdMap<bool>,
-    decided_order: VecDeque<u128>,
+    /// Recent decisions, one slot per trace id's low bits: a newer trace takes an older one's
+    /// slot. The trace id (never zero) with the decision in its own bit array.
+    decided: Box<[u128]>,
+    kept: Box<[u64]>,
+}
+
+impl Default for Shard {
+    fn default() -> Self {
+        Self {
+            held: IdMap::default(),
+            order: VecDeque::new(),
+            bytes: 0,
+            decided: vec![0; DECISIONS_PER_SHARD].into_boxed_slice(),
+            kept: vec![0; DECISIONS_PER_SHARD / 64].into_boxed_slice(),
+        }
+    }
+}
+
+/// A trace's slot in a shard's decisions (the bits above those that chose the shard).
+fn slot(trace: u128) -> usize {
+    (trace as usize / SHARDS) % DECISIONS_PER_SHARD
 }
 
 impl Shard {
     fn remember(&mut self, trace: u128, kept: bool) {
-        if self.decided.insert(trace, kept).is_none() {
-            self.decided_order.push_back(trace);
-            if self.decided_order.len() > DECISIONS_PER_SHARD
-                && let Some(old) = self.decided_order.pop_front()
-            {
-                self.decided.remove(&old);
-            }
+        let i = slot(trace);
+        self.decided[i] = trace;
+        let bit = 1u64 << (i % 64);
+        if kept {
+            self.kept[i / 64] |= bit;
+        } else {
+            self.kept[i / 64] &= !bit;
         }
+    }
+
+    /// The decision made for `trace`, if it is still remembered.
+    fn decision(&self, trace: u128) -> Option<bool> {
+        let i = slot(trace);
+        (self.decided[i] == trace).then(|| self.kept[i / 64] & (1 << (i % 64)) != 0)
     }
 
     fn take(&mut self, trace: u128) -> Option<Held> {
@@ -314,6 +351,10 @@ pub(crate) struct TailStage {
     /// When every shard is next looked at for traces past the maximum age, in nanoseconds
     /// since `epoch` (a shard is looked at on its own whenever it holds a span).
     next_sweep: AtomicU64,
+    /// Per shard, how many held traces an error or a downstream's keep marked, so that asking
+    /// whether a trace will be kept takes no lock while none is. Not lowered by an early
+    /// decision, which can keep a trace whose root still runs: then the lock is taken.
+    flagged: [AtomicUsize; SHARDS],
 }
 
 impl fmt::Debug for TailStage {
@@ -335,11 +376,23 @@ impl TailStage {
             shards: std::array::from_fn(|_| Mutex::default()),
             epoch: Instant::now(),
             next_sweep: AtomicU64::new(0),
+            flagged: std::array::from_fn(|_| AtomicUsize::new(0)),
         }
     }
 
     pub(crate) fn rules(&self) -> &TailSampling {
         &self.rules
+    }
+
+    fn flagged(&self, trace: u128) -> &AtomicUsize {
+        &self.flagged[(trace as usize) % SHARDS]
+    }
+
+    /// A held trace was decided at its root: no longer counted as marked.
+    fn unflag(&self, trace: u128, held: Option<&Held>) {
+        if held.is_some_and(Held::flagged) {
+            self.flagged(trace).fetch_sub(1, Ordering::Relaxed);
+        }
     }
 
     fn shard(&self, trace: u128) -> MutexGuard<'_, Shard> {
@@ -355,7 +408,7 @@ impl TailStage {
         let trace = key(data.span_context.trace_id());
         let mut out = Vec::new();
         let mut shard = self.shard(trace);
-        if let Some(&kept) = shard.decided.get(&trace) {
+        if let Some(kept) = shard.decision(trace) {
             drop(shard);
             if kept {
                 out.push(mark_sampled(data, None));
@@ -367,7 +420,11 @@ impl TailStage {
         }
         if data.is_local_root() {
             let held = shard.take(trace);
-            let rule = self.rule_for(held.as_ref(), Some(&data));
+            self.unflag(trace, held.as_ref());
+            let rule = self.rule_for(
+                held.as_ref(),
+                Some((data.status.is_error(), data.duration())),
+            );
             shard.remember(trace, rule.is_some());
             drop(shard);
             finish(held, Some(data), rule, &mut out);
@@ -381,6 +438,9 @@ impl TailStage {
             shard_ref.order.push_back((trace, held.since));
             held
         });
+        if error && !held.flagged() {
+            self.flagged(trace).fetch_add(1, Ordering::Relaxed);
+        }
         held.error |= error;
         held.bytes += size;
         held.spans.push(data);
@@ -446,14 +506,61 @@ impl TailStage {
         }
     }
 
-    /// The rule that keeps a local trace of `held` spans and its `root`, if any.
-    fn rule_for(&self, held: Option<&Held>, root: Option<&SpanData>) -> Option<Rule> {
-        let error = held.is_some_and(|h| h.error) || root.is_some_and(|r| r.status.is_error());
+    /// A local root the head sampler dropped is ending, with an error or not, after running
+    /// `duration`: its trace is decided before the root's data is built, so that a dropped
+    /// root costs no more than its recycled attributes. Kept, the held spans come back marked
+    /// sampled, with the rule to name on the root.
+    pub(crate) fn end_root(&self, trace_id: TraceId, error: bool, duration: Duration) -> RootEnd {
+        let trace = key(trace_id);
+        let mut shard = self.shard(trace);
+        if let Some(kept) = shard.decision(trace) {
+            drop(shard);
+            return if kept {
+                RootEnd::Kept {
+                    held: Vec::new(),
+                    rule: None,
+                }
+            } else {
+                drop_spans(1);
+                RootEnd::Dropped
+            };
+        }
+        let held = shard.take(trace);
+        self.unflag(trace, held.as_ref());
+        let rule = self.rule_for(held.as_ref(), Some((error, duration)));
+        shard.remember(trace, rule.is_some());
+        drop(shard);
+        let mut out = Vec::new();
+        match rule {
+            Some(rule) => {
+                finish(held, None, Some(rule), &mut out);
+                RootEnd::Kept {
+                    held: out,
+                    rule: Some(rule),
+                }
+            }
+            None => {
+                // The root is counted here; its attributes are recycled by the caller.
+                diag::add(&diag::TAIL_DROPPED_TRACES, 1);
+                let spans = held.map(|h| h.spans).unwrap_or_default();
+                drop_spans(spans.len() + 1);
+                if !spans.is_empty() {
+                    super::recycle::give_back_all(spans.into_iter().map(|s| s.attributes));
+                }
+                RootEnd::Dropped
+            }
+        }
+    }
+
+    /// The rule that keeps a local trace of `held` spans and its root (whether it ended in an
+    /// error, how long it ran), if any.
+    fn rule_for(&self, held: Option<&Held>, root: Option<(bool, Duration)>) -> Option<Rule> {
+        let error = held.is_some_and(|h| h.error) || root.is_some_and(|(error, _)| error);
         if self.rules.errors && error {
             return Some(Rule::Errors);
         }
-        if let (Some(limit), Some(root)) = (self.rules.slower_than, root)
-            && root.duration() >= limit
+        if let (Some(limit), Some((_, duration))) = (self.rules.slower_than, root)
+            && duration >= limit
         {
             return Some(Rule::SlowerThan);
         }
@@ -465,19 +572,19 @@ impl TailStage {
     pub(crate) fn keep_downstream(&self, trace_id: TraceId) {
         let trace = key(trace_id);
         let mut shard = self.shard(trace);
-        if shard.decided.contains_key(&trace) {
+        if shard.decision(trace).is_some() {
             return;
         }
         let shard_ref = &mut *shard;
-        shard_ref
-            .held
-            .entry(trace)
-            .or_insert_with(|| {
-                let held = Held::new();
-                shard_ref.order.push_back((trace, held.since));
-                held
-            })
-            .downstream = true;
+        let held = shard_ref.held.entry(trace).or_insert_with(|| {
+            let held = Held::new();
+            shard_ref.order.push_back((trace, held.since));
+            held
+        });
+        if !held.flagged() {
+            self.flagged(trace).fetch_add(1, Ordering::Relaxed);
+        }
+        held.downstream = true;
     }
 
     /// Whether this process will keep its spans of the trace of `span`, started at `start`, if it
@@ -497,8 +604,11 @@ impl TailStage {
             return true;
         }
         let trace = key(span.trace_id());
+        if self.flagged(trace).load(Ordering::Relaxed) == 0 {
+            return false;
+        }
         let shard = self.shard(trace);
-        if let Some(&kept) = shard.decided.get(&trace) {
+        if let Some(kept) = shard.decision(trace) {
             return kept;
         }
         shard
@@ -559,7 +669,7 @@ fn drop_spans(n: usize) {
 
 /// The span as exported when a rule keeps it: sampled, without a `th` (it is not part of the
 /// probability sample), the rule named on the local root.
-fn mark_sampled(mut data: SpanData, rule: Option<Rule>) -> SpanData {
+pub(crate) fn mark_sampled(mut data: SpanData, rule: Option<Rule>) -> SpanData {
     let sc = &data.span_context;
     let state = super::probability::with_threshold(sc.trace_state(), None)
         .unwrap_or_else(|| sc.trace_state().clone());

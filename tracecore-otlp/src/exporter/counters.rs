@@ -15,7 +15,7 @@ pub(super) struct Counters {
     pub(super) points_rejected: AtomicU64,
 }
 
-/// A live view of an [`OtlpExporter`]'s counters; cheap to clone.
+/// A live view of an [`OtlpExporter`](super::OtlpExporter)'s counters; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct OtlpStats(pub(super) Arc<Counters>);
 

@@ -13,7 +13,7 @@ use crate::Protocol;
 
 /// Sends metrics to an OTLP/HTTP receiver's `v1/metrics`, from a
 /// [`PeriodicReader`](tracecore::metrics::PeriodicReader)'s thread: the same formats, retries,
-/// timeouts and TLS as [`OtlpExporter`], from the `OTEL_EXPORTER_OTLP_METRICS_*` variables over
+/// timeouts and TLS as [`OtlpExporter`](super::OtlpExporter), from the `OTEL_EXPORTER_OTLP_METRICS_*` variables over
 /// the generic ones, and the temporality `OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE`
 /// asks for.
 ///

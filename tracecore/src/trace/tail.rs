@@ -37,7 +37,7 @@ const SHARDS: usize = 16;
 /// Decisions remembered per shard, for spans that end after their trace was decided.
 const DECISIONS_PER_SHARD: usize = 1024;
 
-/// The rules of late decisions ([module docs](self)). Read from `TRACECORE_TAIL_SAMPLING`
+/// The rules of late decisions (see [`TracerProviderBuilder::with_tail_sampling`](super::TracerProviderBuilder::with_tail_sampling)). Read from `TRACECORE_TAIL_SAMPLING`
 /// ([`from_env_value`](Self::from_env_value)) or built in code:
 ///
 /// ```

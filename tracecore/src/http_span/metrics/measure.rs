@@ -17,7 +17,7 @@ use crate::rpc::GrpcCode;
 #[repr(align(64))]
 pub(super) struct Handle(pub(super) Arc<Instrument<HttpKey>>);
 
-/// One request being measured: ends with its span, in [`InFlight`](super::InFlight).
+/// One request being measured: ends with its span, in [`InFlight`](crate::http_span::InFlight).
 pub struct HttpMeasure {
     pub(super) instrument: Arc<Handle>,
     pub(super) start: Instant,
@@ -65,7 +65,7 @@ impl HttpMeasure {
         }
     }
 
-    /// The status a gRPC call ended with ([`HttpMetrics::rpc`]); `error` when it makes the call
+    /// The status a gRPC call ended with ([`HttpMetrics::rpc`](super::HttpMetrics::rpc)); `error` when it makes the call
     /// an error on its side. A server's method is kept from here on (interned: the service
     /// declared it), or is `_OTHER` when the service answered UNIMPLEMENTED.
     pub fn rpc_status(&mut self, code: GrpcCode, error: bool) {
@@ -145,7 +145,7 @@ impl HttpMeasure {
         }
     }
 
-    /// Records the duration up to `end` ([`InFlight`](super::InFlight) does this when the
+    /// Records the duration up to `end` ([`InFlight`](crate::http_span::InFlight) does this when the
     /// request ends; this is for integrations that end requests their own way).
     pub fn finish(self, end: Instant) {
         self.finish_in_span(end, None);

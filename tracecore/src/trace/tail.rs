@@ -34,7 +34,8 @@ pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(30);
 
 /// Shards of the held traces, each with its own lock.
 const SHARDS: usize = 16;
-/// Decisions remembered per shard, for spans that end after their trace was decided.
+/// Decisions remembered per shard, kept and dropped each, for spans that end after their
+/// trace was decided.
 const DECISIONS_PER_SHARD: usize = 1024;
 
 /// The rules of late decisions (see [`TracerProviderBuilder::with_tail_sampling`](super::TracerProviderBuilder::with_tail_sampling)). Read from `TRACECORE_TAIL_SAMPLING`
@@ -291,10 +292,13 @@ struct Shard {
     /// Held traces by age, oldest first (an id whose trace was decided since is skipped).
     order: VecDeque<(u128, Instant)>,
     bytes: usize,
-    /// Recent decisions, one slot per trace id's low bits: a newer trace takes an older one's
-    /// slot. The trace id (never zero) with the decision in its own bit array.
-    decided: Box<[u128]>,
-    kept: Box<[u64]>,
+    /// Recent traces kept, exactly, oldest first in `kept_order`: a span that ends after its
+    /// trace was kept must find the decision, or the trace would lose it.
+    kept: IdMap<()>,
+    kept_order: VecDeque<u128>,
+    /// Recent traces dropped, one slot per trace id's low bits (a newer trace takes an older
+    /// one's slot): a late span of a forgotten one is held, then dropped at the maximum age.
+    dropped: Box<[u128]>,
 }
 
 impl Default for Shard {
@@ -303,33 +307,43 @@ impl Default for Shard {
             held: IdMap::default(),
             order: VecDeque::new(),
             bytes: 0,
-            decided: vec![0; DECISIONS_PER_SHARD].into_boxed_slice(),
-            kept: vec![0; DECISIONS_PER_SHARD / 64].into_boxed_slice(),
+            kept: IdMap::default(),
+            kept_order: VecDeque::new(),
+            dropped: vec![0; DECISIONS_PER_SHARD].into_boxed_slice(),
         }
     }
 }
 
-/// A trace's slot in a shard's decisions (the bits above those that chose the shard).
+/// A trace's slot among a shard's dropped traces (the bits above those that chose the shard).
 fn slot(trace: u128) -> usize {
     (trace as usize / SHARDS) % DECISIONS_PER_SHARD
 }
 
 impl Shard {
     fn remember(&mut self, trace: u128, kept: bool) {
-        let i = slot(trace);
-        self.decided[i] = trace;
-        let bit = 1u64 << (i % 64);
         if kept {
-            self.kept[i / 64] |= bit;
+            if self.kept.insert(trace, ()).is_none() {
+                self.kept_order.push_back(trace);
+                if self.kept_order.len() > DECISIONS_PER_SHARD
+                    && let Some(old) = self.kept_order.pop_front()
+                {
+                    self.kept.remove(&old);
+                }
+            }
         } else {
-            self.kept[i / 64] &= !bit;
+            self.dropped[slot(trace)] = trace;
         }
     }
 
     /// The decision made for `trace`, if it is still remembered.
     fn decision(&self, trace: u128) -> Option<bool> {
-        let i = slot(trace);
-        (self.decided[i] == trace).then(|| self.kept[i / 64] & (1 << (i % 64)) != 0)
+        if self.dropped[slot(trace)] == trace {
+            Some(false)
+        } else if !self.kept.is_empty() && self.kept.contains_key(&trace) {
+            Some(true)
+        } else {
+            None
+        }
     }
 
     fn take(&mut self, trace: u128) -> Option<Held> {

@@ -146,7 +146,7 @@ async fn item(
 }
 
 /// Reads an item: an INTERNAL span, child of the SERVER span; item 0 is the storage failure,
-/// an `exception` event that makes the span an Error.
+/// an ERROR event recording the error (`exception.message`) that makes the span an Error.
 #[tracing::instrument(skip(id), fields(item.id = id))]
 async fn load_item(id: u64) -> Result<Option<serde_json::Value>, StorageError> {
     match id {

@@ -1,6 +1,8 @@
 //! [`TracingSpanExt`]: a `tracing::Span`'s tracecore side.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::time::SystemTime;
 
 use tracecore::trace::{Status, Tracer};
 use tracecore::{Context, Key, KeyValue, SpanContext, Value};
@@ -58,6 +60,18 @@ pub trait TracingSpanExt {
 
     /// Sets the status (`Ok` is final; `Unset` is ignored).
     fn set_status(&self, status: Status);
+
+    /// Adds a span event now (as tracing-opentelemetry's `add_event`): without the `tracing`
+    /// event's `level` and `target`, and without starting the span.
+    fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>);
+
+    /// Adds a span event that happened at `time`.
+    fn add_event_with_timestamp(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        time: SystemTime,
+        attributes: Vec<KeyValue>,
+    );
 }
 
 impl TracingSpanExt for tracing::Span {
@@ -92,6 +106,50 @@ impl TracingSpanExt for tracing::Span {
     fn set_status(&self, status: Status) {
         with_own_slot(self, |slot| slot.set_status(status));
     }
+
+    fn add_event(&self, name: impl Into<Cow<'static, str>>, attributes: Vec<KeyValue>) {
+        self.add_event_with_timestamp(name, SystemTime::now(), attributes);
+    }
+
+    fn add_event_with_timestamp(
+        &self,
+        name: impl Into<Cow<'static, str>>,
+        time: SystemTime,
+        attributes: Vec<KeyValue>,
+    ) {
+        let name = name.into();
+        with_own_slot(self, |slot| slot.add_event(name, time, attributes));
+    }
+}
+
+/// The tracecore context of the `tracing` span `id` (or of its nearest recorded ancestor) in
+/// `dispatch`, starting the span if it was pending; `None` when no [`TracecoreLayer`] records it.
+/// For another layer, or code holding a span id rather than a `tracing::Span`: what
+/// tracing-opentelemetry's `get_otel_context` gives.
+///
+/// ```
+/// use tracecore::export::InMemoryExporter;
+/// use tracecore::trace::TracerProvider;
+/// use tracecore_tracing::{TracecoreLayer, TracingSpanExt};
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let provider = TracerProvider::builder().with_simple_exporter(InMemoryExporter::new()).build();
+/// let subscriber = tracing_subscriber::registry().with(TracecoreLayer::new(provider.tracer("app")));
+/// tracing::subscriber::with_default(subscriber, || {
+///     let span = tracing::info_span!("work");
+///     let by_id = tracing::dispatcher::get_default(|dispatch| {
+///         tracecore_tracing::get_context(&span.id().unwrap(), dispatch)
+///     });
+///     assert_eq!(by_id.unwrap().span_context(), span.context().span_context());
+/// });
+/// ```
+pub fn get_context(id: &tracing::Id, dispatch: &tracing::Dispatch) -> Option<Context> {
+    let layer = dispatch.downcast_ref::<TracecoreLayer>()?;
+    let mut out = None;
+    layer.with_slot(dispatch, id, &mut |slot, _| {
+        out = Some(slot.start(layer.tracer()).clone());
+    });
+    out
 }
 
 /// Runs `f` on the slot of `span`, or of its nearest recorded ancestor (`is_self` says which),

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt::{self, Write as _};
 
 use tracecore::trace::{SpanKind, Status};
-use tracecore::{Key, KeyValue, Value, diag};
+use tracecore::{Array, Key, KeyValue, Value, diag, semconv};
 use tracing_core::field::{Field, Visit};
 
 /// The field that names a span (replaces the `tracing` span's own name).
@@ -22,25 +22,18 @@ pub(crate) fn i128_value(value: i128) -> Value {
     i64::try_from(value).map_or_else(|_| Value::from(value.to_string()), Value::I64)
 }
 
-/// The message of an error followed by its sources, `outer: inner: root`.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let _ = write!(message, ": {cause}");
-        source = cause.source();
-    }
-    message
-}
-
 /// Everything a span's fields say: its attributes and what the special fields set.
 #[derive(Debug, Default)]
 pub(crate) struct SpanFields {
     pub(crate) attributes: Vec<KeyValue>,
     pub(crate) name: Option<String>,
     pub(crate) kind: Option<SpanKind>,
-    status_code: Option<StatusCode>,
-    status_description: Option<String>,
+    /// The status the special fields set, the last one recorded winning (as in
+    /// tracing-opentelemetry): `otel.status_code` (`error` is an error without description),
+    /// or `otel.status_description` (an error with that description).
+    status: Option<Status>,
+    /// Whether a `dyn Error` field also gives `exception.message` and `exception.stacktrace`.
+    fields_to_exceptions: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,23 +44,17 @@ enum StatusCode {
 }
 
 impl SpanFields {
-    pub(crate) fn with_capacity(n: usize) -> Self {
+    pub(crate) fn with_capacity(n: usize, fields_to_exceptions: bool) -> Self {
         Self {
             attributes: tracecore::integration::attribute_list(n),
+            fields_to_exceptions,
             ..Self::default()
         }
     }
 
-    /// The status the special fields ask for: `otel.status_code`, with
-    /// `otel.status_description` as an error's description. A description alone sets nothing.
+    /// The status the special fields ask for, if any.
     pub(crate) fn status(&mut self) -> Option<Status> {
-        match self.status_code? {
-            StatusCode::Unset => None,
-            StatusCode::Ok => Some(Status::Ok),
-            StatusCode::Error => Some(Status::error(
-                self.status_description.take().unwrap_or_default(),
-            )),
-        }
+        self.status.take()
     }
 
     fn special(&mut self, field: &Field, text: impl FnOnce() -> String) -> bool {
@@ -85,15 +72,17 @@ impl SpanFields {
             }
             OTEL_STATUS_CODE => {
                 let text = text();
-                self.status_code = parse_status_code(&text);
-                if self.status_code.is_none() {
-                    diag::warn_once(&format!(
+                match parse_status_code(&text) {
+                    Some(StatusCode::Ok) => self.status = Some(Status::Ok),
+                    Some(StatusCode::Error) => self.status = Some(Status::error("")),
+                    Some(StatusCode::Unset) => self.status = None,
+                    None => diag::warn_once(&format!(
                         "tracecore-tracing: {OTEL_STATUS_CODE} = {text:?} is not one of ok, \
                          error, unset; ignored"
-                    ));
+                    )),
                 }
             }
-            OTEL_STATUS_DESCRIPTION => self.status_description = Some(text()),
+            OTEL_STATUS_DESCRIPTION => self.status = Some(Status::error(text())),
             _ => return false,
         }
         true
@@ -185,7 +174,11 @@ impl Visit for SpanFields {
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
         if !self.special(field, || value.to_string()) {
-            self.push(field, Value::from(error_chain(value)));
+            let error = ErrorValue::of(value);
+            if self.fields_to_exceptions {
+                self.attributes.extend(error.exception());
+            }
+            self.attributes.extend(error.fields(field));
         }
     }
 
@@ -196,32 +189,96 @@ impl Visit for SpanFields {
     }
 }
 
-/// An event's fields: its message (the span event's name), an `error` field, and the rest as
-/// attributes.
+/// A `dyn Error` value as tracing-opentelemetry records it: its message, and the messages of
+/// its sources, outermost first (what it calls the chain, and `exception.stacktrace`).
+#[derive(Debug, Clone)]
+pub(crate) struct ErrorValue {
+    pub(crate) message: String,
+    pub(crate) chain: Vec<Cow<'static, str>>,
+}
+
+impl ErrorValue {
+    pub(crate) fn of(error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut chain = Vec::new();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            chain.push(Cow::Owned(cause.to_string()));
+            source = cause.source();
+        }
+        Self {
+            message: error.to_string(),
+            chain,
+        }
+    }
+
+    /// `exception.message` and `exception.stacktrace` (the chain).
+    pub(crate) fn exception(&self) -> [KeyValue; 2] {
+        [
+            KeyValue::new(semconv::EXCEPTION_MESSAGE, self.message.clone()),
+            KeyValue::new(
+                EXCEPTION_STACKTRACE,
+                Value::Array(Array::String(self.chain.clone())),
+            ),
+        ]
+    }
+
+    /// `<field>` (the message) and `<field>.chain`.
+    fn fields(self, field: &Field) -> [KeyValue; 2] {
+        [
+            KeyValue::new(Key::from_static(field.name()), self.message),
+            KeyValue::new(
+                format!("{}.chain", field.name()),
+                Value::Array(Array::String(self.chain)),
+            ),
+        ]
+    }
+}
+
+/// Where tracing-opentelemetry puts an error's source chain.
+const EXCEPTION_STACKTRACE: &str = "exception.stacktrace";
+
+/// An event's fields: its message (the span event's name), an `error` given as text, a
+/// `dyn Error` value, and the rest as attributes.
 #[derive(Debug)]
 pub(crate) struct EventFields {
     pub(crate) message: Option<String>,
-    pub(crate) error: Option<String>,
+    /// An `error` field recorded as text before any message (the event `#[instrument(err)]`
+    /// emits): its `Debug` text, as tracing-opentelemetry takes it.
+    pub(crate) error_text: Option<String>,
+    /// The last `dyn Error` value, for the span's exception attributes.
+    pub(crate) error: Option<ErrorValue>,
     pub(crate) attributes: Vec<KeyValue>,
+    fields_to_exceptions: bool,
 }
 
 /// The field `tracing`'s macros put an event's message in.
 const MESSAGE: &str = "message";
-/// The field whose `dyn Error` value makes an event an `exception` event.
+/// The field whose text, on an event without a message, makes it an `exception` event.
 const ERROR: &str = "error";
 
 impl EventFields {
-    pub(crate) fn with_capacity(n: usize) -> Self {
+    pub(crate) fn with_capacity(n: usize, fields_to_exceptions: bool) -> Self {
         Self {
             message: None,
+            error_text: None,
             error: None,
             attributes: Vec::with_capacity(n),
+            fields_to_exceptions,
         }
     }
 
     fn push(&mut self, field: &Field, value: Value) {
         self.attributes
             .push(KeyValue::new(Key::from_static(field.name()), value));
+    }
+
+    /// An `error` field as text counts only before a message is recorded.
+    fn error_as_text(&mut self, field: &Field, text: impl FnOnce() -> String) -> bool {
+        if field.name() == ERROR && self.message.is_none() {
+            self.error_text = Some(text());
+            return true;
+        }
+        false
     }
 }
 
@@ -255,23 +312,24 @@ impl Visit for EventFields {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == MESSAGE {
             self.message = Some(value.to_owned());
-        } else {
+        } else if !self.error_as_text(field, || format!("{value:?}")) {
             self.push(field, Value::String(Cow::Owned(value.to_owned())));
         }
     }
 
     fn record_error(&mut self, field: &Field, value: &(dyn std::error::Error + 'static)) {
-        if field.name() == ERROR {
-            self.error = Some(error_chain(value));
-        } else {
-            self.push(field, Value::from(error_chain(value)));
+        let error = ErrorValue::of(value);
+        if self.fields_to_exceptions {
+            self.attributes.extend(error.exception());
         }
+        self.error = Some(error.clone());
+        self.attributes.extend(error.fields(field));
     }
 
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
         if field.name() == MESSAGE {
             self.message = Some(debug_text(value));
-        } else {
+        } else if !self.error_as_text(field, || debug_text(value)) {
             self.push(field, Value::from(debug_text(value)));
         }
     }
@@ -301,7 +359,7 @@ mod tests {
     }
 
     #[test]
-    fn error_chains_read_outer_to_root() {
+    fn error_values_read_their_chain_outer_to_root() {
         #[derive(Debug)]
         struct Outer(std::io::Error);
         impl fmt::Display for Outer {
@@ -315,6 +373,8 @@ mod tests {
             }
         }
         let error = Outer(std::io::Error::other("disk full"));
-        assert_eq!(error_chain(&error), "loading the item failed: disk full");
+        let value = ErrorValue::of(&error);
+        assert_eq!(value.message, "loading the item failed");
+        assert_eq!(value.chain, ["disk full"]);
     }
 }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::fmt;
 
 use tracecore::trace::{SpanKind, SpanRef, Status, Tracer};
-use tracecore::{Context, KeyValue, diag, semconv};
+use tracecore::{Context, Key, KeyValue, diag, semconv};
 use tracing_core::span::{Attributes, Id, Record};
 use tracing_core::{Dispatch, Event, Level, LevelFilter, Subscriber};
 use tracing_subscriber::layer::{Context as LayerContext, Layer};
@@ -27,14 +27,18 @@ type Lookup = fn(&Dispatch, &Id, &mut dyn FnMut(&mut SpanSlot, bool));
 ///   else the current tracecore context: the innermost entered `tracing` span, or the SERVER
 ///   span a `tracecore-tower` layer made current. Entering a span makes its context current
 ///   (so a reqwest call made inside it is its child), exiting restores the previous one.
-/// - Fields become attributes with their types; `record` adds or replaces them later. The
-///   fields `otel.name`, `otel.kind`, `otel.status_code` and `otel.status_description` mean
-///   what they mean to tracing-opentelemetry and are not attributes.
+/// - Fields become attributes with their types, and the span's `target` one more (switch:
+///   [`with_target`](Self::with_target)); `record` adds or replaces them later. The fields
+///   `otel.name`, `otel.kind`, `otel.status_code` and `otel.status_description` mean what they
+///   mean to tracing-opentelemetry and are not attributes.
 /// - `follows_from` adds a link. The span ends once, when the `tracing` span closes.
 /// - Events inside a recorded span (a `tracing` span's, or the current tracecore span's) become
-///   span events named by their message, with their fields plus `level` and `target`; an
-///   ERROR event sets the status to Error; an event with an `error` field holding a
-///   `dyn Error` is an `exception` event.
+///   span events named by their message, with their fields plus `level` and `target`. Errors
+///   map as tracing-opentelemetry maps them: an ERROR event makes an unset status `Error`; an
+///   event without a message whose `error` field is text (what `#[instrument(err)]` emits) puts
+///   that text in the status description and is named `exception`; a `dyn Error` field gives
+///   `<field>`, `<field>.chain`, `exception.message` and `exception.stacktrace` (on an event's
+///   span too). Each mapping has its switch, with the same name and default as there.
 /// - A span the sampler drops keeps its context (propagation goes on) and records nothing.
 ///
 /// One `TracecoreLayer` per subscriber. See the [crate docs](crate) for an example.
@@ -42,9 +46,28 @@ type Lookup = fn(&Dispatch, &Id, &mut dyn FnMut(&mut SpanSlot, bool));
 pub struct TracecoreLayer {
     tracer: Tracer,
     event_level: LevelFilter,
-    error_events_to_status: bool,
+    errors: ErrorMapping,
     code_location: bool,
+    span_target: bool,
+    span_level: bool,
+    event_level_and_target: bool,
+    event_count: bool,
     lookup: Option<Lookup>,
+}
+
+/// How errors map onto spans: tracing-opentelemetry's four switches, with its defaults (all on).
+#[derive(Clone, Copy, Debug)]
+struct ErrorMapping {
+    /// An `error` given as text on an event without a message sets the span's status
+    /// description (else an ERROR event gives `Error` with no description).
+    events_to_status: bool,
+    /// Such an event is named `exception`, its text in `exception.message`.
+    events_to_exceptions: bool,
+    /// A `dyn Error` field gives `exception.message` and `exception.stacktrace` too.
+    fields_to_exceptions: bool,
+    /// A `dyn Error` on an event also puts `exception.message` and `exception.stacktrace` on
+    /// its span.
+    records_to_exceptions: bool,
 }
 
 impl TracecoreLayer {
@@ -53,8 +76,17 @@ impl TracecoreLayer {
         Self {
             tracer,
             event_level: LevelFilter::TRACE,
-            error_events_to_status: true,
+            errors: ErrorMapping {
+                events_to_status: true,
+                events_to_exceptions: true,
+                fields_to_exceptions: true,
+                records_to_exceptions: true,
+            },
             code_location: false,
+            span_target: true,
+            span_level: false,
+            event_level_and_target: true,
+            event_count: false,
             lookup: None,
         }
     }
@@ -68,19 +100,81 @@ impl TracecoreLayer {
         self
     }
 
-    /// Whether an ERROR event sets its span's status to Error (default `true`, as
-    /// tracing-opentelemetry does).
+    /// Whether an event without a message whose `error` field is text (the event
+    /// `#[instrument(err)]` emits: `error = %e`) puts that text, as its `Debug` form, in its
+    /// span's status description (default `true`). Either way an ERROR event makes an unset
+    /// status `Error` (with no description). As tracing-opentelemetry's switch of that name.
     #[must_use]
     pub fn with_error_events_to_status(mut self, on: bool) -> Self {
-        self.error_events_to_status = on;
+        self.errors.events_to_status = on;
         self
     }
 
-    /// Whether spans carry where they were declared: `code.file.path`, `code.line.number` and
-    /// `code.function.name` (default `false`).
+    /// Whether that event is named `exception`, its text in `exception.message` (default
+    /// `true`); else it keeps its name and the text stays in `error`.
+    #[must_use]
+    pub fn with_error_events_to_exceptions(mut self, on: bool) -> Self {
+        self.errors.events_to_exceptions = on;
+        self
+    }
+
+    /// Whether a `dyn Error` field (`error = &e as &dyn Error`) also gives `exception.message`
+    /// and `exception.stacktrace` (its source chain) beside `<field>` and `<field>.chain`, on a
+    /// span or an event (default `true`).
+    #[must_use]
+    pub fn with_error_fields_to_exceptions(mut self, on: bool) -> Self {
+        self.errors.fields_to_exceptions = on;
+        self
+    }
+
+    /// Whether a `dyn Error` field on an event also puts `exception.message` and
+    /// `exception.stacktrace` on the event's span (default `true`).
+    #[must_use]
+    pub fn with_error_records_to_exceptions(mut self, on: bool) -> Self {
+        self.errors.records_to_exceptions = on;
+        self
+    }
+
+    /// Whether spans and events carry where they were declared: `code.file.path`,
+    /// `code.module.name` and `code.line.number` (default `false`; tracing-opentelemetry's
+    /// `with_location` is on by default).
     #[must_use]
     pub fn with_code_location(mut self, on: bool) -> Self {
         self.code_location = on;
+        self
+    }
+
+    /// Whether spans carry their `tracing` target as the attribute `target` (default `true`, as
+    /// in tracing-opentelemetry; it is not an OpenTelemetry convention).
+    #[must_use]
+    pub fn with_target(mut self, on: bool) -> Self {
+        self.span_target = on;
+        self
+    }
+
+    /// Whether spans carry their `tracing` level as the attribute `level` (default `false`, as
+    /// in tracing-opentelemetry).
+    #[must_use]
+    pub fn with_level(mut self, on: bool) -> Self {
+        self.span_level = on;
+        self
+    }
+
+    /// Whether span events carry `level` and `target` (default `true`, as in
+    /// tracing-opentelemetry, where they are always there; neither is an OpenTelemetry
+    /// convention).
+    #[must_use]
+    pub fn with_event_level_and_target(mut self, on: bool) -> Self {
+        self.event_level_and_target = on;
+        self
+    }
+
+    /// Whether a span counts the events written in it, those [`with_event_level`](Self::with_event_level)
+    /// leaves out included, in `otel.tracing_event_count` (default `false`): what
+    /// tracing-opentelemetry's `with_counting_event_filter` records.
+    #[must_use]
+    pub fn with_event_count(mut self, on: bool) -> Self {
+        self.event_count = on;
         self
     }
 
@@ -115,39 +209,70 @@ impl TracecoreLayer {
 
     fn record_event(&self, span: SpanRef<'_>, event: &Event<'_>) {
         let meta = event.metadata();
-        let mut fields = EventFields::with_capacity(meta.fields().len() + 3);
+        let extra =
+            2 * usize::from(self.event_level_and_target) + 3 * usize::from(self.code_location);
+        let mut fields = EventFields::with_capacity(
+            meta.fields().len() + extra,
+            self.errors.fields_to_exceptions,
+        );
         event.record(&mut fields);
         let level = *meta.level();
-        let status = (level == Level::ERROR && self.error_events_to_status).then(|| {
-            Status::error(
-                fields
-                    .message
-                    .clone()
-                    .or_else(|| fields.error.clone())
-                    .unwrap_or_default(),
-            )
-        });
         let mut attributes = fields.attributes;
-        let name = match fields.error {
-            Some(error) => {
-                attributes.push(KeyValue::new(semconv::EXCEPTION_MESSAGE, error));
-                if let Some(message) = fields.message {
-                    attributes.push(KeyValue::new("message", message));
-                }
-                Cow::Borrowed("exception")
-            }
-            None => fields
+        let exception = fields.error_text.is_some() && self.errors.events_to_exceptions;
+        if let Some(text) = &fields.error_text {
+            let key = if exception {
+                semconv::EXCEPTION_MESSAGE
+            } else {
+                Key::from_static("error")
+            };
+            attributes.push(KeyValue::new(key, text.clone()));
+        }
+        if self.event_level_and_target {
+            attributes.push(KeyValue::new("level", level.as_str()));
+            attributes.push(KeyValue::new("target", meta.target()));
+        }
+        if self.code_location {
+            push_location(&mut attributes, meta);
+        }
+        let name = if exception {
+            Cow::Borrowed("exception")
+        } else {
+            fields
                 .message
-                .map_or(Cow::Borrowed(meta.name()), Cow::Owned),
+                .map_or(Cow::Borrowed(meta.name()), Cow::Owned)
         };
-        attributes.push(KeyValue::new("level", level.as_str()));
-        attributes.push(KeyValue::new("target", meta.target()));
         span.add_event(name, attributes);
-        if let Some(status) = status {
-            span.set_status(status);
+        if level == Level::ERROR && span.status().is_some_and(|s| s == Status::Unset) {
+            span.set_status(Status::error(""));
+        }
+        if let Some(text) = fields.error_text
+            && self.errors.events_to_status
+        {
+            span.set_status(Status::error(text));
+        }
+        if let Some(error) = fields.error
+            && self.errors.records_to_exceptions
+        {
+            span.set_attributes(error.exception());
         }
     }
 }
+
+/// `code.file.path`, `code.module.name` and `code.line.number` of a callsite.
+fn push_location(attributes: &mut Vec<KeyValue>, meta: &tracing_core::Metadata<'_>) {
+    if let Some(file) = meta.file() {
+        attributes.push(KeyValue::new(semconv::CODE_FILE_PATH, file.to_owned()));
+    }
+    if let Some(module) = meta.module_path() {
+        attributes.push(KeyValue::new(CODE_MODULE_NAME, module.to_owned()));
+    }
+    if let Some(line) = meta.line() {
+        attributes.push(KeyValue::new(semconv::CODE_LINE_NUMBER, i64::from(line)));
+    }
+}
+
+/// The module a callsite is in (semantic conventions 1.33+).
+const CODE_MODULE_NAME: &str = "code.module.name";
 
 fn lookup<S>(dispatch: &Dispatch, id: &Id, f: &mut dyn FnMut(&mut SpanSlot, bool))
 where
@@ -184,27 +309,26 @@ where
             None => Context::current(),
         };
         let meta = attrs.metadata();
-        let location = if self.code_location { 3 } else { 0 };
-        let mut fields = SpanFields::with_capacity(meta.fields().len() + location);
+        let extra = 3 * usize::from(self.code_location)
+            + usize::from(self.span_target)
+            + usize::from(self.span_level);
+        let mut fields = SpanFields::with_capacity(
+            meta.fields().len() + extra,
+            self.errors.fields_to_exceptions,
+        );
         attrs.record(&mut fields);
         if self.code_location {
-            if let Some(file) = meta.file() {
-                fields
-                    .attributes
-                    .push(KeyValue::new(semconv::CODE_FILE_PATH, file));
-            }
-            if let Some(line) = meta.line() {
-                fields
-                    .attributes
-                    .push(KeyValue::new(semconv::CODE_LINE_NUMBER, i64::from(line)));
-            }
-            let function = match meta.module_path() {
-                Some(module) => format!("{module}::{}", meta.name()),
-                None => meta.name().to_owned(),
-            };
+            push_location(&mut fields.attributes, meta);
+        }
+        if self.span_level {
             fields
                 .attributes
-                .push(KeyValue::new(semconv::CODE_FUNCTION_NAME, function));
+                .push(KeyValue::new("level", meta.level().as_str()));
+        }
+        if self.span_target {
+            fields
+                .attributes
+                .push(KeyValue::new("target", meta.target()));
         }
         let status = fields.status();
         let name = fields
@@ -225,7 +349,7 @@ where
         let Some(span) = ctx.span(id) else {
             return;
         };
-        let mut fields = SpanFields::with_capacity(values.len());
+        let mut fields = SpanFields::with_capacity(values.len(), self.errors.fields_to_exceptions);
         values.record(&mut fields);
         let status = fields.status();
         let mut extensions = span.extensions_mut();
@@ -271,6 +395,18 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        if self.event_count {
+            let span = match event.parent() {
+                Some(parent) => ctx.span(parent),
+                None if event.is_contextual() => ctx.lookup_current(),
+                None => None,
+            };
+            if let Some(span) = span
+                && let Some(slot) = span.extensions_mut().get_mut::<SpanSlot>()
+            {
+                slot.count_event();
+            }
+        }
         if *event.metadata().level() > self.event_level {
             return;
         }
@@ -318,7 +454,13 @@ where
         let ended = span
             .extensions_mut()
             .get_mut::<SpanSlot>()
-            .and_then(|slot| slot.take_for_end(&self.tracer));
+            .and_then(|slot| {
+                if self.event_count {
+                    let count = KeyValue::new(EVENT_COUNT, i64::from(slot.event_count()));
+                    slot.set_attributes(vec![count]);
+                }
+                slot.take_for_end(&self.tracer)
+            });
         // Ended outside the registry's lock: processors run here.
         if let Some(ended) = ended {
             ended.end();
@@ -326,13 +468,20 @@ where
     }
 }
 
+/// The span attribute [`TracecoreLayer::with_event_count`] records.
+const EVENT_COUNT: &str = "otel.tracing_event_count";
+
 impl fmt::Debug for TracecoreLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TracecoreLayer")
             .field("tracer", &self.tracer)
             .field("event_level", &self.event_level)
-            .field("error_events_to_status", &self.error_events_to_status)
+            .field("errors", &self.errors)
             .field("code_location", &self.code_location)
+            .field("target", &self.span_target)
+            .field("level", &self.span_level)
+            .field("event_level_and_target", &self.event_level_and_target)
+            .field("event_count", &self.event_count)
             .finish_non_exhaustive()
     }
 }

@@ -40,10 +40,13 @@
 //! ```
 //!
 //! Migrating from tracing-opentelemetry needs no change to instrumented code: the fields
-//! `otel.name`, `otel.kind`, `otel.status_code` and `otel.status_description` keep their
-//! meaning, and [`TracingSpanExt`] has `context`, `set_parent`, `add_link`, `set_attribute` and
-//! `set_status`. Unlike there, `set_parent` on a span that has already started returns an error
-//! instead of doing nothing.
+//! `otel.name`, `otel.kind`, `otel.status_code` and `otel.status_description`, the error
+//! mappings (`#[instrument(err)]`, `dyn Error` fields) and their switches keep their meaning
+//! (checked against tracing-opentelemetry 0.34 by running the same code through both), and
+//! [`TracingSpanExt`] has `context`, `set_parent`, `add_link`, `set_attribute`, `set_status`
+//! and `add_event`; [`get_context`] reads a span's context by id. Unlike there, `set_parent` on a
+//! span that has already started returns an error instead of doing nothing, and code location
+//! is off by default. The crate's README has the whole table.
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
@@ -56,5 +59,5 @@ mod layer;
 mod slot;
 mod stack;
 
-pub use ext::{SetParentError, TracingSpanExt};
+pub use ext::{SetParentError, TracingSpanExt, get_context};
 pub use layer::TracecoreLayer;

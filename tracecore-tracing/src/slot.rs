@@ -9,7 +9,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use tracecore::trace::{Link, Span, SpanKind, Status, Tracer};
 use tracecore::{Context, KeyValue, SpanContext};
@@ -19,6 +19,8 @@ use crate::SetParentError;
 /// The layer's data for one `tracing` span.
 pub(crate) struct SpanSlot {
     state: State,
+    /// Events written in the span (counted only when the layer counts them).
+    events: u32,
 }
 
 enum State {
@@ -40,7 +42,12 @@ struct Pending {
     status: Status,
     start: Instant,
     parent: Context,
+    /// Events added through the span extension before it started.
+    events: Vec<PendingEvent>,
 }
+
+/// An event added before its span started: name, time, attributes.
+type PendingEvent = (Cow<'static, str>, SystemTime, Vec<KeyValue>);
 
 impl SpanSlot {
     pub(crate) fn pending(
@@ -51,6 +58,7 @@ impl SpanSlot {
         parent: Context,
     ) -> Self {
         Self {
+            events: 0,
             state: State::Pending(Pending {
                 name,
                 kind,
@@ -59,8 +67,19 @@ impl SpanSlot {
                 status: status.unwrap_or_default(),
                 start: Instant::now(),
                 parent,
+                events: Vec::new(),
             }),
         }
+    }
+
+    /// One more event written in the span.
+    pub(crate) fn count_event(&mut self) {
+        self.events = self.events.saturating_add(1);
+    }
+
+    /// The events written in the span.
+    pub(crate) fn event_count(&self) -> u32 {
+        self.events
     }
 
     /// Starts the tracecore span if it is still pending; then its context.
@@ -162,6 +181,23 @@ impl SpanSlot {
         }
     }
 
+    /// Adds an event that happened at `time` (kept until the span starts, if it has not).
+    pub(crate) fn add_event(
+        &mut self,
+        name: Cow<'static, str>,
+        time: SystemTime,
+        attributes: Vec<KeyValue>,
+    ) {
+        match &mut self.state {
+            State::Pending(pending) => pending.events.push((name, time, attributes)),
+            State::Started { span, .. } => {
+                span.span_ref()
+                    .add_event_with_timestamp(name, time, attributes);
+            }
+            State::Ended => {}
+        }
+    }
+
     pub(crate) fn add_link(&mut self, span_context: SpanContext, attributes: Vec<KeyValue>) {
         match &mut self.state {
             State::Pending(pending) => pending.links.push(Link::new(span_context, attributes)),
@@ -195,6 +231,10 @@ impl Pending {
         let span = builder.start_with_attributes(&self.parent, self.attributes);
         if self.status != Status::Unset {
             span.set_status(self.status);
+        }
+        for (name, time, attributes) in self.events {
+            span.span_ref()
+                .add_event_with_timestamp(name, time, attributes);
         }
         let cx = span.context(&self.parent);
         State::Started { span, cx }

@@ -16,7 +16,7 @@ use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use tracecore::export::{FinishedSpans, InMemoryExporter};
 use tracecore::propagation::Propagator;
 use tracecore::trace::{AlwaysOff, SpanKind, Status, TracerProvider};
-use tracecore::{Context, SpanContext, Value};
+use tracecore::{Context, KeyValue, SpanContext, Value};
 use tracecore_reqwest::TraceMiddleware;
 use tracecore_tower::ServerLayer;
 use tracecore_tracing::{TracecoreLayer, TracingSpanExt};
@@ -218,7 +218,9 @@ fn an_error_event_in_an_instrumented_fn_makes_its_span_an_error() {
         assert_eq!(response.status(), 500);
         let spans = wait_for_spans(&exporter, 2).await;
         let load = spans.named("load_item");
-        assert_eq!(load.status, Status::error("storage failed"));
+        // An ERROR event with a message: Error without a description, as
+        // tracing-opentelemetry records it (only an `error` field given as text carries one).
+        assert_eq!(load.status, Status::error(""));
         assert_eq!(load.events[0].name, "storage failed");
         let server = spans.named("GET /items/{id}");
         assert!(load.is_child_of(server));
@@ -388,21 +390,33 @@ fn events_become_span_events_and_errors_become_exceptions() {
     let load = spans.named("load");
     assert_eq!(load.events.len(), 3);
     assert_eq!(load.events[0].name, "looking up");
-    let exception = &load.events[1];
-    assert_eq!(exception.name, "exception");
+    // A `dyn Error` on an event with a message: the event keeps its name and carries the
+    // error, its chain and the exception attributes; its span gets the exception attributes.
+    let retrying = &load.events[1];
+    assert_eq!(retrying.name, "retrying");
     let attr = |key: &str| {
-        exception
+        retrying
             .attributes
             .iter()
             .find(|kv| kv.key.as_str() == key)
             .map(|kv| kv.value.to_string())
     };
+    assert_eq!(attr("error").as_deref(), Some("reading item 0 failed"));
+    assert_eq!(attr("error.chain").as_deref(), Some("[\"disk unplugged\"]"));
     assert_eq!(
         attr("exception.message").as_deref(),
-        Some("reading item 0 failed: disk unplugged")
+        Some("reading item 0 failed")
     );
-    assert_eq!(attr("message").as_deref(), Some("retrying"));
+    assert_eq!(
+        attr("exception.stacktrace").as_deref(),
+        Some("[\"disk unplugged\"]")
+    );
+    assert_eq!(attr("message"), None, "the message is the event's name");
     assert_eq!(attr("level").as_deref(), Some("WARN"));
+    assert_eq!(
+        string_attr(load, "exception.message").as_deref(),
+        Some("reading item 0 failed")
+    );
     assert_eq!(
         load.status,
         Status::Unset,
@@ -423,13 +437,20 @@ fn the_event_level_threshold_and_the_error_status_switch() {
     tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
         let _s = tracing::info_span!("quiet").entered();
         tracing::info!("not recorded");
-        tracing::error!("recorded, status untouched");
+        tracing::error!("recorded, an error without description");
+        tracing::error!(error = "refused");
     });
     let spans = exporter.finished_spans();
     let quiet = spans.named("quiet");
-    assert_eq!(quiet.events.len(), 1);
-    assert_eq!(quiet.events[0].name, "recorded, status untouched");
-    assert_eq!(quiet.status, Status::Unset);
+    assert_eq!(quiet.events.len(), 2);
+    assert_eq!(
+        quiet.events[0].name,
+        "recorded, an error without description"
+    );
+    // The switch keeps an `error` text out of the description; an ERROR event is still an
+    // error (tracing-opentelemetry's meaning).
+    assert_eq!(quiet.status, Status::error(""));
+    assert_eq!(quiet.events[1].name, "exception");
 }
 
 #[test]
@@ -743,8 +764,8 @@ fn code_location_is_opt_in() {
             > 0
     );
     assert_eq!(
-        string_attr(span, "code.function.name").as_deref(),
-        Some("bridge::located")
+        string_attr(span, "code.module.name").as_deref(),
+        Some("bridge")
     );
     let ((), plain) = with_recorder(|| drop(tracing::info_span!("plain").entered()));
     assert!(plain.named("plain").attribute("code.file.path").is_none());
@@ -763,4 +784,34 @@ fn a_context_read_from_a_span_links_to_it() {
         spans.named("second").links[0].span_context,
         spans.named("first").span_context
     );
+}
+
+#[test]
+fn the_bridges_own_attributes_can_be_turned_off() {
+    let (provider, exporter) = recording_provider("app");
+    let layer = TracecoreLayer::new(provider.tracer("t"))
+        .with_target(false)
+        .with_event_level_and_target(false);
+    tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), || {
+        let _s = tracing::info_span!("clean", order.id = 7).entered();
+        tracing::info!(items = 3, "accepted");
+    });
+    let spans = exporter.finished_spans();
+    let clean = spans.named("clean");
+    let keys = |attributes: &[KeyValue]| -> Vec<String> {
+        attributes
+            .iter()
+            .map(|kv| kv.key.as_str().to_owned())
+            .collect()
+    };
+    assert_eq!(keys(&clean.attributes), ["order.id"]);
+    assert_eq!(keys(&clean.events[0].attributes), ["items"]);
+    // On by default, as tracing-opentelemetry has them.
+    let ((), spans) = with_recorder(|| {
+        let _s = tracing::info_span!("default").entered();
+        tracing::info!("accepted");
+    });
+    let default = spans.named("default");
+    assert_eq!(string_attr(default, "target").as_deref(), Some("bridge"));
+    assert_eq!(keys(&default.events[0].attributes), ["level", "target"]);
 }

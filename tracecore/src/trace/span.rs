@@ -539,6 +539,12 @@ impl<'a> SpanRef<'a> {
         }
     }
 
+    /// The status set so far; `None` when the span does not record (or has ended).
+    pub fn status(&self) -> Option<Status> {
+        let span = self.recording?;
+        span.lock().as_ref().map(|state| state.status.clone())
+    }
+
     /// Sets the status: `Ok` is final, `Error` replaces `Unset` or an earlier error, `Unset` is
     /// ignored.
     pub fn set_status(&self, status: Status) {

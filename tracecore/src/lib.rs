@@ -47,6 +47,7 @@ pub mod http_span;
 mod id;
 mod id_gen;
 pub mod integration;
+pub mod logs;
 pub mod messaging;
 pub mod metrics;
 pub mod propagation;

@@ -2,12 +2,10 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use super::{FlushError, Interrupt, SpanExporter, SpanProcessor};
+use super::queue::{BatchQueue, Queued, Sink};
+use super::{ExportError, FlushError, Interrupt, SpanExporter, SpanProcessor};
 use crate::trace::SpanData;
 use crate::{diag, env};
 
@@ -70,7 +68,7 @@ impl BatchConfig {
     }
 
     /// Sizes at least 1, and a batch no larger than the queue.
-    fn validated(mut self) -> Self {
+    pub(crate) fn validated(mut self) -> Self {
         self.max_queue_size = self.max_queue_size.max(1);
         self.max_export_batch_size = self.max_export_batch_size.max(1);
         if self.max_export_batch_size > self.max_queue_size {
@@ -90,62 +88,39 @@ impl BatchConfig {
 /// [`force_flush`](SpanProcessor::force_flush), and on shutdown (which drains the queue first).
 /// A full queue drops the newest span and counts it; so does an export that fails.
 pub struct BatchProcessor {
-    shared: Arc<Shared>,
-    thread: Mutex<Option<JoinHandle<()>>>,
-    /// Raised at shutdown: an exporter waiting between retries stops waiting.
-    interrupt: Interrupt,
+    queue: BatchQueue<SpanData>,
 }
 
-struct Shared {
-    state: Mutex<State>,
-    /// Wakes the export thread.
-    wake: Condvar,
-    /// Wakes callers waiting for a flush or shutdown.
-    done: Condvar,
-    config: BatchConfig,
-    dropped: AtomicU64,
-    exported: AtomicU64,
-}
-
-struct State {
-    queue: VecDeque<SpanData>,
-    /// `queue`'s spans' estimated sizes, in the same order: estimated once, when queued.
-    sizes: VecDeque<usize>,
-    /// Spans taken by the export thread and not yet exported: they count against the bound.
-    in_flight: usize,
-    /// The estimated bytes of the queue and of the spans in flight: bounded too.
-    bytes: usize,
-    flush_requested: u64,
-    flush_done: u64,
-    shutdown: bool,
-    /// Shutdown ran out of time: spans not yet handed to the exporter are dropped and counted.
-    abandon: bool,
-    stopped: bool,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+impl Queued for SpanData {
+    fn estimated_size(&self) -> usize {
+        Self::estimated_size(self)
     }
 
-    /// Waits on `done` until `ready` holds, or fails at `deadline`.
-    fn wait_done<'a>(
-        &self,
-        mut state: MutexGuard<'a, State>,
-        deadline: Instant,
-        ready: impl Fn(&State) -> bool,
-    ) -> Option<MutexGuard<'a, State>> {
-        while !ready(&state) {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return None;
-            }
-            state = self
-                .done
-                .wait_timeout(state, left)
-                .map_or_else(|e| e.into_inner().0, |(s, _)| s);
-        }
-        Some(state)
+    /// Their attribute lists go back for new spans.
+    fn recycle(items: &mut VecDeque<Self>) {
+        crate::trace::recycle::give_back_all(
+            items
+                .iter_mut()
+                .map(|span| std::mem::take(&mut span.attributes)),
+        );
+    }
+}
+
+/// A span exporter as the queue's sink.
+struct Spans(Box<dyn SpanExporter>);
+
+impl Sink<SpanData> for Spans {
+    fn set_interrupt(&mut self, interrupt: Interrupt) {
+        self.0.set_interrupt(interrupt);
+    }
+    fn export(&mut self, batch: &[SpanData], timeout: Duration) -> Result<(), ExportError> {
+        self.0.export(batch, timeout)
+    }
+    fn force_flush(&mut self) -> Result<(), ExportError> {
+        self.0.force_flush()
+    }
+    fn shutdown(&mut self) -> Result<(), ExportError> {
+        self.0.shutdown()
     }
 }
 
@@ -201,48 +176,13 @@ impl BatchProcessorBuilder {
 
     /// Starts the export thread.
     pub fn build(self) -> BatchProcessor {
-        let config = self.config.validated();
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State {
-                queue: VecDeque::with_capacity(config.max_queue_size),
-                sizes: VecDeque::with_capacity(config.max_queue_size),
-                in_flight: 0,
-                bytes: 0,
-                flush_requested: 0,
-                flush_done: 0,
-                shutdown: false,
-                abandon: false,
-                stopped: false,
-            }),
-            wake: Condvar::new(),
-            done: Condvar::new(),
-            config,
-            dropped: AtomicU64::new(0),
-            exported: AtomicU64::new(0),
-        });
-        let worker = shared.clone();
-        let mut exporter = self.exporter;
-        let interrupt = Interrupt::new();
-        exporter.set_interrupt(interrupt.clone());
-        let thread = std::thread::Builder::new()
-            .name("tracecore-export".into())
-            .spawn(move || run(&worker, exporter));
-        let thread = match thread {
-            Ok(handle) => Some(handle),
-            Err(e) => {
-                diag::warn_once(&format!(
-                    "could not start the export thread ({e}); spans will be dropped and counted"
-                ));
-                let mut state = shared.lock();
-                state.shutdown = true;
-                state.stopped = true;
-                None
-            }
-        };
         BatchProcessor {
-            shared,
-            thread: Mutex::new(thread),
-            interrupt,
+            queue: BatchQueue::start(
+                self.config,
+                Box::new(Spans(self.exporter)),
+                "tracecore-export",
+                "spans",
+            ),
         }
     }
 }
@@ -258,100 +198,17 @@ impl BatchProcessor {
 
     /// The settings in force.
     pub fn config(&self) -> &BatchConfig {
-        &self.shared.config
+        self.queue.config()
     }
 
     /// Spans exported successfully so far.
     pub fn exported_spans(&self) -> u64 {
-        self.shared.exported.load(Ordering::Relaxed)
+        self.queue.exported()
     }
 
     /// Spans waiting in the queue or being exported now.
     pub fn queued_spans(&self) -> usize {
-        let state = self.shared.lock();
-        state.queue.len() + state.in_flight
-    }
-}
-
-/// The export thread: wait for a reason to export, swap the queue for an empty one under the
-/// lock (no copying while callers wait), export it in batches without the lock.
-fn run(shared: &Shared, mut exporter: Box<dyn SpanExporter>) {
-    let config = shared.config;
-    let mut taken: VecDeque<SpanData> = VecDeque::with_capacity(config.max_queue_size);
-    let mut taken_sizes: VecDeque<usize> = VecDeque::with_capacity(config.max_queue_size);
-    let mut deadline = Instant::now() + config.scheduled_delay;
-    loop {
-        let (flush_gen, shutdown) = {
-            let mut state = shared.lock();
-            loop {
-                let now = Instant::now();
-                if state.shutdown
-                    || state.flush_requested > state.flush_done
-                    || state.queue.len() >= config.max_export_batch_size
-                    || now >= deadline
-                {
-                    break;
-                }
-                state = shared
-                    .wake
-                    .wait_timeout(state, deadline - now)
-                    .map_or_else(|e| e.into_inner().0, |(s, _)| s);
-            }
-            std::mem::swap(&mut state.queue, &mut taken);
-            std::mem::swap(&mut state.sizes, &mut taken_sizes);
-            state.in_flight = taken.len();
-            (state.flush_requested, state.shutdown)
-        };
-        let sizes = taken_sizes.make_contiguous();
-        let batches = taken.make_contiguous().chunks(config.max_export_batch_size);
-        for (batch, sizes) in batches.zip(sizes.chunks(config.max_export_batch_size)) {
-            let n = batch.len() as u64;
-            let bytes: usize = sizes.iter().sum();
-            {
-                let mut state = shared.lock();
-                if state.abandon {
-                    state.in_flight -= batch.len();
-                    state.bytes = state.bytes.saturating_sub(bytes);
-                    shared.dropped.fetch_add(n, Ordering::Relaxed);
-                    continue;
-                }
-            }
-            match exporter.export(batch, config.export_timeout) {
-                Ok(()) => shared.exported.fetch_add(n, Ordering::Relaxed),
-                Err(_) => shared.dropped.fetch_add(n, Ordering::Relaxed),
-            };
-            let mut state = shared.lock();
-            state.in_flight -= batch.len();
-            state.bytes = state.bytes.saturating_sub(bytes);
-        }
-        // Dropping the spans frees their memory here, off the request path; their attribute
-        // lists go back for new spans.
-        crate::trace::recycle::give_back_all(
-            taken
-                .iter_mut()
-                .map(|span| std::mem::take(&mut span.attributes)),
-        );
-        taken.clear();
-        taken_sizes.clear();
-        deadline = Instant::now() + config.scheduled_delay;
-        let mut state = shared.lock();
-        if !state.queue.is_empty() {
-            continue;
-        }
-        if flush_gen > state.flush_done {
-            drop(state);
-            let _ = exporter.force_flush();
-            state = shared.lock();
-            state.flush_done = flush_gen;
-            shared.done.notify_all();
-        }
-        if shutdown {
-            drop(state);
-            let _ = exporter.shutdown();
-            shared.lock().stopped = true;
-            shared.done.notify_all();
-            return;
-        }
+        self.queue.queued()
     }
 }
 
@@ -361,94 +218,28 @@ impl SpanProcessor for BatchProcessor {
     }
 
     fn on_end(&self, span: SpanData) {
-        if !span.span_context.is_sampled() {
-            return;
-        }
-        let size = span.estimated_size();
-        let config = &self.shared.config;
-        let mut state = self.shared.lock();
-        if state.shutdown
-            || state.queue.len() + state.in_flight >= config.max_queue_size
-            || state.bytes + size > config.max_queue_bytes
-        {
-            drop(state);
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-        state.bytes += size;
-        state.queue.push_back(span);
-        state.sizes.push_back(size);
-        let full_batch = state.queue.len() == self.shared.config.max_export_batch_size;
-        drop(state);
-        if full_batch {
-            self.shared.wake.notify_one();
+        if span.span_context.is_sampled() {
+            self.queue.push(span);
         }
     }
 
     fn force_flush(&self, timeout: Duration) -> Result<(), FlushError> {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.shared.lock();
-        if state.stopped || state.shutdown {
-            return Err(FlushError::shut_down());
-        }
-        state.flush_requested += 1;
-        let generation = state.flush_requested;
-        self.shared.wake.notify_one();
-        self.shared
-            .wait_done(state, deadline, |s| s.flush_done >= generation || s.stopped)
-            .map(drop)
-            .ok_or_else(|| FlushError::timeout(timeout))
+        self.queue.force_flush(timeout)
     }
 
     fn shutdown(&self, timeout: Duration) -> Result<(), FlushError> {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.shared.lock();
-        if state.shutdown {
-            return Err(FlushError::shut_down());
-        }
-        state.shutdown = true;
-        self.shared.wake.notify_one();
-        let Some(state) = self.shared.wait_done(state, deadline, |s| s.stopped) else {
-            // Out of time: an export waiting to retry gives up now instead of waiting it out.
-            self.interrupt.raise();
-            // Out of time: what is still queued is dropped and counted now; the export under
-            // way finishes within its own timeout, and the batches after it are counted as
-            // dropped without being sent.
-            let mut state = self.shared.lock();
-            state.abandon = true;
-            let queued = state.queue.len() as u64;
-            let bytes: usize = state.sizes.iter().sum();
-            state.bytes = state.bytes.saturating_sub(bytes);
-            state.queue.clear();
-            state.sizes.clear();
-            drop(state);
-            self.shared.dropped.fetch_add(queued, Ordering::Relaxed);
-            return Err(FlushError::timeout(timeout));
-        };
-        drop(state);
-        if let Some(handle) = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            let _ = handle.join();
-        }
-        Ok(())
+        self.queue.shutdown(timeout)
     }
 
     fn dropped_spans(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for BatchProcessor {
-    fn drop(&mut self) {
-        // Let the thread drain and exit on its own; do not wait here.
-        self.shared.lock().shutdown = true;
-        self.shared.wake.notify_one();
+        self.queue.dropped()
     }
 }
 
 impl fmt::Debug for BatchProcessor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("BatchProcessor")
-            .field("config", &self.shared.config)
+            .field("config", self.config())
             .field("exported", &self.exported_spans())
             .field("dropped", &self.dropped_spans())
             .finish()

@@ -26,6 +26,7 @@
 mod batch;
 mod console;
 mod in_memory;
+pub(crate) mod queue;
 mod simple;
 mod waterfall;
 

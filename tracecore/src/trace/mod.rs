@@ -38,7 +38,7 @@
 //! panic).
 
 pub(crate) mod clock;
-mod limits;
+pub(crate) mod limits;
 mod probability;
 mod provider;
 pub(crate) mod recycle;

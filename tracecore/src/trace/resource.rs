@@ -26,6 +26,13 @@ impl PartialEq for Resource {
 }
 
 impl Resource {
+    /// A resource with no attributes, shared: what a log record holds until its provider sets
+    /// the service's.
+    pub(crate) fn empty() -> Self {
+        static EMPTY: std::sync::OnceLock<Resource> = std::sync::OnceLock::new();
+        EMPTY.get_or_init(|| Self(Arc::new(Vec::new()))).clone()
+    }
+
     /// Builds a resource: defaults, then the environment, then what code sets (code wins).
     pub fn builder() -> ResourceBuilder {
         ResourceBuilder::default()
@@ -166,6 +173,14 @@ struct ScopeInner {
 }
 
 impl InstrumentationScope {
+    /// The unnamed scope, shared.
+    pub(crate) fn empty() -> Self {
+        static EMPTY: std::sync::OnceLock<InstrumentationScope> = std::sync::OnceLock::new();
+        EMPTY
+            .get_or_init(|| Self::new("", None::<&'static str>))
+            .clone()
+    }
+
     /// A scope named `name`, with an optional version.
     pub fn new(
         name: impl Into<Cow<'static, str>>,

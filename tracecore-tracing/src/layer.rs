@@ -259,7 +259,7 @@ impl TracecoreLayer {
 }
 
 /// `code.file.path`, `code.module.name` and `code.line.number` of a callsite.
-fn push_location(attributes: &mut Vec<KeyValue>, meta: &tracing_core::Metadata<'_>) {
+pub(crate) fn push_location(attributes: &mut Vec<KeyValue>, meta: &tracing_core::Metadata<'_>) {
     if let Some(file) = meta.file() {
         attributes.push(KeyValue::new(semconv::CODE_FILE_PATH, file.to_owned()));
     }

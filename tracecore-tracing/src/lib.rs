@@ -56,8 +56,10 @@ mod fields;
 #[cfg_attr(docsrs, doc(cfg(feature = "fmt")))]
 pub mod fmt;
 mod layer;
+mod logs;
 mod slot;
 mod stack;
 
 pub use ext::{SetParentError, TracingSpanExt, get_context};
 pub use layer::TracecoreLayer;
+pub use logs::LogLayer;

@@ -109,8 +109,13 @@ impl SpanSlot {
     /// The span's trace and span ids, once it has started.
     #[cfg(feature = "fmt")]
     pub(crate) fn ids(&self) -> Option<(tracecore::TraceId, tracecore::SpanId)> {
+        self.span_context().map(|sc| (sc.trace_id(), sc.span_id()))
+    }
+
+    /// The span's context, once it has started.
+    pub(crate) fn span_context(&self) -> Option<&SpanContext> {
         match &self.state {
-            State::Started { cx, .. } => cx.span_context().map(|sc| (sc.trace_id(), sc.span_id())),
+            State::Started { cx, .. } => cx.span_context(),
             State::Pending(_) | State::Ended => None,
         }
     }

@@ -1,0 +1,193 @@
+//! [`LogLayer`]: `tracing` events as OpenTelemetry log records, tied to the span they were
+//! written in.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::RwLock;
+use std::time::SystemTime;
+
+use tracecore::logs::{LogRecord, LoggerProvider, Severity};
+use tracecore::trace::InstrumentationScope;
+use tracecore::{Context, KeyValue, SpanContext, Value};
+use tracing_core::{Event, Level, LevelFilter, Subscriber};
+use tracing_subscriber::layer::{Context as LayerContext, Layer};
+use tracing_subscriber::registry::LookupSpan;
+
+use crate::fields::EventFields;
+use crate::slot::SpanSlot;
+
+/// Turns each `tracing` event into a log record of `provider`: time = when the event happened,
+/// severity from the level (TRACE 1, DEBUG 5, INFO 9, WARN 13, ERROR 17, with its text), body =
+/// the message, the other fields as typed attributes (the span bridge's mapping: a `dyn Error`
+/// field gives `exception.message` and `exception.stacktrace`), the trace id, span id and flags
+/// of the span it was written in (its explicit `parent:`, else tracecore's current context: the
+/// ids the `fmt` lines print), scope name = the event's target, and an event name only when the
+/// event was given one (`name:`).
+///
+/// A layer of its own rather than an option of [`TracecoreLayer`](crate::TracecoreLayer): it
+/// works without the span bridge, has its own level filter ([`with_level`](Self::with_level))
+/// apart from which events become span events, and composes with per-layer filters. Events
+/// written on tracecore's own threads (`tracecore-*`: the export threads and the HTTP client of
+/// the exporters) are never recorded, so exporting cannot feed itself.
+///
+/// ```
+/// use tracecore::logs::{InMemoryLogExporter, LoggerProvider};
+/// use tracecore_tracing::LogLayer;
+/// use tracing_subscriber::layer::SubscriberExt;
+///
+/// let exporter = InMemoryLogExporter::new();
+/// let logs = LoggerProvider::builder().with_simple_exporter(exporter.clone()).build();
+/// let subscriber = tracing_subscriber::registry().with(LogLayer::new(logs));
+/// tracing::subscriber::with_default(subscriber, || tracing::warn!(item.id = 7, "stock low"));
+/// let record = &exporter.finished_records()[0];
+/// assert_eq!(record.severity_text.as_deref(), Some("WARN"));
+/// assert_eq!(record.body, Some("stock low".into()));
+/// ```
+pub struct LogLayer {
+    provider: LoggerProvider,
+    level: LevelFilter,
+    code_location: bool,
+    /// One scope per target, made once.
+    scopes: RwLock<HashMap<&'static str, InstrumentationScope>>,
+}
+
+impl LogLayer {
+    /// A layer emitting into `provider`.
+    pub fn new(provider: LoggerProvider) -> Self {
+        Self {
+            provider,
+            level: LevelFilter::TRACE,
+            code_location: false,
+            scopes: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// Records only events at `level` or more severe (default: every event the subscriber's
+    /// filters let through).
+    #[must_use]
+    pub fn with_level(mut self, level: impl Into<LevelFilter>) -> Self {
+        self.level = level.into();
+        self
+    }
+
+    /// Whether records carry `code.file.path`, `code.module.name` and `code.line.number`
+    /// (default `false`).
+    #[must_use]
+    pub fn with_code_location(mut self, on: bool) -> Self {
+        self.code_location = on;
+        self
+    }
+
+    /// The provider records go to.
+    pub fn provider(&self) -> &LoggerProvider {
+        &self.provider
+    }
+
+    fn scope(&self, target: &'static str) -> InstrumentationScope {
+        if let Some(scope) = self
+            .scopes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(target)
+        {
+            return scope.clone();
+        }
+        self.scopes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(target)
+            .or_insert_with(|| InstrumentationScope::new(target, None::<&'static str>))
+            .clone()
+    }
+}
+
+/// The severity of a `tracing` level.
+pub(crate) fn severity(level: Level) -> Severity {
+    match level {
+        Level::TRACE => Severity::TRACE,
+        Level::DEBUG => Severity::DEBUG,
+        Level::INFO => Severity::INFO,
+        Level::WARN => Severity::WARN,
+        _ => Severity::ERROR,
+    }
+}
+
+/// Whether this thread is one of tracecore's own.
+fn on_own_thread() -> bool {
+    std::thread::current()
+        .name()
+        .is_some_and(|name| name.starts_with("tracecore-"))
+}
+
+impl<S> Layer<S> for LogLayer
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
+        let meta = event.metadata();
+        if *meta.level() > self.level || on_own_thread() {
+            return;
+        }
+        let time = SystemTime::now();
+        let location = 3 * usize::from(self.code_location);
+        let mut fields = EventFields::with_capacity(meta.fields().len() + location, true);
+        event.record(&mut fields);
+        let mut attributes = fields.attributes;
+        if let Some(text) = fields.error_text {
+            attributes.push(KeyValue::new("error", text));
+        }
+        if self.code_location {
+            crate::layer::push_location(&mut attributes, meta);
+        }
+        let mut record = LogRecord::new(severity(*meta.level()))
+            .with_timestamp(time)
+            .with_attributes(attributes);
+        if let Some(message) = fields.message {
+            record = record.with_body(Value::from(message));
+        }
+        // tracing names an unnamed event `event <file>:<line>`.
+        let implicit = meta.name().starts_with("event ")
+            && meta.file().is_some_and(|file| meta.name().contains(file));
+        if !implicit {
+            record = record.with_event_name(meta.name());
+        }
+        if let Some(sc) = span_of(event, &ctx) {
+            record = record.with_span(sc.trace_id(), sc.span_id(), sc.flags());
+        }
+        self.provider
+            .emit_with_scope(record, self.scope(meta.target()));
+    }
+}
+
+/// The span an event was written in: its explicit parent's (once started), else the current
+/// context's; none for `parent: None` or outside any trace.
+fn span_of<S>(event: &Event<'_>, ctx: &LayerContext<'_, S>) -> Option<SpanContext>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+{
+    if let Some(parent) = event.parent() {
+        let explicit = ctx.span_scope(parent).and_then(|mut scope| {
+            scope.find_map(|span| {
+                span.extensions()
+                    .get::<SpanSlot>()
+                    .map(|slot| slot.span_context().cloned())
+            })
+        });
+        if let Some(Some(sc)) = explicit {
+            return Some(sc);
+        }
+    } else if event.is_root() {
+        return None;
+    }
+    Context::map_current(|cx| cx.span_context().cloned())
+}
+
+impl fmt::Debug for LogLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LogLayer")
+            .field("provider", &self.provider)
+            .field("level", &self.level)
+            .field("code_location", &self.code_location)
+            .finish_non_exhaustive()
+    }
+}

@@ -220,7 +220,7 @@ fn an_event_carries_the_ids_of_the_span_it_was_written_in() {
 fn events_on_tracecores_own_threads_are_not_recorded() {
     let (logs, exporter) = logs();
     let dispatch: Dispatch = tracing_subscriber::registry()
-        .with(LogLayer::new(logs.clone()))
+        .with(LogLayer::new(logs))
         .into();
     let d = dispatch.clone();
     std::thread::Builder::new()

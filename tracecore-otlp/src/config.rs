@@ -23,6 +23,8 @@ pub(crate) enum Signal {
     Traces,
     /// Metrics, to `v1/metrics`.
     Metrics,
+    /// Log records, to `v1/logs`.
+    Logs,
 }
 
 impl Signal {
@@ -31,6 +33,7 @@ impl Signal {
         match self {
             Self::Traces => "v1/traces",
             Self::Metrics => "v1/metrics",
+            Self::Logs => "v1/logs",
         }
     }
 
@@ -101,7 +104,8 @@ pub(crate) fn signal_var(signal: Signal, suffix: &str) -> Option<(String, &'stat
         .or_else(|| env::var(generic).map(|v| (v, generic)))
 }
 
-/// The variable names a suffix (`ENDPOINT`, `HEADERS`, ...) can take: traces, metrics, generic.
+/// The variable names a suffix (`ENDPOINT`, `HEADERS`, ...) can take: traces, metrics, generic
+/// (the logs' are the traces' with `LOGS` for `TRACES`).
 const NAMES: [(&str, &str, &str, &str); 8] = [
     (
         "ENDPOINT",
@@ -161,7 +165,23 @@ fn names(signal: Signal, suffix: &str) -> (&'static str, &'static str) {
     match signal {
         Signal::Traces => (traces, generic),
         Signal::Metrics => (metrics, generic),
+        Signal::Logs => (logs_name(traces), generic),
     }
+}
+
+/// The logs' variable for a traces' one (`OTEL_EXPORTER_OTLP_TRACES_X` →
+/// `OTEL_EXPORTER_OTLP_LOGS_X`), made once per name.
+fn logs_name(traces: &'static str) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<HashMap<&'static str, &'static str>>> = OnceLock::new();
+    let mut names = NAMES
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    names
+        .entry(traces)
+        .or_insert_with(|| Box::leak(traces.replace("_TRACES_", "_LOGS_").into_boxed_str()))
 }
 
 /// The signal's URL from the environment: `..._TRACES_ENDPOINT` (or `..._METRICS_ENDPOINT`) as

@@ -47,7 +47,9 @@ mod tls;
 
 pub use config::{Compression, ConfigError};
 pub use encode::Protocol;
-pub use exporter::{OtlpCounts, OtlpExporter, OtlpExporterBuilder, OtlpMetricExporter, OtlpStats};
+pub use exporter::{
+    OtlpCounts, OtlpExporter, OtlpExporterBuilder, OtlpLogExporter, OtlpMetricExporter, OtlpStats,
+};
 pub use prometheus::PrometheusListener;
 pub use retry::RetryPolicy;
 pub use setup::{

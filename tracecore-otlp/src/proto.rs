@@ -1,4 +1,4 @@
-//! The OTLP trace and metrics messages (`opentelemetry.proto.*.v1`), as prost types.
+//! The OTLP trace, metrics and logs messages (`opentelemetry.proto.*.v1`), as prost types.
 //!
 //! The exporter writes requests straight from [`SpanData`](tracecore::trace::SpanData) without
 //! building these (see [`Protocol::encode`](crate::Protocol::encode)); they decode what a receiver
@@ -391,4 +391,60 @@ pub enum ExemplarValue {
     AsDouble(f64),
     #[prost(sfixed64, tag = "6")]
     AsInt(i64),
+}
+
+/// `collector.logs.v1.ExportLogsServiceRequest`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ExportLogsServiceRequest {
+    #[prost(message, repeated, tag = "1")]
+    pub resource_logs: Vec<ResourceLogs>,
+}
+
+/// `logs.v1.ResourceLogs`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ResourceLogs {
+    #[prost(message, optional, tag = "1")]
+    pub resource: Option<Resource>,
+    #[prost(message, repeated, tag = "2")]
+    pub scope_logs: Vec<ScopeLogs>,
+    #[prost(string, tag = "3")]
+    pub schema_url: String,
+}
+
+/// `logs.v1.ScopeLogs`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct ScopeLogs {
+    #[prost(message, optional, tag = "1")]
+    pub scope: Option<InstrumentationScope>,
+    #[prost(message, repeated, tag = "2")]
+    pub log_records: Vec<LogRecord>,
+    #[prost(string, tag = "3")]
+    pub schema_url: String,
+}
+
+/// `logs.v1.LogRecord`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct LogRecord {
+    #[prost(fixed64, tag = "1")]
+    pub time_unix_nano: u64,
+    #[prost(fixed64, tag = "11")]
+    pub observed_time_unix_nano: u64,
+    #[prost(int32, tag = "2")]
+    pub severity_number: i32,
+    #[prost(string, tag = "3")]
+    pub severity_text: String,
+    #[prost(message, optional, tag = "5")]
+    pub body: Option<AnyValue>,
+    #[prost(message, repeated, tag = "6")]
+    pub attributes: Vec<KeyValue>,
+    #[prost(uint32, tag = "7")]
+    pub dropped_attributes_count: u32,
+    #[prost(fixed32, tag = "8")]
+    pub flags: u32,
+    #[prost(bytes = "vec", tag = "9")]
+    pub trace_id: Vec<u8>,
+    #[prost(bytes = "vec", tag = "10")]
+    pub span_id: Vec<u8>,
+    #[prost(string, tag = "12")]
+    pub event_name: String,
 }

@@ -10,6 +10,7 @@ use tracecore::diag;
 use tracecore::export::{BatchConfig, BatchProcessor, ConsoleExporter};
 use tracecore::http_span::HttpInstrumentation;
 use tracecore::integration::env;
+use tracecore::logs::{ConsoleLogExporter, LoggerProvider};
 use tracecore::metrics::{
     ConsoleMetricExporter, ManualReader, Meter, MeterProvider, MeterProviderBuilder, PeriodicReader,
 };
@@ -158,6 +159,7 @@ pub struct Setup {
     metric_readers: Vec<ManualReader>,
     otlp: OtlpExporterBuilder,
     console: Option<ConsoleExporter>,
+    logs_exporters: Option<Vec<ExporterKind>>,
 }
 
 impl Setup {
@@ -193,6 +195,14 @@ impl Setup {
     #[must_use]
     pub fn with_metrics_exporters(mut self, kinds: impl IntoIterator<Item = ExporterKind>) -> Self {
         self.metrics_exporters = Some(kinds.into_iter().collect());
+        self
+    }
+
+    /// Uses these log record exporters instead of `OTEL_LOGS_EXPORTER` (`otlp`, `console`,
+    /// `none`; unset, the span exporters' kinds).
+    #[must_use]
+    pub fn with_logs_exporters(mut self, kinds: impl IntoIterator<Item = ExporterKind>) -> Self {
+        self.logs_exporters = Some(kinds.into_iter().collect());
         self
     }
 
@@ -260,6 +270,17 @@ impl Setup {
             }
             (None, None) => span_kinds.clone(),
         };
+        let logs_kinds = match (self.logs_exporters, env::var("OTEL_LOGS_EXPORTER")) {
+            (Some(kinds), _) => kinds,
+            (None, Some(value)) => {
+                let (kinds, warnings) = exporters_from_env_value(Some(&value));
+                for warning in warnings {
+                    diag::warn_once(&warning.replace("OTEL_TRACES_EXPORTER", "OTEL_LOGS_EXPORTER"));
+                }
+                kinds
+            }
+            (None, None) => span_kinds.clone(),
+        };
         let metrics = build_metrics(
             &metric_kinds,
             MeterProvider::builder().with_resource(resource),
@@ -269,12 +290,20 @@ impl Setup {
         )?;
         let traces = build_traces(&span_kinds, builder, &self.otlp, self.console)?;
         let provider = traces.provider;
+        // A disabled SDK starts no export thread, for logs either.
+        let logs_kinds = if provider.is_disabled() {
+            Vec::new()
+        } else {
+            logs_kinds
+        };
+        let logs = build_logs(&logs_kinds, provider.resource().clone(), &self.otlp)?;
         let propagation = propagation::from_env().fields().join(",");
         let summary = format!(
-            "tracecore: service.name={} exporter={} metrics={} sampler={}{} propagation={}{}",
+            "tracecore: service.name={} exporter={} metrics={} logs={} sampler={}{} propagation={}{}",
             provider.resource().service_name(),
             traces.described.join(" + "),
             metrics.described,
+            logs.described,
             provider.sampler_description(),
             provider
                 .tail_sampling()
@@ -299,8 +328,58 @@ impl Setup {
             otlp_stats: traces.stats,
             metric_stats: metrics.stats,
             prometheus: metrics.prometheus,
+            logger_provider: logs.provider,
+            log_stats: logs.stats,
         })
     }
+}
+
+/// The log pipeline, built.
+struct Logs {
+    provider: LoggerProvider,
+    described: String,
+    stats: Option<OtlpStats>,
+}
+
+/// A logger provider with a batch processor for each of `kinds`.
+fn build_logs(
+    kinds: &[ExporterKind],
+    resource: tracecore::trace::Resource,
+    otlp: &OtlpExporterBuilder,
+) -> Result<Logs, ConfigError> {
+    let mut builder = LoggerProvider::builder().with_resource(resource);
+    let mut described = Vec::new();
+    let mut stats = None;
+    for kind in kinds {
+        match kind {
+            ExporterKind::Otlp => {
+                let mut otlp = otlp.clone();
+                otlp.signal = crate::config::Signal::Logs;
+                let settings = otlp.resolve()?;
+                described.push(format!("otlp ({})", settings.describe()));
+                let exporter = settings.log_exporter();
+                stats = Some(exporter.stats());
+                builder = builder.with_batch_exporter(exporter);
+            }
+            ExporterKind::Console => {
+                described.push("console".to_owned());
+                builder = builder.with_batch_exporter(ConsoleLogExporter::new());
+            }
+            ExporterKind::None => {}
+            ExporterKind::Prometheus => diag::warn_once(
+                "OTEL_LOGS_EXPORTER: prometheus exports metrics, not log records; ignored",
+            ),
+        }
+    }
+    Ok(Logs {
+        provider: builder.build(),
+        described: if described.is_empty() {
+            "none".to_owned()
+        } else {
+            described.join(" + ")
+        },
+        stats,
+    })
 }
 
 /// The span pipeline, built: the provider and what its summary says of the exporters.
@@ -445,9 +524,22 @@ pub struct Telemetry {
     otlp_stats: Option<OtlpStats>,
     metric_stats: Option<OtlpStats>,
     prometheus: Option<Arc<PrometheusListener>>,
+    logger_provider: LoggerProvider,
+    log_stats: Option<OtlpStats>,
 }
 
 impl Telemetry {
+    /// The logger provider: give it to `tracecore_tracing::LogLayer` for `tracing` events as
+    /// log records (it records nothing when logs are off).
+    pub fn logger_provider(&self) -> &LoggerProvider {
+        &self.logger_provider
+    }
+
+    /// The OTLP log exporter's counters (`records_*`), when OTLP logs are in use.
+    pub fn log_stats(&self) -> Option<&OtlpStats> {
+        self.log_stats.as_ref()
+    }
+
     /// The provider: hand its tracers to the layers and middleware.
     pub fn provider(&self) -> &TracerProvider {
         &self.provider
@@ -512,18 +604,21 @@ impl Telemetry {
         }
     }
 
-    /// Exports what is queued (spans, then a last collection of metrics) and stops, waiting
-    /// at most `timeout` in all; spans still queued then are counted as dropped.
+    /// Exports what is queued (spans, log records, then a last collection of metrics) and
+    /// stops, waiting at most `timeout` in all; what is still queued then is counted as dropped.
     pub fn shutdown(&self, timeout: Duration) -> Result<(), tracecore::export::FlushError> {
         let deadline = std::time::Instant::now() + timeout;
         let spans = self.provider.shutdown(timeout);
+        let logs = self
+            .logger_provider
+            .shutdown(deadline.saturating_duration_since(std::time::Instant::now()));
         let metrics = match &self.meter_provider {
             Some(meters) => {
                 meters.shutdown(deadline.saturating_duration_since(std::time::Instant::now()))
             }
             None => Ok(()),
         };
-        spans.and(metrics)
+        spans.and(logs).and(metrics)
     }
 }
 

@@ -390,3 +390,113 @@ fn metrics_in_protobuf_through_a_real_collector() {
 fn metrics_in_json_through_a_real_collector() {
     metrics_through_rotel(Protocol::HttpJson);
 }
+
+/// Log records through rotel, in `protocol`: every field arrives as written.
+fn logs_through_rotel(protocol: Protocol) {
+    use tracecore::logs::{LogRecord, LoggerProvider, Severity};
+    use tracecore::{SpanId, TraceFlags, TraceId};
+
+    let far_side = Receiver::start();
+    let rotel = Rotel::start(&far_side);
+    let exporter = OtlpExporter::builder()
+        .without_env()
+        .with_endpoint(rotel.traces_url())
+        .with_protocol(protocol)
+        .build_logs()
+        .unwrap();
+    assert!(
+        exporter.endpoint().ends_with("/v1/logs"),
+        "{}",
+        exporter.endpoint()
+    );
+    let stats = exporter.stats();
+    let service = format!("inventory-logs-{protocol}");
+    let logs = LoggerProvider::builder()
+        .with_service_name(service.clone())
+        .with_batch_exporter(exporter)
+        .build();
+    let trace_id = TraceId::from_u128(0x4bf9_2f35_77b3_4da6_a3ce_929d_0e0e_4736).unwrap();
+    let span_id = SpanId::from_u64(0x00f0_67aa_0ba9_02b7).unwrap();
+    logs.logger("inventory::storage").emit(
+        LogRecord::new(Severity::ERROR)
+            .with_body("cannot read the item")
+            .with_attribute(KeyValue::new("item.id", 7))
+            .with_attribute(KeyValue::new("exception.message", "disk full"))
+            .with_event_name("storage.failure")
+            .with_span(trace_id, span_id, TraceFlags::SAMPLED),
+    );
+    logs.logger("inventory::http")
+        .emit(LogRecord::new(Severity::INFO).with_body("ready"));
+    logs.shutdown(Duration::from_secs(10)).unwrap();
+    let counts = stats.counts();
+    assert_eq!((counts.records_exported, counts.records_failed), (2, 0));
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let request = loop {
+        if let Some(r) = far_side
+            .received()
+            .into_iter()
+            .find(|r| r.path == "/v1/logs")
+        {
+            break proto::ExportLogsServiceRequest::decode(&r.body[..]).unwrap();
+        }
+        assert!(Instant::now() < deadline, "no logs reached the far side");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let resource = request.resource_logs[0].resource.clone().unwrap();
+    assert_eq!(
+        string_attr(&resource.attributes, "service.name"),
+        Some(&*service)
+    );
+    let records: Vec<(String, proto::LogRecord)> = request
+        .resource_logs
+        .iter()
+        .flat_map(|r| &r.scope_logs)
+        .flat_map(|s| {
+            let scope = s.scope.clone().unwrap().name;
+            s.log_records
+                .iter()
+                .map(move |l| (scope.clone(), l.clone()))
+        })
+        .collect();
+    assert_eq!(records.len(), 2);
+    let (scope, failure) = records
+        .iter()
+        .find(|(_, l)| l.severity_number == 17)
+        .unwrap();
+    assert_eq!(scope, "inventory::storage");
+    assert_eq!(failure.severity_text, "ERROR");
+    assert_eq!(
+        failure.body.as_ref().unwrap().value,
+        Some(any_value::Value::StringValue("cannot read the item".into()))
+    );
+    assert_eq!(int_attr(&failure.attributes, "item.id"), Some(7));
+    assert_eq!(
+        string_attr(&failure.attributes, "exception.message"),
+        Some("disk full")
+    );
+    assert_eq!(failure.event_name, "storage.failure");
+    assert_eq!(failure.trace_id, trace_id.to_bytes());
+    assert_eq!(failure.span_id, span_id.to_bytes());
+    assert_eq!(failure.flags, 1);
+    assert!(
+        failure.time_unix_nano > 1_700_000_000_000_000_000,
+        "a real time, never zero"
+    );
+    assert!(failure.observed_time_unix_nano >= failure.time_unix_nano);
+    let (_, ready) = records
+        .iter()
+        .find(|(_, l)| l.severity_number == 9)
+        .unwrap();
+    assert!(ready.trace_id.is_empty() && ready.event_name.is_empty());
+}
+
+#[test]
+fn logs_in_protobuf_through_a_real_collector() {
+    logs_through_rotel(Protocol::HttpProtobuf);
+}
+
+#[test]
+fn logs_in_json_through_a_real_collector() {
+    logs_through_rotel(Protocol::HttpJson);
+}

@@ -5,6 +5,7 @@
 use std::borrow::Cow;
 use std::io::Write as _;
 
+use tracecore::logs::LogRecord;
 use tracecore::metrics::{
     HistogramPoint, Metric, MetricData, Number, NumberPoint, ResourceMetrics,
 };
@@ -33,6 +34,72 @@ pub(super) fn request(groups: &[ResourceGroup<'_>], out: &mut Vec<u8>) {
         out.extend_from_slice(b"]}");
     }
     out.extend_from_slice(b"]}");
+}
+
+/// An `ExportLogsServiceRequest` in OTLP JSON.
+pub(super) fn logs_request(groups: &[ResourceGroup<'_, LogRecord>], out: &mut Vec<u8>) {
+    out.extend_from_slice(b"{\"resourceLogs\":[");
+    for (i, group) in groups.iter().enumerate() {
+        comma(out, i);
+        out.extend_from_slice(b"{\"resource\":{\"attributes\":");
+        array(out, group.resource.attributes(), key_value);
+        out.extend_from_slice(b"},\"scopeLogs\":[");
+        for (j, scope) in group.scopes.iter().enumerate() {
+            comma(out, j);
+            write_scope(out, scope.scope);
+            out.extend_from_slice(b",\"logRecords\":[");
+            for (k, record) in scope.spans.iter().enumerate() {
+                comma(out, k);
+                write_log_record(out, record);
+            }
+            out.extend_from_slice(b"]}");
+        }
+        out.extend_from_slice(b"]}");
+    }
+    out.extend_from_slice(b"]}");
+}
+
+fn write_log_record(out: &mut Vec<u8>, record: &LogRecord) {
+    let _ = write!(out, "{{\"severityNumber\":{}", record.severity.number());
+    if let Some(time) = record.timestamp {
+        let _ = write!(out, ",\"timeUnixNano\":\"{}\"", unix_nanos(time));
+    }
+    if let Some(time) = record.observed_timestamp {
+        let _ = write!(out, ",\"observedTimeUnixNano\":\"{}\"", unix_nanos(time));
+    }
+    let mut first = false;
+    string_field(
+        out,
+        &mut first,
+        "severityText",
+        record.severity_text.as_deref().unwrap_or(""),
+    );
+    if let Some(body) = &record.body {
+        out.extend_from_slice(b",\"body\":");
+        any_value(out, body);
+    }
+    list_field(out, "attributes", &record.attributes, key_value);
+    count_field(
+        out,
+        "droppedAttributesCount",
+        record.dropped_attributes_count,
+    );
+    if let (Some(trace_id), Some(span_id)) = (record.trace_id, record.span_id) {
+        let mut trace_hex = [0u8; 32];
+        let mut span_hex = [0u8; 16];
+        trace_id.encode_hex(&mut trace_hex);
+        span_id.encode_hex(&mut span_hex);
+        let _ = write!(out, ",\"flags\":{}", record.trace_flags.to_wire());
+        out.extend_from_slice(b",\"traceId\":\"");
+        out.extend_from_slice(&trace_hex);
+        out.extend_from_slice(b"\",\"spanId\":\"");
+        out.extend_from_slice(&span_hex);
+        out.push(b'"');
+    }
+    if let Some(name) = &record.event_name {
+        string_field(out, &mut first, "eventName", name);
+    }
+    out.push(b'}');
 }
 
 /// `{"scope":{"name":…,"version":…}` (the object is left open for the scope's spans or metrics).

@@ -9,6 +9,7 @@ mod protobuf;
 use std::fmt;
 use std::time::SystemTime;
 
+use tracecore::logs::LogRecord;
 use tracecore::metrics::{ResourceMetrics, Temporality};
 use tracecore::trace::{InstrumentationScope, Resource, SpanData, SpanKind, Status};
 
@@ -94,6 +95,55 @@ impl Protocol {
             Self::HttpJson => json::request(&groups, out),
         }
     }
+
+    /// Appends `batch` to `out` as one `ExportLogsServiceRequest`, records grouped by resource
+    /// and instrumentation scope.
+    ///
+    /// ```
+    /// use prost::Message;
+    /// use tracecore::logs::{InMemoryLogExporter, LogRecord, LoggerProvider, Severity};
+    /// use tracecore_otlp::{Protocol, proto};
+    ///
+    /// let logs = InMemoryLogExporter::new();
+    /// let provider = LoggerProvider::builder().with_service_name("api").with_simple_exporter(logs.clone()).build();
+    /// provider.logger("doc").emit(LogRecord::new(Severity::INFO).with_body("ready"));
+    ///
+    /// let mut body = Vec::new();
+    /// Protocol::HttpProtobuf.encode_logs(&logs.finished_records(), &mut body);
+    /// let request = proto::ExportLogsServiceRequest::decode(&body[..]).unwrap();
+    /// assert_eq!(request.resource_logs[0].scope_logs[0].log_records[0].severity_text, "INFO");
+    /// ```
+    pub fn encode_logs(self, batch: &[LogRecord], out: &mut Vec<u8>) {
+        let groups = group(batch);
+        match self {
+            Self::HttpProtobuf => protobuf::logs_request(&groups, out),
+            Self::HttpJson => json::logs_request(&groups, out),
+        }
+    }
+}
+
+/// What is grouped by resource and scope in a request: spans, log records.
+trait Grouped {
+    fn resource(&self) -> &Resource;
+    fn scope(&self) -> &InstrumentationScope;
+}
+
+impl Grouped for SpanData {
+    fn resource(&self) -> &Resource {
+        &self.resource
+    }
+    fn scope(&self) -> &InstrumentationScope {
+        &self.scope
+    }
+}
+
+impl Grouped for LogRecord {
+    fn resource(&self) -> &Resource {
+        &self.resource
+    }
+    fn scope(&self) -> &InstrumentationScope {
+        &self.scope
+    }
 }
 
 impl fmt::Display for Protocol {
@@ -102,40 +152,40 @@ impl fmt::Display for Protocol {
     }
 }
 
-/// Spans of one resource, by scope.
-struct ResourceGroup<'a> {
+/// Items of one resource, by scope.
+struct ResourceGroup<'a, T = SpanData> {
     resource: &'a Resource,
-    scopes: Vec<ScopeGroup<'a>>,
+    scopes: Vec<ScopeGroup<'a, T>>,
 }
 
-/// Spans of one scope.
-struct ScopeGroup<'a> {
+/// Items of one scope.
+struct ScopeGroup<'a, T = SpanData> {
     scope: &'a InstrumentationScope,
-    spans: Vec<&'a SpanData>,
+    spans: Vec<&'a T>,
 }
 
 /// Groups `batch` by resource, then scope, each in order of first appearance. Services have a
 /// handful of scopes, so a linear search beats hashing; clones of one resource compare by
 /// pointer.
-fn group(batch: &[SpanData]) -> Vec<ResourceGroup<'_>> {
-    let mut groups: Vec<ResourceGroup<'_>> = Vec::new();
-    for span in batch {
-        let at = match groups.iter().position(|g| *g.resource == span.resource) {
+fn group<T: Grouped>(batch: &[T]) -> Vec<ResourceGroup<'_, T>> {
+    let mut groups: Vec<ResourceGroup<'_, T>> = Vec::new();
+    for item in batch {
+        let at = match groups.iter().position(|g| g.resource == item.resource()) {
             Some(at) => at,
             None => {
                 groups.push(ResourceGroup {
-                    resource: &span.resource,
+                    resource: item.resource(),
                     scopes: Vec::new(),
                 });
                 groups.len() - 1
             }
         };
         let scopes = &mut groups[at].scopes;
-        match scopes.iter_mut().find(|s| *s.scope == span.scope) {
-            Some(s) => s.spans.push(span),
+        match scopes.iter_mut().find(|s| s.scope == item.scope()) {
+            Some(s) => s.spans.push(item),
             None => scopes.push(ScopeGroup {
-                scope: &span.scope,
-                spans: vec![span],
+                scope: item.scope(),
+                spans: vec![item],
             }),
         }
     }

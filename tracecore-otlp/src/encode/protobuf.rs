@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 
+use tracecore::logs::LogRecord;
 use tracecore::metrics::{
     HistogramPoint, Metric, MetricData, Number, NumberPoint, ResourceMetrics,
 };
@@ -44,6 +45,61 @@ pub(super) fn request(groups: &[ResourceGroup<'_>], out: &mut Vec<u8>) {
                 });
             }
         });
+    }
+}
+
+/// An `ExportLogsServiceRequest`.
+pub(super) fn logs_request(groups: &[ResourceGroup<'_, LogRecord>], out: &mut Vec<u8>) {
+    for group in groups {
+        // ExportLogsServiceRequest.resource_logs = 1
+        message(out, 1, 3, |out| {
+            // ResourceLogs.resource = 1
+            message(out, 1, 2, |out| {
+                for kv in group.resource.attributes() {
+                    key_value(out, 1, kv);
+                }
+            });
+            for scope in &group.scopes {
+                // ResourceLogs.scope_logs = 2
+                message(out, 2, 3, |out| {
+                    // ScopeLogs.scope = 1
+                    message(out, 1, 1, |out| {
+                        string(out, 1, scope.scope.name());
+                        string(out, 2, scope.scope.version().unwrap_or(""));
+                    });
+                    for record in &scope.spans {
+                        // ScopeLogs.log_records = 2
+                        message(out, 2, 2, |out| write_log_record(out, record));
+                    }
+                });
+            }
+        });
+    }
+}
+
+fn write_log_record(out: &mut Vec<u8>, record: &LogRecord) {
+    if let Some(time) = record.timestamp {
+        fixed64(out, 1, unix_nanos(time));
+    }
+    uint(out, 2, u64::from(record.severity.number()));
+    string(out, 3, record.severity_text.as_deref().unwrap_or(""));
+    if let Some(body) = &record.body {
+        message(out, 5, 1, |out| any_value(out, body));
+    }
+    for kv in &record.attributes {
+        key_value(out, 6, kv);
+    }
+    uint(out, 7, u64::from(record.dropped_attributes_count));
+    if let (Some(trace_id), Some(span_id)) = (record.trace_id, record.span_id) {
+        fixed32(out, 8, u32::from(record.trace_flags.to_wire()));
+        bytes(out, 9, &trace_id.to_bytes());
+        bytes(out, 10, &span_id.to_bytes());
+    }
+    if let Some(time) = record.observed_timestamp {
+        fixed64(out, 11, unix_nanos(time));
+    }
+    if let Some(name) = &record.event_name {
+        string(out, 12, name);
     }
 }
 

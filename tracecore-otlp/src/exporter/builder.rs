@@ -9,7 +9,7 @@ use tracecore::metrics::Temporality;
 use ureq::http::{HeaderName, HeaderValue};
 
 use super::transport::{Transport, USER_AGENT};
-use super::{OtlpExporter, OtlpMetricExporter};
+use super::{OtlpExporter, OtlpLogExporter, OtlpMetricExporter};
 use crate::config::{self, Compression, ConfigError, DEFAULT_TIMEOUT, Signal};
 use crate::retry::RetryPolicy;
 use crate::{Protocol, tls};
@@ -98,6 +98,14 @@ impl OtlpExporterBuilder {
         let env = !self.ignore_env;
         let code_endpoint = match self.signal {
             Signal::Traces => self.endpoint.clone(),
+            Signal::Logs => {
+                self.endpoint
+                    .as_deref()
+                    .map(|url| match url.strip_suffix("v1/traces") {
+                        Some(base) => format!("{base}v1/logs"),
+                        None => url.to_owned(),
+                    })
+            }
             Signal::Metrics => self.metrics_endpoint.clone().or_else(|| {
                 self.endpoint
                     .as_deref()
@@ -168,6 +176,14 @@ impl OtlpExporterBuilder {
         self
     }
 
+    /// A log record exporter instead, reading the `OTEL_EXPORTER_OTLP_LOGS_*` variables over the
+    /// generic ones (and posting to `v1/logs` under a generic endpoint, or to the traces URL of
+    /// [`with_endpoint`](Self::with_endpoint) with `v1/traces` replaced by `v1/logs`).
+    pub fn build_logs(mut self) -> Result<OtlpLogExporter, ConfigError> {
+        self.signal = Signal::Logs;
+        Ok(self.resolve()?.log_exporter())
+    }
+
     /// A metric exporter instead, reading the `OTEL_EXPORTER_OTLP_METRICS_*` variables (and
     /// posting to `v1/metrics` under a generic endpoint).
     pub fn build_metrics(mut self) -> Result<OtlpMetricExporter, ConfigError> {
@@ -221,6 +237,14 @@ impl Settings {
     pub(crate) fn exporter(self) -> OtlpExporter {
         OtlpExporter {
             transport: self.transport(Signal::Traces),
+            failing: false,
+            shut_down: false,
+        }
+    }
+
+    pub(crate) fn log_exporter(self) -> OtlpLogExporter {
+        OtlpLogExporter {
+            transport: self.transport(Signal::Logs),
             failing: false,
             shut_down: false,
         }

@@ -13,6 +13,9 @@ pub(super) struct Counters {
     pub(super) points_exported: AtomicU64,
     pub(super) points_failed: AtomicU64,
     pub(super) points_rejected: AtomicU64,
+    pub(super) records_exported: AtomicU64,
+    pub(super) records_failed: AtomicU64,
+    pub(super) records_rejected: AtomicU64,
 }
 
 /// A live view of an [`OtlpExporter`](super::OtlpExporter)'s counters; cheap to clone.
@@ -39,6 +42,12 @@ pub struct OtlpCounts {
     pub points_failed: u64,
     /// Metric data points the receiver said it rejected in a partial success.
     pub points_rejected: u64,
+    /// Log records in exports the receiver accepted.
+    pub records_exported: u64,
+    /// Log records in exports that failed for good.
+    pub records_failed: u64,
+    /// Log records the receiver said it rejected in a partial success.
+    pub records_rejected: u64,
 }
 
 /// Counters added field by field: the totals of several exporters.
@@ -55,6 +64,9 @@ impl std::ops::Add for OtlpCounts {
             points_exported: self.points_exported + other.points_exported,
             points_failed: self.points_failed + other.points_failed,
             points_rejected: self.points_rejected + other.points_rejected,
+            records_exported: self.records_exported + other.records_exported,
+            records_failed: self.records_failed + other.records_failed,
+            records_rejected: self.records_rejected + other.records_rejected,
         }
     }
 }
@@ -78,6 +90,9 @@ impl OtlpStats {
             points_exported: c.points_exported.load(Ordering::Relaxed),
             points_failed: c.points_failed.load(Ordering::Relaxed),
             points_rejected: c.points_rejected.load(Ordering::Relaxed),
+            records_exported: c.records_exported.load(Ordering::Relaxed),
+            records_failed: c.records_failed.load(Ordering::Relaxed),
+            records_rejected: c.records_rejected.load(Ordering::Relaxed),
         }
     }
 }

@@ -171,6 +171,7 @@ impl Transport {
                     let (counter, what) = match self.signal {
                         Signal::Traces => (&self.stats.spans_rejected, "spans"),
                         Signal::Metrics => (&self.stats.points_rejected, "points"),
+                        Signal::Logs => (&self.stats.records_rejected, "records"),
                     };
                     counter.fetch_add(rejected.max(0) as u64, Ordering::Relaxed);
                     if !self.warned_partial {

@@ -67,7 +67,10 @@ fn role_telemetry(name: &'static str, scrape: &ManualReader) -> Result<Telemetry
         setup = setup.with_service_name(name);
     }
     if std::env::var("OTEL_TRACES_EXPORTER").is_err() && !otlp_endpoint_set() {
-        setup = setup.with_exporters([ExporterKind::Console]);
+        // The log lines are printed already: no console copy of them as records.
+        setup = setup
+            .with_exporters([ExporterKind::Console])
+            .with_logs_exporters([ExporterKind::None]);
     }
     let telemetry = setup.build().map_err(|e| e.to_string())?;
     eprintln!("{telemetry}");
@@ -89,7 +92,8 @@ async fn run_inventory(args: &[String]) -> Result<(), String> {
         "inventory on http://{} (metrics at /metrics)",
         listener.local_addr().unwrap()
     );
-    let app = inventory(telemetry.instrumentation("inventory"), Logs::stdout())
+    let logs = Logs::stdout().with_records(telemetry.logger_provider().clone());
+    let app = inventory(telemetry.instrumentation("inventory"), logs)
         .route_service("/metrics", PrometheusService::new(scrape));
     until_stopped(serve(listener, app)).await;
     let _ = telemetry.shutdown(Duration::from_secs(5));
@@ -108,7 +112,7 @@ async fn run_gateway(args: &[String]) -> Result<(), String> {
     let app = gateway(
         telemetry.instrumentation("gateway"),
         upstream,
-        Logs::stdout(),
+        Logs::stdout().with_records(telemetry.logger_provider().clone()),
     )
     .route_service("/metrics", PrometheusService::new(scrape));
     until_stopped(serve(listener, app)).await;

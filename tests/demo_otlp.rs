@@ -67,6 +67,57 @@ fn status_code(span: &proto::Span) -> i64 {
         .expect("http.response.status_code")
 }
 
+/// The services' log lines arrived as log records: their severity, body, service and the ids of
+/// the span they were written in.
+fn check_demo_logs(requests: &[receiver::Received]) {
+    use prost::Message;
+    let records: Vec<(String, proto::LogRecord)> = requests
+        .iter()
+        .map(|r| proto::ExportLogsServiceRequest::decode(&r.body[..]).unwrap())
+        .flat_map(|request| request.resource_logs)
+        .flat_map(|rl| {
+            let service = rl
+                .resource
+                .as_ref()
+                .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
+                .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                    proto::any_value::Value::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            rl.scope_logs
+                .into_iter()
+                .flat_map(|sl| sl.log_records)
+                .map(move |l| (service.clone(), l))
+        })
+        .collect();
+    let body = |l: &proto::LogRecord| match l.body.as_ref().and_then(|b| b.value.as_ref()) {
+        Some(proto::any_value::Value::StringValue(s)) => s.clone(),
+        _ => String::new(),
+    };
+    let find = |text: &str| {
+        records
+            .iter()
+            .find(|(_, l)| body(l).contains(text))
+            .unwrap_or_else(|| panic!("no record {text:?} in {records:?}"))
+    };
+    let (service, accepted) = find("order accepted");
+    assert_eq!(
+        (service.as_str(), accepted.severity_text.as_str()),
+        ("gateway", "INFO")
+    );
+    let (service, failed) = find("cannot read the item");
+    assert_eq!(
+        (service.as_str(), failed.severity_number),
+        ("inventory", 17)
+    );
+    for record in [accepted, failed] {
+        assert_eq!(record.trace_id.len(), 16, "written in a span: {record:?}");
+        assert_eq!(record.span_id.len(), 8);
+        assert!(record.time_unix_nano > 0);
+    }
+}
+
 #[test]
 fn the_demo_sends_its_three_traces_to_the_otlp_endpoint() {
     let receiver = Receiver::start();
@@ -77,10 +128,11 @@ fn the_demo_sends_its_three_traces_to_the_otlp_endpoint() {
         "{stdout}"
     );
 
-    let (received, metrics): (Vec<_>, Vec<_>) = receiver
+    let (received, rest): (Vec<_>, Vec<_>) = receiver
         .received()
         .into_iter()
         .partition(|r| r.path == "/v1/traces");
+    let (logs, metrics): (Vec<_>, Vec<_>) = rest.into_iter().partition(|r| r.path == "/v1/logs");
     assert!(
         received
             .iter()
@@ -89,6 +141,11 @@ fn the_demo_sends_its_three_traces_to_the_otlp_endpoint() {
     assert!(
         metrics.iter().all(|r| r.path == "/v1/metrics"),
         "nothing else is sent"
+    );
+    check_demo_logs(&logs);
+    assert!(
+        stdout.contains("log records exported, 0 failed"),
+        "{stdout}"
     );
     check_demo_metrics(&metrics);
     assert!(

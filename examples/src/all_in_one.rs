@@ -109,9 +109,14 @@ pub async fn all_in_one() -> Result<Demo, String> {
 
     let logs = Logs::buffer();
     let (gateway_url, inventory_url) = start_servers(
-        inv.instrumentation("inventory"),
-        gw.instrumentation("gateway"),
-        logs.clone(),
+        (
+            inv.instrumentation("inventory"),
+            logs.clone().with_records(inv.logger_provider().clone()),
+        ),
+        (
+            gw.instrumentation("gateway"),
+            logs.clone().with_records(gw.logger_provider().clone()),
+        ),
     )
     .await
     .map_err(|e| format!("cannot start the servers: {e}"))?;
@@ -145,7 +150,7 @@ pub async fn all_in_one() -> Result<Demo, String> {
     let otlp = otlp.then(|| {
         let total = services
             .iter()
-            .flat_map(|t| [t.otlp_stats(), t.metric_stats()])
+            .flat_map(|t| [t.otlp_stats(), t.metric_stats(), t.log_stats()])
             .flatten()
             .map(|s| s.counts())
             .sum();
@@ -223,12 +228,14 @@ impl Demo {
         if let Some((summary, counts)) = &self.otlp {
             let _ = writeln!(
                 out,
-                "OTLP: {} spans exported, {} failed, {} rejected; {} metric points exported, {} failed ({})",
+                "OTLP: {} spans exported, {} failed, {} rejected; {} metric points exported, {} failed; {} log records exported, {} failed ({})",
                 counts.spans_exported,
                 counts.spans_failed,
                 counts.spans_rejected,
                 counts.points_exported,
                 counts.points_failed,
+                counts.records_exported,
+                counts.records_failed,
                 summary
             );
         }

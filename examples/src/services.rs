@@ -12,13 +12,14 @@ use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use serde_json::json;
 use tokio::sync::mpsc;
 use tracecore::http_span::HttpInstrumentation;
+use tracecore::logs::LoggerProvider;
 use tracecore::messaging::Operation;
 use tracecore::propagation::{self, Propagator};
 use tracecore::trace::Tracer;
 use tracecore::{Context, KeyValue};
 use tracecore_reqwest::TraceMiddleware;
 use tracecore_tower::{RequestContext, ServerLayer};
-use tracecore_tracing::TracecoreLayer;
+use tracecore_tracing::{LogLayer, TracecoreLayer};
 use tracing::Dispatch;
 use tracing::instrument::WithSubscriber;
 use tracing_subscriber::layer::SubscriberExt;
@@ -27,19 +28,28 @@ use tracing_subscriber::layer::SubscriberExt;
 pub const CLIENT_PATHS: [&str; 3] = ["/orders/42", "/orders/4242", "/orders/0"];
 
 /// Where the services' log lines go: standard output (a role running alone), or a buffer the
-/// all-in-one demo prints with its report.
+/// all-in-one demo prints with its report; and, with [`with_records`](Self::with_records), the
+/// same events as OpenTelemetry log records.
 #[derive(Clone, Debug, Default)]
-pub struct Logs(Option<Arc<Mutex<Vec<u8>>>>);
+pub struct Logs(Option<Arc<Mutex<Vec<u8>>>>, Option<LoggerProvider>);
 
 impl Logs {
     /// Lines go to standard output as they are written.
     pub fn stdout() -> Self {
-        Self(None)
+        Self(None, None)
     }
 
     /// Lines are kept, for [`Logs::lines`].
     pub fn buffer() -> Self {
-        Self(Some(Arc::default()))
+        Self(Some(Arc::default()), None)
+    }
+
+    /// The same lines, and each event as a log record of `provider` too (exported where the
+    /// service's telemetry sends its logs).
+    #[must_use]
+    pub fn with_records(mut self, provider: LoggerProvider) -> Self {
+        self.1 = Some(provider);
+        self
     }
 
     /// The lines kept so far (none for [`Logs::stdout`]).
@@ -92,6 +102,7 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
 /// `logs`. (The demo runs three services in one process, so each handler runs its instrumented
 /// code under its service's subscriber rather than a global one.)
 fn instrumentation(tracer: Tracer, logs: Logs) -> Dispatch {
+    let records = logs.1.clone().map(LogLayer::new);
     let lines = tracing_subscriber::fmt::layer()
         .with_writer(logs)
         .with_ansi(false)
@@ -100,7 +111,8 @@ fn instrumentation(tracer: Tracer, logs: Logs) -> Dispatch {
     Dispatch::new(
         tracing_subscriber::registry()
             .with(lines)
-            .with(TracecoreLayer::new(tracer)),
+            .with(TracecoreLayer::new(tracer))
+            .with(records),
     )
 }
 
@@ -318,17 +330,19 @@ pub async fn serve(listener: tokio::net::TcpListener, app: Router) -> std::io::R
 }
 
 /// Starts `inventory` and `gateway` (calling that inventory) on ephemeral loopback ports, in the
-/// background, both logging to `logs`; returns the gateway's and the inventory's base URLs.
+/// background, each logging to its [`Logs`]; returns the gateway's and the inventory's base URLs.
 pub async fn start_servers(
-    inventory_http: HttpInstrumentation,
-    gateway_http: HttpInstrumentation,
-    logs: Logs,
+    (inventory_http, inventory_logs): (HttpInstrumentation, Logs),
+    (gateway_http, logs): (HttpInstrumentation, Logs),
 ) -> std::io::Result<(String, String)> {
     let inv_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let gw_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let inv_url = format!("http://{}", inv_listener.local_addr()?);
     let gw_url = format!("http://{}", gw_listener.local_addr()?);
-    tokio::spawn(serve(inv_listener, inventory(inventory_http, logs.clone())));
+    tokio::spawn(serve(
+        inv_listener,
+        inventory(inventory_http, inventory_logs),
+    ));
     tokio::spawn(serve(
         gw_listener,
         gateway(gateway_http, inv_url.clone(), logs),

@@ -17,7 +17,7 @@ cd "$(dirname "$0")"
 
 DEFAULT_OPS=(parse tracestate tracestate-long extract extract-scanned extract-ot inject
   span span-unsampled span-otel span-fastrace span-fastrace-local
-  metric-http metric-histogram metric-otel
+  metric-http metric-histogram metric-otel log-tracecore log-otel
   server-bare server:empty_layer server-propagation server server-metrics server-tail-dropped
   server:tower_http_trace server:otel_axum_layer)
 if [ $# -gt 0 ]; then ops=("$@"); else ops=("${DEFAULT_OPS[@]}"); fi
@@ -37,7 +37,7 @@ trap 'rm -rf "$work"' EXIT
 repeats() {
   case $1 in
     server*) echo 20000 ;;
-    metric-* | bridge-* | tracestate-long) echo 100000 ;;
+    metric-* | bridge-* | log-* | tracestate-long) echo 100000 ;;
     otlp-*) echo 200 ;;
     *) echo 200000 ;;
   esac

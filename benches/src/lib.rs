@@ -4,6 +4,7 @@
 pub mod bridge;
 pub mod client;
 pub mod grpc;
+pub mod logs;
 pub mod metrics;
 pub mod otlp;
 pub mod propagation;

@@ -120,9 +120,9 @@ fn parse_status_code(text: &str) -> Option<StatusCode> {
 }
 
 /// The text of a value recorded with `?value` or `%value` (a `Display` value's `Debug` is its
-/// `Display`).
+/// `Display`), written into a recycled string.
 fn debug_text(value: &dyn fmt::Debug) -> String {
-    let mut text = String::new();
+    let mut text = tracecore::integration::attribute_string("");
     let _ = write!(text, "{value:?}");
     text
 }
@@ -262,7 +262,7 @@ impl EventFields {
             message: None,
             error_text: None,
             error: None,
-            attributes: Vec::with_capacity(n),
+            attributes: tracecore::integration::attribute_list(n),
             fields_to_exceptions,
         }
     }
@@ -311,9 +311,10 @@ impl Visit for EventFields {
 
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == MESSAGE {
-            self.message = Some(value.to_owned());
+            self.message = Some(tracecore::integration::attribute_string(value));
         } else if !self.error_as_text(field, || format!("{value:?}")) {
-            self.push(field, Value::String(Cow::Owned(value.to_owned())));
+            let text = tracecore::integration::attribute_string(value);
+            self.push(field, Value::String(Cow::Owned(text)));
         }
     }
 

@@ -8,7 +8,7 @@ use std::time::SystemTime;
 
 use tracecore::logs::{LogRecord, LoggerProvider, Severity};
 use tracecore::trace::InstrumentationScope;
-use tracecore::{Context, KeyValue, SpanContext, Value};
+use tracecore::{Context, KeyValue, SpanContext, SpanId, TraceFlags, TraceId, Value};
 use tracing_core::{Event, Level, LevelFilter, Subscriber};
 use tracing_subscriber::layer::{Context as LayerContext, Layer};
 use tracing_subscriber::registry::LookupSpan;
@@ -84,6 +84,22 @@ impl LogLayer {
     }
 
     fn scope(&self, target: &'static str) -> InstrumentationScope {
+        // Most events of a thread share their target: the last one is kept at hand.
+        let cached = LAST_SCOPE.with(|last| {
+            let last = last.borrow();
+            last.as_ref()
+                .filter(|(t, _)| std::ptr::eq(*t, target))
+                .map(|(_, scope)| scope.clone())
+        });
+        if let Some(scope) = cached {
+            return scope;
+        }
+        let scope = self.scope_slow(target);
+        LAST_SCOPE.with(|last| *last.borrow_mut() = Some((target, scope.clone())));
+        scope
+    }
+
+    fn scope_slow(&self, target: &'static str) -> InstrumentationScope {
         if let Some(scope) = self
             .scopes
             .read()
@@ -99,6 +115,12 @@ impl LogLayer {
             .or_insert_with(|| InstrumentationScope::new(target, None::<&'static str>))
             .clone()
     }
+}
+
+thread_local! {
+    /// The scope of the last target an event had on this thread.
+    static LAST_SCOPE: std::cell::RefCell<Option<(&'static str, InstrumentationScope)>> =
+        const { std::cell::RefCell::new(None) };
 }
 
 /// The severity of a `tracing` level.
@@ -139,47 +161,52 @@ where
         if self.code_location {
             crate::layer::push_location(&mut attributes, meta);
         }
-        let mut record = LogRecord::new(severity(*meta.level()))
-            .with_timestamp(time)
-            .with_attributes(attributes);
+        // Observed as it happened: one clock reading. Filled in place: a record is large.
+        let mut record = LogRecord::at(severity(*meta.level()), time);
+        record.attributes = attributes;
         if let Some(message) = fields.message {
-            record = record.with_body(Value::from(message));
+            record.body = Some(Value::from(message));
         }
         // tracing names an unnamed event `event <file>:<line>`.
-        let implicit = meta.name().starts_with("event ")
-            && meta.file().is_some_and(|file| meta.name().contains(file));
+        let implicit = meta.name().strip_prefix("event ").is_some_and(|rest| {
+            meta.file()
+                .is_some_and(|file| rest.as_bytes().starts_with(file.as_bytes()))
+        });
         if !implicit {
-            record = record.with_event_name(meta.name());
+            record.event_name = Some(meta.name().into());
         }
-        if let Some(sc) = span_of(event, &ctx) {
-            record = record.with_span(sc.trace_id(), sc.span_id(), sc.flags());
+        if let Some((trace_id, span_id, flags)) = span_of(event, &ctx) {
+            record.trace_id = Some(trace_id);
+            record.span_id = Some(span_id);
+            record.trace_flags = flags;
         }
         self.provider
             .emit_with_scope(record, self.scope(meta.target()));
     }
 }
 
-/// The span an event was written in: its explicit parent's (once started), else the current
-/// context's; none for `parent: None` or outside any trace.
-fn span_of<S>(event: &Event<'_>, ctx: &LayerContext<'_, S>) -> Option<SpanContext>
+/// The ids and flags of the span an event was written in: its explicit parent's (once
+/// started), else the current context's; none for `parent: None` or outside any trace.
+fn span_of<S>(event: &Event<'_>, ctx: &LayerContext<'_, S>) -> Option<(TraceId, SpanId, TraceFlags)>
 where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
+    let ids = |sc: &SpanContext| (sc.trace_id(), sc.span_id(), sc.flags());
     if let Some(parent) = event.parent() {
         let explicit = ctx.span_scope(parent).and_then(|mut scope| {
             scope.find_map(|span| {
                 span.extensions()
                     .get::<SpanSlot>()
-                    .map(|slot| slot.span_context().cloned())
+                    .map(|slot| slot.span_context().map(ids))
             })
         });
-        if let Some(Some(sc)) = explicit {
-            return Some(sc);
+        if let Some(Some(found)) = explicit {
+            return Some(found);
         }
     } else if event.is_root() {
         return None;
     }
-    Context::map_current(|cx| cx.span_context().cloned())
+    Context::map_current(|cx| cx.span_context().map(ids))
 }
 
 impl fmt::Debug for LogLayer {

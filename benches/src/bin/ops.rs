@@ -17,7 +17,9 @@
 //! `bridge-bare_registry`, `bridge-tracecore`, `bridge-tracing_opentelemetry` (an
 //! `#[instrument]` fn with 2 fields inside a sampled parent, through each `tracing` stack), and
 //! `bridge-event-…` (the same with one `info!` inside), `metric-http`, `metric-histogram`,
-//! `metric-otel` (one HTTP duration record with the server's five attributes), and
+//! `metric-otel` (one HTTP duration record with the server's five attributes), `log-tracecore`
+//! and `log-otel` (an `info!` with five fields in a recorded span, as a log record into each
+//! SDK's batch log processor), and
 //! `server-metrics` (the server layer recording its metrics too), `server-propagation` (the
 //! layer with a provider that records nothing), `server-tail-dropped` (nothing head-sampled,
 //! tail sampling on: each request recorded, then dropped by the rules), and `server:<stack>` for any stack of the
@@ -43,6 +45,9 @@ fn main() {
     }
     if let Some(name) = op.strip_prefix("metric-") {
         return metric(name, n);
+    }
+    if let Some(name) = op.strip_prefix("log-") {
+        return log(name, n);
     }
     if let Some(name) = op.strip_prefix("server:") {
         return server(name, n);
@@ -196,6 +201,27 @@ fn metric(name: &str, n: u64) {
             }
         }
     }
+}
+
+/// `n` events as log records through the logs stack `name` (`tracecore`, `otel`).
+fn log(name: &str, n: u64) {
+    let stack = match name {
+        "tracecore" => tracecore_benches::logs::Logs::tracecore(),
+        "otel" => tracecore_benches::logs::Logs::otel(),
+        other => {
+            eprintln!("unknown logs stack {other:?}: tracecore, otel");
+            std::process::exit(2);
+        }
+    };
+    stack.in_span(|| {
+        for i in 0..n {
+            if i % 1024 == 0 {
+                stack.flush();
+            }
+            tracecore_benches::logs::event();
+        }
+    });
+    stack.flush();
 }
 
 /// `n` requests through the server stack `name`, its subscriber the default.

@@ -60,7 +60,7 @@ impl Severity {
 pub struct LogRecord {
     /// When the event happened.
     pub timestamp: Option<SystemTime>,
-    /// When the record was observed (set at emit when not given).
+    /// When the record was observed (when it was made, unless set otherwise).
     pub observed_timestamp: Option<SystemTime>,
     /// The severity number.
     pub severity: Severity,
@@ -89,9 +89,14 @@ pub struct LogRecord {
 impl LogRecord {
     /// A record of `severity`, happening now, with its severity text.
     pub fn new(severity: Severity) -> Self {
+        Self::at(severity, SystemTime::now())
+    }
+
+    /// A record of `severity` that happened at `time`, observed then too.
+    pub fn at(severity: Severity, time: SystemTime) -> Self {
         Self {
-            timestamp: Some(SystemTime::now()),
-            observed_timestamp: None,
+            timestamp: Some(time),
+            observed_timestamp: Some(time),
             severity,
             severity_text: Some(Cow::Borrowed(severity.text())),
             body: None,

@@ -22,7 +22,8 @@ use crate::slot::SpanSlot;
 /// field gives `exception.message` and `exception.stacktrace`), the trace id, span id and flags
 /// of the span it was written in (its explicit `parent:`, else tracecore's current context: the
 /// ids the `fmt` lines print), scope name = the event's target, and an event name only when the
-/// event was given one (`name:`).
+/// event was given one (`name:`). Records of the `log` crate (through `tracing-log`) keep their
+/// own target as the scope, and their file and line for the code location.
 ///
 /// A layer of its own rather than an option of [`TracecoreLayer`](crate::TracecoreLayer): it
 /// works without the span bridge, has its own level filter ([`with_level`](Self::with_level))
@@ -49,6 +50,8 @@ pub struct LogLayer {
     code_location: bool,
     /// One scope per target, made once.
     scopes: RwLock<HashMap<&'static str, InstrumentationScope>>,
+    /// The same for the targets of `log` records, which are not `'static`.
+    log_scopes: RwLock<HashMap<String, InstrumentationScope>>,
 }
 
 impl LogLayer {
@@ -59,6 +62,7 @@ impl LogLayer {
             level: LevelFilter::TRACE,
             code_location: false,
             scopes: RwLock::new(HashMap::new()),
+            log_scopes: RwLock::new(HashMap::new()),
         }
     }
 
@@ -97,6 +101,23 @@ impl LogLayer {
         let scope = self.scope_slow(target);
         LAST_SCOPE.with(|last| *last.borrow_mut() = Some((target, scope.clone())));
         scope
+    }
+
+    fn owned_scope(&self, target: &str) -> InstrumentationScope {
+        if let Some(scope) = self
+            .log_scopes
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(target)
+        {
+            return scope.clone();
+        }
+        self.log_scopes
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(target.to_owned())
+            .or_insert_with(|| InstrumentationScope::new(target.to_owned(), None::<&'static str>))
+            .clone()
     }
 
     fn scope_slow(&self, target: &'static str) -> InstrumentationScope {
@@ -146,10 +167,13 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
 {
     fn on_event(&self, event: &Event<'_>, ctx: LayerContext<'_, S>) {
-        let meta = event.metadata();
-        if *meta.level() > self.level || on_own_thread() {
+        if *event.metadata().level() > self.level || on_own_thread() {
             return;
         }
+        // A `log` crate record (through `tracing-log`) carries its own target, module, file and
+        // line in fields: they are its metadata, not attributes.
+        let normalized = tracing_log::NormalizeEvent::normalized_metadata(event);
+        let meta = normalized.as_ref().unwrap_or_else(|| event.metadata());
         let time = SystemTime::now();
         let location = 3 * usize::from(self.code_location);
         let mut fields = EventFields::with_capacity(meta.fields().len() + location, true);
@@ -167,21 +191,31 @@ where
         if let Some(message) = fields.message {
             record.body = Some(Value::from(message));
         }
-        // tracing names an unnamed event `event <file>:<line>`.
-        let implicit = meta.name().strip_prefix("event ").is_some_and(|rest| {
-            meta.file()
-                .is_some_and(|file| rest.as_bytes().starts_with(file.as_bytes()))
-        });
+        let own = event.metadata();
+        // tracing names an unnamed event `event <file>:<line>`; a `log` record has no name.
+        let implicit = normalized.is_some()
+            || own.name().strip_prefix("event ").is_some_and(|rest| {
+                own.file()
+                    .is_some_and(|file| rest.as_bytes().starts_with(file.as_bytes()))
+            });
         if !implicit {
-            record.event_name = Some(meta.name().into());
+            record.event_name = Some(own.name().into());
+        }
+        if normalized.is_some() {
+            record
+                .attributes
+                .retain(|kv| !kv.key.as_str().starts_with("log."));
         }
         if let Some((trace_id, span_id, flags)) = span_of(event, &ctx) {
             record.trace_id = Some(trace_id);
             record.span_id = Some(span_id);
             record.trace_flags = flags;
         }
-        self.provider
-            .emit_with_scope(record, self.scope(meta.target()));
+        let scope = match &normalized {
+            Some(log) => self.owned_scope(log.target()),
+            None => self.scope(own.target()),
+        };
+        self.provider.emit_with_scope(record, scope);
     }
 }
 

@@ -295,3 +295,34 @@ fn its_own_level_and_the_limits() {
     );
     assert!(tracecore::diag::counts().attributes_dropped >= before + 72);
 }
+
+#[test]
+fn records_of_the_log_crate_keep_their_target() {
+    // The `log` facade into `tracing` (once per process: this test binary's only user of it).
+    tracing_log::LogTracer::init().unwrap();
+    let (logs, exporter) = logs();
+    let dispatch: Dispatch = tracing_subscriber::registry()
+        .with(LogLayer::new(logs).with_code_location(true))
+        .into();
+    tracing::dispatcher::with_default(&dispatch, || {
+        log::warn!(target: "inventory::legacy", "old path used for item {}", 7);
+    });
+    let records = exporter.finished_records();
+    let record = records
+        .iter()
+        .find(|r| r.body == Some(Value::from("old path used for item 7")))
+        .unwrap_or_else(|| panic!("{records:?}"));
+    assert_eq!(record.scope.name(), "inventory::legacy", "not `log`");
+    assert_eq!(record.severity, Severity::WARN);
+    assert_eq!(record.event_name, None);
+    assert!(
+        record
+            .attributes
+            .iter()
+            .all(|kv| !kv.key.as_str().starts_with("log.")),
+        "the log metadata fields are metadata: {:?}",
+        record.attributes
+    );
+    let file = attr(record, "code.file.path").map(ToString::to_string);
+    assert!(file.is_some_and(|f| f.ends_with("logs.rs")));
+}

@@ -2,6 +2,9 @@
 //! what they print is what a newcomer reads. Also the demo's roles in three processes, so a
 //! trace crosses real process boundaries.
 
+#[path = "../tracecore-otlp/tests/support/mod.rs"]
+mod receiver;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
@@ -521,4 +524,105 @@ fn the_w3c_conformance_service_answers_the_suites_requests() {
     let mut reply = String::new();
     stream.read_to_string(&mut reply).unwrap();
     assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+}
+
+#[test]
+fn the_roles_send_their_log_lines_as_records_across_processes() {
+    use prost::Message;
+    use tracecore_otlp::proto;
+
+    let collector = receiver::Receiver::start();
+    let endpoint = format!("http://{}", collector.addr());
+    let otlp = [("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())];
+    let inventory = Role::start_with_env(
+        "client-gateway-server",
+        &["inventory", "--listen", "127.0.0.1:0"],
+        &otlp,
+    );
+    let inventory_url = inventory.url();
+    let gateway = Role::start_with_env(
+        "client-gateway-server",
+        &[
+            "gateway",
+            "--listen",
+            "127.0.0.1:0",
+            "--upstream",
+            &inventory_url,
+        ],
+        &otlp,
+    );
+    let gateway_url = gateway.url();
+    let output = example("client-gateway-server")
+        .args(["client", "--gateway", &gateway_url, "--rounds", "1"])
+        .envs(otlp)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    // The roles print their lines (with ids) and send them as records (within the 1 s batch delay).
+    let printed = gateway.wait_for("order accepted order.id=42");
+    let line = printed
+        .lines()
+        .find(|l| l.contains("order accepted"))
+        .unwrap();
+    let trace_id = trace_id_after(line, "trace_id=").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let records = loop {
+        let records: Vec<(String, proto::LogRecord)> = collector
+            .received()
+            .into_iter()
+            .filter(|r| r.path == "/v1/logs")
+            .flat_map(|r| {
+                proto::ExportLogsServiceRequest::decode(&r.body[..])
+                    .unwrap()
+                    .resource_logs
+            })
+            .flat_map(|rl| {
+                let service = rl
+                    .resource
+                    .as_ref()
+                    .and_then(|r| r.attributes.iter().find(|kv| kv.key == "service.name"))
+                    .and_then(|kv| match kv.value.as_ref()?.value.as_ref()? {
+                        proto::any_value::Value::StringValue(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .unwrap_or_default();
+                rl.scope_logs
+                    .into_iter()
+                    .flat_map(|s| s.log_records)
+                    .map(move |l| (service.clone(), l))
+            })
+            .collect();
+        let services: Vec<&str> = records.iter().map(|(s, _)| s.as_str()).collect();
+        if services.contains(&"gateway") && services.contains(&"inventory") {
+            break records;
+        }
+        assert!(Instant::now() < deadline, "records from {services:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let accepted = records
+        .iter()
+        .find(|(service, l)| {
+            service == "gateway"
+                && matches!(
+                    l.body.as_ref().and_then(|b| b.value.as_ref()),
+                    Some(proto::any_value::Value::StringValue(s)) if s == "order accepted"
+                )
+        })
+        .map(|(_, l)| l)
+        .unwrap_or_else(|| panic!("{records:?}"));
+    let hex: String = accepted
+        .trace_id
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(
+        hex, trace_id,
+        "the record carries the printed line's trace id"
+    );
+    // The inventory's failure, in another process, in the same trace as the client's request.
+    assert!(
+        records
+            .iter()
+            .any(|(service, l)| service == "inventory" && l.severity_number == 17)
+    );
 }

@@ -28,10 +28,8 @@ fn a_million_records_into_a_hanging_collector_stay_bounded_and_are_counted() {
     let held: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
     let holding = held.clone();
     std::thread::spawn(move || {
-        for stream in listener.incoming().take(200) {
-            if let Ok(stream) = stream {
-                holding.lock().unwrap().push(stream);
-            }
+        for stream in listener.incoming().take(200).flatten() {
+            holding.lock().unwrap().push(stream);
         }
     });
     let exporter = OtlpExporter::builder()

@@ -6,8 +6,16 @@
 #
 #   benches/soak.sh                       # 60 s, 32 connections
 #   DURATION=300 CONNECTIONS=64 benches/soak.sh
+#
+#   PHASES=60 benches/soak.sh             # the phased soak instead: a collector of its own that
+#                                         # accepts, answers 503, hangs, resets, answers slowly,
+#                                         # refuses and accepts again, 60 s each; prints the table
 set -euo pipefail
 cd "$(dirname "$0")"
+if [ -n "${PHASES:-}" ]; then
+  cargo build --quiet --release --bin soak
+  exec target/release/soak phases "$PHASES"
+fi
 DURATION=${DURATION:-60}
 CONNECTIONS=${CONNECTIONS:-32}
 

@@ -1,0 +1,463 @@
+//! The soak: a traced service under a bounded request loop on loopback, its spans and log records
+//! exported over OTLP to a collector of its own that changes state on a schedule (accepting,
+//! answering 503 with `Retry-After`, hanging, resetting connections mid-request, answering 200
+//! slowly, refusing connections, accepting again). Each phase reports its requests, latency,
+//! resident memory, what was created, exported and dropped (by reason), what the collector
+//! received, and how long a shutdown in that phase took. Shared by the CI test
+//! (`tests/soak.rs`, seconds per phase) and `benches/soak.sh` (a minute per phase).
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use prost::Message;
+use tracecore::export::BatchProcessor;
+use tracecore::logs::{BatchLogProcessor, LogRecord, LoggerProvider, Severity};
+use tracecore::trace::{AlwaysOn, TracerProvider};
+use tracecore_otlp::{OtlpExporter, RetryPolicy, proto};
+
+/// What the collector does with each request, phase by phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    Accepting,
+    Unavailable,
+    Hanging,
+    Resetting,
+    Slow,
+    Refusing,
+    AcceptingAgain,
+}
+
+pub const PHASES: [Phase; 7] = [
+    Phase::Accepting,
+    Phase::Unavailable,
+    Phase::Hanging,
+    Phase::Resetting,
+    Phase::Slow,
+    Phase::Refusing,
+    Phase::AcceptingAgain,
+];
+
+/// How long a slow answer takes: past the exporter's 1 s timeout, so the export fails while
+/// the collector keeps what it received (at-least-once: the retry sends it again).
+const SLOW: Duration = Duration::from_millis(1500);
+
+/// A collector switching states on command.
+pub struct Collector {
+    addr: SocketAddr,
+    phase: Arc<Mutex<Phase>>,
+    stop: Arc<AtomicBool>,
+    pub spans: Arc<AtomicU64>,
+    pub records: Arc<AtomicU64>,
+}
+
+impl Collector {
+    pub fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let collector = Self {
+            addr,
+            phase: Arc::new(Mutex::new(Phase::Accepting)),
+            stop: Arc::new(AtomicBool::new(false)),
+            spans: Arc::default(),
+            records: Arc::default(),
+        };
+        let (phase, stop, spans, records) = (
+            collector.phase.clone(),
+            collector.stop.clone(),
+            collector.spans.clone(),
+            collector.records.clone(),
+        );
+        std::thread::spawn(move || {
+            let mut listener = Some(listener);
+            while !stop.load(Ordering::Relaxed) {
+                let now = *phase.lock().unwrap();
+                if now == Phase::Refusing {
+                    // Nothing listens on the port while refusing.
+                    listener = None;
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+                let current = match &listener {
+                    Some(l) => l,
+                    None => match TcpListener::bind(addr) {
+                        Ok(l) => listener.insert(l),
+                        Err(_) => {
+                            std::thread::sleep(Duration::from_millis(20));
+                            continue;
+                        }
+                    },
+                };
+                current.set_nonblocking(true).unwrap();
+                match current.accept() {
+                    Ok((stream, _)) => {
+                        let (phase, stop, spans, records) =
+                            (phase.clone(), stop.clone(), spans.clone(), records.clone());
+                        std::thread::spawn(move || serve(stream, &phase, &stop, &spans, &records));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            }
+        });
+        collector
+    }
+
+    pub fn set(&self, phase: Phase) {
+        *self.phase.lock().unwrap() = phase;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve(
+    mut stream: TcpStream,
+    phase: &Mutex<Phase>,
+    stop: &AtomicBool,
+    spans: &AtomicU64,
+    records: &AtomicU64,
+) {
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    loop {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut byte) {
+                Ok(1) => head.push(byte[0]),
+                _ => return,
+            }
+            if head.len() > 16 * 1024 {
+                return;
+            }
+        }
+        let head = String::from_utf8_lossy(&head).to_string();
+        let path = head.split_whitespace().nth(1).unwrap_or("").to_owned();
+        let length: usize = head
+            .lines()
+            .find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                k.eq_ignore_ascii_case("content-length")
+                    .then(|| v.trim().parse().ok())?
+            })
+            .unwrap_or(0);
+        let now = *phase.lock().unwrap();
+        if now == Phase::Resetting {
+            // Closed with the body unread: the kernel resets the connection mid-request.
+            return;
+        }
+        let mut body = vec![0u8; length];
+        if stream.read_exact(&mut body).is_err() {
+            return;
+        }
+        match now {
+            Phase::Unavailable => {
+                let _ = stream.write_all(
+                    b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 1\r\ncontent-length: 0\r\n\r\n",
+                );
+                continue;
+            }
+            Phase::Hanging => {
+                // Holds the request, never answering, until the phase ends.
+                while *phase.lock().unwrap() == Phase::Hanging && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                return;
+            }
+            Phase::Slow => std::thread::sleep(SLOW),
+            _ => {}
+        }
+        if path.ends_with("/v1/traces") {
+            if let Ok(request) = proto::ExportTraceServiceRequest::decode(&body[..]) {
+                let n: usize = request
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .map(|s| s.spans.len())
+                    .sum();
+                spans.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        } else if path.ends_with("/v1/logs")
+            && let Ok(request) = proto::ExportLogsServiceRequest::decode(&body[..])
+        {
+            let n: usize = request
+                .resource_logs
+                .iter()
+                .flat_map(|r| &r.scope_logs)
+                .map(|s| s.log_records.len())
+                .sum();
+            records.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        if stream
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n")
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// The service's telemetry: spans and log records, each over OTLP to the collector.
+pub struct Pipelines {
+    pub traces: TracerProvider,
+    pub logs: LoggerProvider,
+    pub span_stats: tracecore_otlp::OtlpStats,
+    pub log_stats: tracecore_otlp::OtlpStats,
+}
+
+fn exporter() -> tracecore_otlp::OtlpExporterBuilder {
+    OtlpExporter::builder()
+        .without_env()
+        .with_timeout(Duration::from_secs(1))
+        .with_retry(RetryPolicy::new(
+            Duration::from_millis(100),
+            Duration::from_millis(500),
+            3,
+        ))
+}
+
+impl Pipelines {
+    pub fn new(collector: &Collector) -> Self {
+        let spans = exporter()
+            .with_endpoint(collector.url("/v1/traces"))
+            .build()
+            .unwrap();
+        let records = exporter()
+            .with_endpoint(collector.url("/v1/traces"))
+            .build_logs()
+            .unwrap();
+        let (span_stats, log_stats) = (spans.stats(), records.stats());
+        Self {
+            traces: TracerProvider::builder()
+                .with_service_name("soak")
+                .with_sampler(AlwaysOn)
+                .with_span_processor(
+                    BatchProcessor::builder(spans)
+                        .with_scheduled_delay(Duration::from_millis(200))
+                        .build(),
+                )
+                .build(),
+            logs: LoggerProvider::builder()
+                .with_service_name("soak")
+                .with_processor(
+                    BatchLogProcessor::builder(records)
+                        .with_scheduled_delay(Duration::from_millis(200))
+                        .build(),
+                )
+                .build(),
+            span_stats,
+            log_stats,
+        }
+    }
+}
+
+/// Resident memory, in KiB (Linux).
+pub fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// What one phase did.
+#[derive(Clone, Debug)]
+pub struct PhaseReport {
+    pub phase: Phase,
+    pub requests: u64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub rss_max_kib: u64,
+    /// Spans exported and failed (after retries) during the phase, as the exporter counted them.
+    pub spans_exported: u64,
+    pub spans_failed: u64,
+    /// Spans the collector received during the phase.
+    pub spans_received: u64,
+    /// How long a shutdown of a fresh pipeline took in this phase (deadline 2 s).
+    pub shutdown: Duration,
+}
+
+/// The totals at the end, after the service's pipelines shut down.
+#[derive(Clone, Debug)]
+pub struct Totals {
+    pub spans_created: u64,
+    pub spans_exported: u64,
+    /// Every span dropped: queue or bytes full, export failed after retries, left at shutdown.
+    pub spans_dropped: u64,
+    /// Of those, in exports that failed after their retries.
+    pub spans_failed: u64,
+    pub spans_received: u64,
+    pub records_created: u64,
+    pub records_exported: u64,
+    pub records_dropped: u64,
+    pub records_received: u64,
+}
+
+/// Runs every phase for `per_phase`, with `concurrency` clients looping on the service.
+pub async fn run(per_phase: Duration, concurrency: usize) -> (Vec<PhaseReport>, Totals) {
+    let collector = Collector::start();
+    let pipelines = Pipelines::new(&collector);
+    let created = Arc::new(AtomicU64::new(0));
+    let logger = pipelines.logs.logger("soak");
+    let handler_created = created.clone();
+    let router = axum::Router::new()
+        .route(
+            "/items/{id}",
+            axum::routing::get(move || {
+                let created = handler_created.clone();
+                let logger = logger.clone();
+                async move {
+                    created.fetch_add(1, Ordering::Relaxed);
+                    logger.emit(LogRecord::new(Severity::INFO).with_body("item served"));
+                    "an item"
+                }
+            }),
+        )
+        .layer(tracecore_tower::ServerLayer::new(
+            pipelines.traces.tracer("soak"),
+        ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+
+    let mut reports = Vec::new();
+    for phase in PHASES {
+        collector.set(phase);
+        let before = (
+            pipelines.span_stats.counts(),
+            collector.spans.load(Ordering::Relaxed),
+        );
+        let end = Instant::now() + per_phase;
+        let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+        let rss_max = Arc::new(AtomicU64::new(rss_kib()));
+        let mut tasks = Vec::new();
+        for _ in 0..concurrency {
+            let (client, latencies) = (client.clone(), latencies.clone());
+            let url = format!("http://{addr}/items/7");
+            tasks.push(tokio::spawn(async move {
+                let mut mine = Vec::new();
+                while Instant::now() < end {
+                    let started = Instant::now();
+                    let reply = client.get(&url).send().await.unwrap();
+                    let _ = reply.bytes().await;
+                    mine.push(started.elapsed());
+                }
+                latencies.lock().unwrap().extend(mine);
+            }));
+        }
+        let sampler = {
+            let rss_max = rss_max.clone();
+            tokio::spawn(async move {
+                while Instant::now() < end {
+                    rss_max.fetch_max(rss_kib(), Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+        };
+        for task in tasks {
+            task.await.unwrap();
+        }
+        sampler.await.unwrap();
+        let shutdown = shutdown_in_phase(&collector).await;
+        let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
+        latencies.sort_unstable();
+        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+        let after = pipelines.span_stats.counts();
+        reports.push(PhaseReport {
+            phase,
+            requests: latencies.len() as u64,
+            p50: at(0.5),
+            p99: at(0.99),
+            rss_max_kib: rss_max.load(Ordering::Relaxed),
+            spans_exported: after.spans_exported - before.0.spans_exported,
+            spans_failed: after.spans_failed - before.0.spans_failed,
+            spans_received: collector.spans.load(Ordering::Relaxed) - before.1,
+            shutdown,
+        });
+    }
+    collector.set(Phase::Accepting);
+    let traces = pipelines.traces.clone();
+    let logs = pipelines.logs.clone();
+    tokio::task::spawn_blocking(move || {
+        let _ = traces.shutdown(Duration::from_secs(10));
+        let _ = logs.shutdown(Duration::from_secs(10));
+    })
+    .await
+    .unwrap();
+    // The export under way at a deadline ends within its own timeout.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let spans = pipelines.span_stats.counts();
+    let records = pipelines.log_stats.counts();
+    let totals = Totals {
+        spans_created: created.load(Ordering::Relaxed),
+        spans_exported: spans.spans_exported,
+        spans_dropped: pipelines.traces.dropped_spans(),
+        spans_failed: spans.spans_failed,
+        spans_received: collector.spans.load(Ordering::Relaxed),
+        records_created: created.load(Ordering::Relaxed),
+        records_exported: records.records_exported,
+        records_dropped: pipelines.logs.dropped_records(),
+        records_received: collector.records.load(Ordering::Relaxed),
+    };
+    (reports, totals)
+}
+
+/// A fresh pipeline's shutdown (deadline 2 s) with spans queued, in the current phase.
+async fn shutdown_in_phase(collector: &Collector) -> Duration {
+    let spans = exporter()
+        .with_endpoint(collector.url("/v1/traces"))
+        .build()
+        .unwrap();
+    let provider = TracerProvider::builder()
+        .with_sampler(AlwaysOn)
+        .with_span_processor(BatchProcessor::builder(spans).build())
+        .build();
+    let tracer = provider.tracer("shutdown");
+    for _ in 0..100 {
+        tracer.start("queued").end();
+    }
+    tokio::task::spawn_blocking(move || {
+        let started = Instant::now();
+        let _ = provider.shutdown(Duration::from_secs(2));
+        started.elapsed()
+    })
+    .await
+    .unwrap()
+}
+
+/// The phases as a table (Markdown).
+pub fn table(reports: &[PhaseReport]) -> String {
+    let mut out = String::from(
+        "| phase | requests | p50 | p99 | RSS max (MiB) | spans exported | failed after retries | received by the collector | shutdown (deadline 2 s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for r in reports {
+        out.push_str(&format!(
+            "| {:?} | {} | {:.0} µs | {:.0} µs | {:.1} | {} | {} | {} | {} ms |\n",
+            r.phase,
+            r.requests,
+            r.p50.as_secs_f64() * 1e6,
+            r.p99.as_secs_f64() * 1e6,
+            r.rss_max_kib as f64 / 1024.0,
+            r.spans_exported,
+            r.spans_failed,
+            r.spans_received,
+            r.shutdown.as_millis()
+        ));
+    }
+    out
+}

@@ -274,6 +274,9 @@ pub fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// Latency buckets: 1 µs each, up to 100 ms.
+const LATENCY_BUCKETS: usize = 100_000;
+
 /// What one phase did.
 #[derive(Clone, Debug)]
 pub struct PhaseReport {
@@ -343,21 +346,27 @@ pub async fn run(per_phase: Duration, concurrency: usize) -> (Vec<PhaseReport>, 
             collector.spans.load(Ordering::Relaxed),
         );
         let end = Instant::now() + per_phase;
-        let latencies: Arc<Mutex<Vec<Duration>>> = Arc::default();
+        // Latencies in 1 µs buckets up to 100 ms (the last bucket takes the rest): a fixed
+        // 400 KB, so the harness's own memory does not grow with the requests.
+        let latencies: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(vec![0; LATENCY_BUCKETS]));
         let rss_max = Arc::new(AtomicU64::new(rss_kib()));
         let mut tasks = Vec::new();
         for _ in 0..concurrency {
             let (client, latencies) = (client.clone(), latencies.clone());
             let url = format!("http://{addr}/items/7");
             tasks.push(tokio::spawn(async move {
-                let mut mine = Vec::new();
+                let mut mine = vec![0u32; LATENCY_BUCKETS];
                 while Instant::now() < end {
                     let started = Instant::now();
                     let reply = client.get(&url).send().await.unwrap();
                     let _ = reply.bytes().await;
-                    mine.push(started.elapsed());
+                    let micros = started.elapsed().as_micros() as usize;
+                    mine[micros.min(LATENCY_BUCKETS - 1)] += 1;
                 }
-                latencies.lock().unwrap().extend(mine);
+                let mut all = latencies.lock().unwrap();
+                for (total, n) in all.iter_mut().zip(mine) {
+                    *total += n;
+                }
             }));
         }
         let sampler = {
@@ -374,13 +383,23 @@ pub async fn run(per_phase: Duration, concurrency: usize) -> (Vec<PhaseReport>, 
         }
         sampler.await.unwrap();
         let shutdown = shutdown_in_phase(&collector).await;
-        let mut latencies = std::mem::take(&mut *latencies.lock().unwrap());
-        latencies.sort_unstable();
-        let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+        let buckets = std::mem::take(&mut *latencies.lock().unwrap());
+        let requests: u64 = buckets.iter().map(|&n| u64::from(n)).sum();
+        let at = |q: f64| {
+            let rank = ((requests.saturating_sub(1)) as f64 * q) as u64;
+            let mut seen = 0u64;
+            for (micros, &n) in buckets.iter().enumerate() {
+                seen += u64::from(n);
+                if seen > rank {
+                    return Duration::from_micros(micros as u64);
+                }
+            }
+            Duration::ZERO
+        };
         let after = pipelines.span_stats.counts();
         reports.push(PhaseReport {
             phase,
-            requests: latencies.len() as u64,
+            requests,
             p50: at(0.5),
             p99: at(0.99),
             rss_max_kib: rss_max.load(Ordering::Relaxed),

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::queue::{BatchQueue, Queued, Sink};
-use super::{ExportError, FlushError, Interrupt, SpanExporter, SpanProcessor};
+use super::{Drops, ExportError, FlushError, Interrupt, SpanExporter, SpanProcessor};
 use crate::trace::SpanData;
 use crate::{diag, env};
 
@@ -231,8 +231,8 @@ impl SpanProcessor for BatchProcessor {
         self.queue.shutdown(timeout)
     }
 
-    fn dropped_spans(&self) -> u64 {
-        self.queue.dropped()
+    fn drops(&self) -> Drops {
+        self.queue.drops()
     }
 }
 

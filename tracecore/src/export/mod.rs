@@ -152,9 +152,65 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug {
     /// Flushes and stops, waiting at most `timeout`.
     fn shutdown(&self, timeout: Duration) -> Result<(), FlushError>;
 
-    /// Spans dropped so far (queue full, export failed, after shutdown).
+    /// Spans dropped so far, by reason. Default: none.
+    fn drops(&self) -> Drops {
+        Drops::default()
+    }
+
+    /// Spans dropped so far (queue full, export failed, after shutdown). Default: the total of
+    /// [`drops`](Self::drops).
     fn dropped_spans(&self) -> u64 {
-        0
+        self.drops().total()
+    }
+}
+
+/// What a processor dropped, by reason: every span or log record that did not reach its
+/// exporter's receiver is in exactly one of these.
+///
+/// ```
+/// use tracecore::export::Drops;
+///
+/// let drops = Drops { queue_full: 2, export_failed: 3, ..Drops::default() };
+/// assert_eq!(drops.total(), 5);
+/// assert_eq!((drops + drops).queue_full, 4);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Drops {
+    /// The queue held its maximum number of items.
+    pub queue_full: u64,
+    /// The queue held its maximum of estimated bytes.
+    pub bytes_full: u64,
+    /// The exporter failed (after its own retries) or timed out.
+    pub export_failed: u64,
+    /// Arrived after shutdown, or still queued when shutdown ran out of time.
+    pub shut_down: u64,
+}
+
+impl Drops {
+    /// Every reason together.
+    pub fn total(&self) -> u64 {
+        self.queue_full + self.bytes_full + self.export_failed + self.shut_down
+    }
+}
+
+/// Counts added reason by reason: the totals of several processors.
+impl std::ops::Add for Drops {
+    type Output = Self;
+
+    fn add(self, other: Self) -> Self {
+        Self {
+            queue_full: self.queue_full + other.queue_full,
+            bytes_full: self.bytes_full + other.bytes_full,
+            export_failed: self.export_failed + other.export_failed,
+            shut_down: self.shut_down + other.shut_down,
+        }
+    }
+}
+
+impl std::iter::Sum for Drops {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        iter.fold(Self::default(), |total, drops| total + drops)
     }
 }
 

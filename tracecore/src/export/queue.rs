@@ -8,7 +8,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{BatchConfig, ExportError, FlushError, Interrupt};
+use super::{BatchConfig, Drops, ExportError, FlushError, Interrupt};
 use crate::diag;
 
 /// What a batch queue holds.
@@ -45,8 +45,32 @@ struct Shared<T> {
     /// Wakes callers waiting for a flush or shutdown.
     done: Condvar,
     config: BatchConfig,
-    dropped: AtomicU64,
+    drops: DropCounters,
     exported: AtomicU64,
+}
+
+/// [`Drops`], counted as they happen.
+#[derive(Default)]
+struct DropCounters {
+    queue_full: AtomicU64,
+    bytes_full: AtomicU64,
+    export_failed: AtomicU64,
+    shut_down: AtomicU64,
+}
+
+fn count(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+impl DropCounters {
+    fn snapshot(&self) -> Drops {
+        Drops {
+            queue_full: self.queue_full.load(Ordering::Relaxed),
+            bytes_full: self.bytes_full.load(Ordering::Relaxed),
+            export_failed: self.export_failed.load(Ordering::Relaxed),
+            shut_down: self.shut_down.load(Ordering::Relaxed),
+        }
+    }
 }
 
 struct State<T> {
@@ -115,7 +139,7 @@ impl<T: Queued> BatchQueue<T> {
             wake: Condvar::new(),
             done: Condvar::new(),
             config,
-            dropped: AtomicU64::new(0),
+            drops: DropCounters::default(),
             exported: AtomicU64::new(0),
         });
         let worker = shared.clone();
@@ -153,9 +177,9 @@ impl<T: Queued> BatchQueue<T> {
         self.shared.exported.load(Ordering::Relaxed)
     }
 
-    /// Items dropped so far (queue or bytes full, export failed, after shutdown).
-    pub(crate) fn dropped(&self) -> u64 {
-        self.shared.dropped.load(Ordering::Relaxed)
+    /// Items dropped so far, by reason.
+    pub(crate) fn drops(&self) -> Drops {
+        self.shared.drops.snapshot()
     }
 
     /// Items waiting in the queue or being exported now.
@@ -169,12 +193,18 @@ impl<T: Queued> BatchQueue<T> {
         let size = item.estimated_size();
         let config = &self.shared.config;
         let mut state = self.shared.lock();
-        if state.shutdown
-            || state.queue.len() + state.in_flight >= config.max_queue_size
-            || state.bytes + size > config.max_queue_bytes
-        {
+        let full = if state.shutdown {
+            Some(&self.shared.drops.shut_down)
+        } else if state.queue.len() + state.in_flight >= config.max_queue_size {
+            Some(&self.shared.drops.queue_full)
+        } else if state.bytes + size > config.max_queue_bytes {
+            Some(&self.shared.drops.bytes_full)
+        } else {
+            None
+        };
+        if let Some(counter) = full {
             drop(state);
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            count(counter, 1);
             return;
         }
         state.bytes += size;
@@ -224,7 +254,7 @@ impl<T: Queued> BatchQueue<T> {
             state.queue.clear();
             state.sizes.clear();
             drop(state);
-            self.shared.dropped.fetch_add(queued, Ordering::Relaxed);
+            count(&self.shared.drops.shut_down, queued);
             return Err(FlushError::timeout(timeout));
         };
         drop(state);
@@ -274,14 +304,14 @@ fn run<T: Queued>(shared: &Shared<T>, mut exporter: Box<dyn Sink<T>>) {
                 if state.abandon {
                     state.in_flight -= batch.len();
                     state.bytes = state.bytes.saturating_sub(bytes);
-                    shared.dropped.fetch_add(n, Ordering::Relaxed);
+                    count(&shared.drops.shut_down, n);
                     continue;
                 }
             }
             match exporter.export(batch, config.export_timeout) {
-                Ok(()) => shared.exported.fetch_add(n, Ordering::Relaxed),
-                Err(_) => shared.dropped.fetch_add(n, Ordering::Relaxed),
-            };
+                Ok(()) => count(&shared.exported, n),
+                Err(_) => count(&shared.drops.export_failed, n),
+            }
             let mut state = shared.lock();
             state.in_flight -= batch.len();
             state.bytes = state.bytes.saturating_sub(bytes);

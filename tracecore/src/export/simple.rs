@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{FlushError, SpanExporter, SpanProcessor};
+use super::{Drops, FlushError, SpanExporter, SpanProcessor};
 use crate::trace::SpanData;
 
 /// How long one inline export may take.
@@ -16,7 +16,10 @@ const EXPORT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct SimpleProcessor {
     exporter: Mutex<Box<dyn SpanExporter>>,
     shut_down: AtomicBool,
-    dropped: AtomicU64,
+    /// Dropped after shutdown.
+    late: AtomicU64,
+    /// Dropped by a failed export.
+    failed: AtomicU64,
 }
 
 impl SimpleProcessor {
@@ -25,7 +28,8 @@ impl SimpleProcessor {
         Self {
             exporter: Mutex::new(Box::new(exporter)),
             shut_down: AtomicBool::new(false),
-            dropped: AtomicU64::new(0),
+            late: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
         }
     }
 
@@ -44,7 +48,7 @@ impl SpanProcessor for SimpleProcessor {
             return;
         }
         if self.shut_down.load(Ordering::Acquire) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.late.fetch_add(1, Ordering::Relaxed);
             return;
         }
         if self
@@ -52,7 +56,7 @@ impl SpanProcessor for SimpleProcessor {
             .export(std::slice::from_ref(&span), EXPORT_TIMEOUT)
             .is_err()
         {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.failed.fetch_add(1, Ordering::Relaxed);
         }
         crate::trace::recycle::give_back(span.attributes);
     }
@@ -71,8 +75,12 @@ impl SpanProcessor for SimpleProcessor {
         flushed.and(stopped).map_err(FlushError::export)
     }
 
-    fn dropped_spans(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+    fn drops(&self) -> Drops {
+        Drops {
+            export_failed: self.failed.load(Ordering::Relaxed),
+            shut_down: self.late.load(Ordering::Relaxed),
+            ..Drops::default()
+        }
     }
 }
 

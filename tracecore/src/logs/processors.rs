@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{LogExporter, LogRecord};
 use crate::export::queue::{BatchQueue, Queued, Sink};
-use crate::export::{BatchConfig, ExportError, FlushError, Interrupt};
+use crate::export::{BatchConfig, Drops, ExportError, FlushError, Interrupt};
 use crate::{diag, env};
 
 /// Receives every record a logger emits.
@@ -23,9 +23,15 @@ pub trait LogProcessor: Send + Sync + fmt::Debug {
     /// Flushes and stops, waiting at most `timeout`.
     fn shutdown(&self, timeout: Duration) -> Result<(), FlushError>;
 
-    /// Records it had to drop (queue full, export failed, after shutdown).
+    /// Records it dropped so far, by reason. Default: none.
+    fn drops(&self) -> Drops {
+        Drops::default()
+    }
+
+    /// Records it had to drop (queue full, export failed, after shutdown). Default: the total
+    /// of [`drops`](Self::drops).
     fn dropped_records(&self) -> u64 {
-        0
+        self.drops().total()
     }
 }
 
@@ -183,8 +189,8 @@ impl LogProcessor for BatchLogProcessor {
         self.queue.shutdown(timeout)
     }
 
-    fn dropped_records(&self) -> u64 {
-        self.queue.dropped()
+    fn drops(&self) -> Drops {
+        self.queue.drops()
     }
 }
 
@@ -202,7 +208,10 @@ impl fmt::Debug for BatchLogProcessor {
 pub struct SimpleLogProcessor {
     exporter: Mutex<Box<dyn LogExporter>>,
     shut_down: AtomicBool,
-    dropped: AtomicU64,
+    /// Dropped after shutdown.
+    late: AtomicU64,
+    /// Dropped by a failed export.
+    failed: AtomicU64,
 }
 
 impl SimpleLogProcessor {
@@ -211,7 +220,8 @@ impl SimpleLogProcessor {
         Self {
             exporter: Mutex::new(Box::new(exporter)),
             shut_down: AtomicBool::new(false),
-            dropped: AtomicU64::new(0),
+            late: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
         }
     }
 }
@@ -219,7 +229,7 @@ impl SimpleLogProcessor {
 impl LogProcessor for SimpleLogProcessor {
     fn emit(&self, record: LogRecord) {
         if self.shut_down.load(Ordering::Acquire) {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.late.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let mut exporter = self.exporter.lock().unwrap_or_else(|e| e.into_inner());
@@ -227,7 +237,7 @@ impl LogProcessor for SimpleLogProcessor {
             .export(std::slice::from_ref(&record), Duration::from_secs(30))
             .is_err()
         {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.failed.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -252,8 +262,12 @@ impl LogProcessor for SimpleLogProcessor {
         Ok(())
     }
 
-    fn dropped_records(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+    fn drops(&self) -> Drops {
+        Drops {
+            export_failed: self.failed.load(Ordering::Relaxed),
+            shut_down: self.late.load(Ordering::Relaxed),
+            ..Drops::default()
+        }
     }
 }
 

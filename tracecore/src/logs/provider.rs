@@ -179,6 +179,13 @@ impl LoggerProvider {
         self.inner.disabled
     }
 
+    /// Records the processors dropped, by reason (the processors' [`Drops`] added up).
+    ///
+    /// [`Drops`]: crate::export::Drops
+    pub fn record_drops(&self) -> crate::export::Drops {
+        self.inner.processors.iter().map(|p| p.drops()).sum()
+    }
+
     /// Records the processors had to drop.
     pub fn dropped_records(&self) -> u64 {
         self.inner

@@ -116,6 +116,17 @@ impl MeterProvider {
             .sum()
     }
 
+    /// Points in the collections the periodic readers could not export: every point collected
+    /// is in this count or in [`exported_points`](Self::exported_points). (A cumulative
+    /// series' next collection carries its total again, so a failure loses no sum.)
+    pub fn failed_points(&self) -> u64 {
+        self.inner
+            .periodic
+            .iter()
+            .map(PeriodicReader::failed_points)
+            .sum()
+    }
+
     /// Has every periodic reader collect and export now, waiting at most `timeout`.
     pub fn force_flush(&self, timeout: Duration) -> Result<(), FlushError> {
         let deadline = Instant::now() + timeout;

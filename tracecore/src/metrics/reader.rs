@@ -144,6 +144,7 @@ struct Shared {
     done: Condvar,
     failed: AtomicU64,
     points: AtomicU64,
+    failed_points: AtomicU64,
 }
 
 #[derive(Default)]
@@ -192,6 +193,7 @@ impl PeriodicReader {
                 done: Condvar::new(),
                 failed: AtomicU64::new(0),
                 points: AtomicU64::new(0),
+                failed_points: AtomicU64::new(0),
             }),
             thread: Mutex::new(None),
             interrupt: Interrupt::new(),
@@ -251,6 +253,10 @@ impl PeriodicReader {
 
     pub(crate) fn exported_points(&self) -> u64 {
         self.shared.points.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn failed_points(&self) -> u64 {
+        self.shared.failed_points.load(Ordering::Relaxed)
     }
 
     pub(crate) fn force_flush(&self, timeout: Duration) -> Result<(), FlushError> {
@@ -330,6 +336,9 @@ fn run(
                 }
                 Err(e) => {
                     shared.failed.fetch_add(1, Ordering::Relaxed);
+                    shared
+                        .failed_points
+                        .fetch_add(points as u64, Ordering::Relaxed);
                     if !failing {
                         diag::warn(&format!(
                             "metrics: export failed ({e}); failures are counted, said again when it recovers"
@@ -358,6 +367,7 @@ impl fmt::Debug for PeriodicReader {
         f.debug_struct("PeriodicReader")
             .field("failed_exports", &self.failed_exports())
             .field("exported_points", &self.exported_points())
+            .field("failed_points", &self.failed_points())
             .finish_non_exhaustive()
     }
 }

@@ -201,6 +201,13 @@ impl TracerProvider {
         self.inner.tail.as_ref().map_or(0, TailStage::held_bytes)
     }
 
+    /// Spans the processors dropped, by reason (the processors' [`Drops`] added up).
+    ///
+    /// [`Drops`]: crate::export::Drops
+    pub fn span_drops(&self) -> crate::export::Drops {
+        self.inner.processors.iter().map(|p| p.drops()).sum()
+    }
+
     /// Spans the processors had to drop (queue full, export failed, after shutdown).
     pub fn dropped_spans(&self) -> u64 {
         self.inner

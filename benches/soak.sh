@@ -9,11 +9,17 @@
 #
 #   PHASES=60 benches/soak.sh             # the phased soak instead: a collector of its own that
 #                                         # accepts, answers 503, hangs, resets, answers slowly,
-#                                         # refuses and accepts again, 60 s each; prints the table
+#                                         # refuses and accepts again, 60 s each; prints the table.
+#                                         # The collector runs in a process pinned to the last
+#                                         # CPU, the service and its load to the others.
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ -n "${PHASES:-}" ]; then
   cargo build --quiet --release --bin soak
+  last=$(($(nproc) - 1))
+  if [ "$last" -gt 0 ] && command -v taskset >/dev/null; then
+    exec taskset -c "0-$((last - 1))" target/release/soak phases "$PHASES" "$last"
+  fi
   exec target/release/soak phases "$PHASES"
 fi
 DURATION=${DURATION:-60}

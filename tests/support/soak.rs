@@ -1,22 +1,26 @@
-//! The soak: a traced service under a bounded request loop on loopback, its spans and log records
-//! exported over OTLP to a collector of its own that changes state on a schedule (accepting,
+//! The soak: a traced service under a bounded request loop on loopback, its spans, HTTP metric
+//! points and log records exported over OTLP to a collector of its own that changes state on a schedule (accepting,
 //! answering 503 with `Retry-After`, hanging, resetting connections mid-request, answering 200
 //! slowly, refusing connections, accepting again). Each phase reports its requests, latency,
 //! resident memory, what was created, exported and dropped (by reason), what the collector
 //! received, and how long a shutdown in that phase took. Shared by the CI test
-//! (`tests/soak.rs`, seconds per phase) and `benches/soak.sh` (a minute per phase).
+//! (`tests/soak.rs`, seconds per phase) and `benches/soak.sh` (a minute per phase, the collector
+//! in a process of its own so that its work does not share the service's core).
 
 #![allow(dead_code, unreachable_pub)]
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use prost::Message;
-use tracecore::export::BatchProcessor;
+use tracecore::export::{BatchProcessor, Drops};
+use tracecore::http_span::HttpInstrumentation;
 use tracecore::logs::{BatchLogProcessor, LogRecord, LoggerProvider, Severity};
+use tracecore::metrics::{MeterProvider, PeriodicReader};
 use tracecore::trace::{AlwaysOn, TracerProvider};
 use tracecore_otlp::{OtlpExporter, RetryPolicy, proto};
 
@@ -42,6 +46,20 @@ pub const PHASES: [Phase; 7] = [
     Phase::AcceptingAgain,
 ];
 
+impl Phase {
+    fn from_name(name: &str) -> Option<Self> {
+        PHASES.into_iter().find(|p| format!("{p:?}") == name)
+    }
+}
+
+/// What a collector received so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Received {
+    pub spans: u64,
+    pub records: u64,
+    pub points: u64,
+}
+
 /// How long a slow answer takes: past the exporter's 1 s timeout, so the export fails while
 /// the collector keeps what it received (at-least-once: the retry sends it again).
 const SLOW: Duration = Duration::from_millis(1500);
@@ -51,8 +69,14 @@ pub struct Collector {
     addr: SocketAddr,
     phase: Arc<Mutex<Phase>>,
     stop: Arc<AtomicBool>,
-    pub spans: Arc<AtomicU64>,
-    pub records: Arc<AtomicU64>,
+    counts: Arc<Counts>,
+}
+
+#[derive(Default)]
+struct Counts {
+    spans: AtomicU64,
+    records: AtomicU64,
+    points: AtomicU64,
 }
 
 impl Collector {
@@ -63,14 +87,12 @@ impl Collector {
             addr,
             phase: Arc::new(Mutex::new(Phase::Accepting)),
             stop: Arc::new(AtomicBool::new(false)),
-            spans: Arc::default(),
-            records: Arc::default(),
+            counts: Arc::default(),
         };
-        let (phase, stop, spans, records) = (
+        let (phase, stop, counts) = (
             collector.phase.clone(),
             collector.stop.clone(),
-            collector.spans.clone(),
-            collector.records.clone(),
+            collector.counts.clone(),
         );
         std::thread::spawn(move || {
             let mut listener = Some(listener);
@@ -95,9 +117,8 @@ impl Collector {
                 current.set_nonblocking(true).unwrap();
                 match current.accept() {
                     Ok((stream, _)) => {
-                        let (phase, stop, spans, records) =
-                            (phase.clone(), stop.clone(), spans.clone(), records.clone());
-                        std::thread::spawn(move || serve(stream, &phase, &stop, &spans, &records));
+                        let (phase, stop, counts) = (phase.clone(), stop.clone(), counts.clone());
+                        std::thread::spawn(move || serve(stream, &phase, &stop, &counts));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(2)),
                 }
@@ -113,6 +134,126 @@ impl Collector {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
+
+    pub fn received(&self) -> Received {
+        Received {
+            spans: self.counts.spans.load(Ordering::Relaxed),
+            records: self.counts.records.load(Ordering::Relaxed),
+            points: self.counts.points.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Serves a collector in this process for a parent on standard input and output: prints
+    /// its address, then answers each line (`phase NAME` or `received`) with one line.
+    pub fn serve_parent() {
+        let collector = Self::start();
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", collector.addr).unwrap();
+        out.flush().unwrap();
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if let Some(name) = line.strip_prefix("phase ") {
+                collector.set(Phase::from_name(name).expect("a phase's name"));
+                writeln!(out, "ok").unwrap();
+            } else {
+                let r = collector.received();
+                writeln!(out, "{} {} {}", r.spans, r.records, r.points).unwrap();
+            }
+            out.flush().unwrap();
+        }
+    }
+}
+
+/// The soak's collector: in this process (the CI test), or a child process (`program
+/// collector-args...` running [`Collector::serve_parent`]) so that its work does not share the
+/// service's cores.
+pub enum Link {
+    Local(Collector),
+    Process {
+        child: Child,
+        io: Mutex<(ChildStdin, BufReader<ChildStdout>)>,
+        addr: SocketAddr,
+    },
+}
+
+impl Link {
+    pub fn local() -> Self {
+        Self::Local(Collector::start())
+    }
+
+    /// Starts `command` (which must run [`Collector::serve_parent`]) and talks to it.
+    pub fn process(mut command: Command) -> Self {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the collector process");
+        let stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        let addr = line.trim().parse().expect("the collector's address");
+        Self::Process {
+            child,
+            io: Mutex::new((stdin, stdout)),
+            addr,
+        }
+    }
+
+    fn ask(&self, question: &str) -> String {
+        let Self::Process { io, .. } = self else {
+            unreachable!()
+        };
+        let mut io = io.lock().unwrap();
+        writeln!(io.0, "{question}").unwrap();
+        io.0.flush().unwrap();
+        let mut answer = String::new();
+        io.1.read_line(&mut answer).unwrap();
+        answer
+    }
+
+    pub fn set(&self, phase: Phase) {
+        match self {
+            Self::Local(c) => c.set(phase),
+            Self::Process { .. } => {
+                self.ask(&format!("phase {phase:?}"));
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        match self {
+            Self::Local(c) => c.url(path),
+            Self::Process { addr, .. } => format!("http://{addr}{path}"),
+        }
+    }
+
+    pub fn received(&self) -> Received {
+        match self {
+            Self::Local(c) => c.received(),
+            Self::Process { .. } => {
+                let answer = self.ask("received");
+                let n: Vec<u64> = answer
+                    .split_whitespace()
+                    .map(|n| n.parse().unwrap())
+                    .collect();
+                Received {
+                    spans: n[0],
+                    records: n[1],
+                    points: n[2],
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        if let Self::Process { child, .. } = self {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Drop for Collector {
@@ -121,13 +262,7 @@ impl Drop for Collector {
     }
 }
 
-fn serve(
-    mut stream: TcpStream,
-    phase: &Mutex<Phase>,
-    stop: &AtomicBool,
-    spans: &AtomicU64,
-    records: &AtomicU64,
-) {
+fn serve(mut stream: TcpStream, phase: &Mutex<Phase>, stop: &AtomicBool, counts: &Counts) {
     stream.set_nonblocking(false).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))
@@ -188,7 +323,23 @@ fn serve(
                     .flat_map(|r| &r.scope_spans)
                     .map(|s| s.spans.len())
                     .sum();
-                spans.fetch_add(n as u64, Ordering::Relaxed);
+                counts.spans.fetch_add(n as u64, Ordering::Relaxed);
+            }
+        } else if path.ends_with("/v1/metrics") {
+            if let Ok(request) = proto::ExportMetricsServiceRequest::decode(&body[..]) {
+                let n: usize = request
+                    .resource_metrics
+                    .iter()
+                    .flat_map(|r| &r.scope_metrics)
+                    .flat_map(|s| &s.metrics)
+                    .map(|m| match &m.data {
+                        Some(proto::MetricData::Gauge(g)) => g.data_points.len(),
+                        Some(proto::MetricData::Sum(s)) => s.data_points.len(),
+                        Some(proto::MetricData::Histogram(h)) => h.data_points.len(),
+                        None => 0,
+                    })
+                    .sum();
+                counts.points.fetch_add(n as u64, Ordering::Relaxed);
             }
         } else if path.ends_with("/v1/logs")
             && let Ok(request) = proto::ExportLogsServiceRequest::decode(&body[..])
@@ -199,7 +350,7 @@ fn serve(
                 .flat_map(|r| &r.scope_logs)
                 .map(|s| s.log_records.len())
                 .sum();
-            records.fetch_add(n as u64, Ordering::Relaxed);
+            counts.records.fetch_add(n as u64, Ordering::Relaxed);
         }
         if stream
             .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n")
@@ -210,11 +361,14 @@ fn serve(
     }
 }
 
-/// The service's telemetry: spans and log records, each over OTLP to the collector.
+/// The service's telemetry: spans, HTTP metrics and log records, each over OTLP to the
+/// collector.
 pub struct Pipelines {
     pub traces: TracerProvider,
+    pub meters: MeterProvider,
     pub logs: LoggerProvider,
     pub span_stats: tracecore_otlp::OtlpStats,
+    pub point_stats: tracecore_otlp::OtlpStats,
     pub log_stats: tracecore_otlp::OtlpStats,
 }
 
@@ -230,16 +384,20 @@ fn exporter() -> tracecore_otlp::OtlpExporterBuilder {
 }
 
 impl Pipelines {
-    pub fn new(collector: &Collector) -> Self {
+    pub fn new(collector: &Link) -> Self {
         let spans = exporter()
             .with_endpoint(collector.url("/v1/traces"))
             .build()
+            .unwrap();
+        let points = exporter()
+            .with_endpoint(collector.url("/v1/traces"))
+            .build_metrics()
             .unwrap();
         let records = exporter()
             .with_endpoint(collector.url("/v1/traces"))
             .build_logs()
             .unwrap();
-        let (span_stats, log_stats) = (spans.stats(), records.stats());
+        let (span_stats, point_stats, log_stats) = (spans.stats(), points.stats(), records.stats());
         Self {
             traces: TracerProvider::builder()
                 .with_service_name("soak")
@@ -248,6 +406,14 @@ impl Pipelines {
                     BatchProcessor::builder(spans)
                         .with_scheduled_delay(Duration::from_millis(200))
                         .build(),
+                )
+                .build(),
+            meters: MeterProvider::builder()
+                .with_service_name("soak")
+                .with_reader(
+                    PeriodicReader::new(points)
+                        .with_interval(Duration::from_millis(200))
+                        .with_timeout(Duration::from_secs(2)),
                 )
                 .build(),
             logs: LoggerProvider::builder()
@@ -259,6 +425,7 @@ impl Pipelines {
                 )
                 .build(),
             span_stats,
+            point_stats,
             log_stats,
         }
     }
@@ -290,6 +457,9 @@ pub struct PhaseReport {
     pub spans_failed: u64,
     /// Spans the collector received during the phase.
     pub spans_received: u64,
+    /// Metric points exported and failed (after retries) during the phase.
+    pub points_exported: u64,
+    pub points_failed: u64,
     /// How long a shutdown of a fresh pipeline took in this phase (deadline 2 s).
     pub shutdown: Duration,
 }
@@ -301,18 +471,33 @@ pub struct Totals {
     pub spans_exported: u64,
     /// Every span dropped: queue or bytes full, export failed after retries, left at shutdown.
     pub spans_dropped: u64,
-    /// Of those, in exports that failed after their retries.
+    /// The same, by reason, as the batch processor counted them.
+    pub span_drops: Drops,
+    /// Spans in exports that failed after their retries, as the exporter counted them.
     pub spans_failed: u64,
     pub spans_received: u64,
     pub records_created: u64,
     pub records_exported: u64,
     pub records_dropped: u64,
+    pub record_drops: Drops,
+    pub records_failed: u64,
     pub records_received: u64,
+    /// Metric points: every collection's points are exported or failed (a cumulative series'
+    /// next collection carries its total again).
+    pub points_exported: u64,
+    pub points_failed: u64,
+    /// As the OTLP exporter counted them.
+    pub points_exporter_exported: u64,
+    pub points_exporter_failed: u64,
+    pub points_received: u64,
 }
 
 /// Runs every phase for `per_phase`, with `concurrency` clients looping on the service.
-pub async fn run(per_phase: Duration, concurrency: usize) -> (Vec<PhaseReport>, Totals) {
-    let collector = Collector::start();
+pub async fn run(
+    collector: Link,
+    per_phase: Duration,
+    concurrency: usize,
+) -> (Vec<PhaseReport>, Totals) {
     let pipelines = Pipelines::new(&collector);
     let created = Arc::new(AtomicU64::new(0));
     let logger = pipelines.logs.logger("soak");
@@ -331,7 +516,8 @@ pub async fn run(per_phase: Duration, concurrency: usize) -> (Vec<PhaseReport>, 
             }),
         )
         .layer(tracecore_tower::ServerLayer::new(
-            pipelines.traces.tracer("soak"),
+            HttpInstrumentation::from(pipelines.traces.tracer("soak"))
+                .with_meter_provider(&pipelines.meters),
         ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -343,7 +529,8 @@ pub async fn run(per_phase: Duration, concurrency: usize) -> (Vec<PhaseReport>, 
         collector.set(phase);
         let before = (
             pipelines.span_stats.counts(),
-            collector.spans.load(Ordering::Relaxed),
+            collector.received(),
+            pipelines.point_stats.counts(),
         );
         let end = Instant::now() + per_phase;
         // Latencies in 1 µs buckets up to 100 ms (the last bucket takes the rest): a fixed
@@ -397,6 +584,7 @@ pub async fn run(per_phase: Duration, concurrency: usize) -> (Vec<PhaseReport>, 
             Duration::ZERO
         };
         let after = pipelines.span_stats.counts();
+        let points = pipelines.point_stats.counts();
         reports.push(PhaseReport {
             phase,
             requests,
@@ -405,15 +593,19 @@ pub async fn run(per_phase: Duration, concurrency: usize) -> (Vec<PhaseReport>, 
             rss_max_kib: rss_max.load(Ordering::Relaxed),
             spans_exported: after.spans_exported - before.0.spans_exported,
             spans_failed: after.spans_failed - before.0.spans_failed,
-            spans_received: collector.spans.load(Ordering::Relaxed) - before.1,
+            spans_received: collector.received().spans - before.1.spans,
+            points_exported: points.points_exported - before.2.points_exported,
+            points_failed: points.points_failed - before.2.points_failed,
             shutdown,
         });
     }
     collector.set(Phase::Accepting);
     let traces = pipelines.traces.clone();
+    let meters = pipelines.meters.clone();
     let logs = pipelines.logs.clone();
     tokio::task::spawn_blocking(move || {
         let _ = traces.shutdown(Duration::from_secs(10));
+        let _ = meters.shutdown(Duration::from_secs(10));
         let _ = logs.shutdown(Duration::from_secs(10));
     })
     .await
@@ -421,23 +613,33 @@ pub async fn run(per_phase: Duration, concurrency: usize) -> (Vec<PhaseReport>, 
     // The export under way at a deadline ends within its own timeout.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let spans = pipelines.span_stats.counts();
+    let points = pipelines.point_stats.counts();
     let records = pipelines.log_stats.counts();
+    let received = collector.received();
     let totals = Totals {
         spans_created: created.load(Ordering::Relaxed),
         spans_exported: spans.spans_exported,
         spans_dropped: pipelines.traces.dropped_spans(),
+        span_drops: pipelines.traces.span_drops(),
         spans_failed: spans.spans_failed,
-        spans_received: collector.spans.load(Ordering::Relaxed),
+        spans_received: received.spans,
         records_created: created.load(Ordering::Relaxed),
         records_exported: records.records_exported,
         records_dropped: pipelines.logs.dropped_records(),
-        records_received: collector.records.load(Ordering::Relaxed),
+        record_drops: pipelines.logs.record_drops(),
+        records_failed: records.records_failed,
+        records_received: received.records,
+        points_exported: pipelines.meters.exported_points(),
+        points_failed: pipelines.meters.failed_points(),
+        points_exporter_exported: points.points_exported,
+        points_exporter_failed: points.points_failed,
+        points_received: received.points,
     };
     (reports, totals)
 }
 
 /// A fresh pipeline's shutdown (deadline 2 s) with spans queued, in the current phase.
-async fn shutdown_in_phase(collector: &Collector) -> Duration {
+async fn shutdown_in_phase(collector: &Link) -> Duration {
     let spans = exporter()
         .with_endpoint(collector.url("/v1/traces"))
         .build()
@@ -462,11 +664,11 @@ async fn shutdown_in_phase(collector: &Collector) -> Duration {
 /// The phases as a table (Markdown).
 pub fn table(reports: &[PhaseReport]) -> String {
     let mut out = String::from(
-        "| phase | requests | p50 | p99 | RSS max (MiB) | spans exported | failed after retries | received by the collector | shutdown (deadline 2 s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| phase | requests | p50 | p99 | RSS max (MiB) | spans exported | failed after retries | received by the collector | metric points exported / failed | shutdown (deadline 2 s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in reports {
         out.push_str(&format!(
-            "| {:?} | {} | {:.0} µs | {:.0} µs | {:.1} | {} | {} | {} | {} ms |\n",
+            "| {:?} | {} | {:.0} µs | {:.0} µs | {:.1} | {} | {} | {} | {} / {} | {} ms |\n",
             r.phase,
             r.requests,
             r.p50.as_secs_f64() * 1e6,
@@ -475,6 +677,8 @@ pub fn table(reports: &[PhaseReport]) -> String {
             r.spans_exported,
             r.spans_failed,
             r.spans_received,
+            r.points_exported,
+            r.points_failed,
             r.shutdown.as_millis()
         ));
     }

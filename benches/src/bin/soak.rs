@@ -1,7 +1,8 @@
 //! A traced hello-world server whose spans go over OTLP to an endpoint, for the soak script
-//! (`soak.sh`): `soak ENDPOINT [ADDR]`. `soak phases SECONDS` runs the phased soak instead
-//! (`tests/support/soak.rs`: a collector of its own changing state every SECONDS) and prints its
-//! table and totals. Point ENDPOINT at a port where nothing listens to see a
+//! (`soak.sh`): `soak ENDPOINT [ADDR]`. `soak phases SECONDS [CPU]` runs the phased soak instead
+//! (`tests/support/soak.rs`: a collector changing state every SECONDS, in a child process of its
+//! own, `soak collector`, pinned to CPU with `taskset` when CPU is given) and prints its table and
+//! totals. Point ENDPOINT at a port where nothing listens to see a
 //! collector that is down. Serves `GET /items/{id}` on ADDR (default `127.0.0.1:0`) with one
 //! worker thread, prints `listening on ADDR`, then every second a line
 //! `rss_kib=N exported=N dropped=N requests=N`, until SIGTERM.
@@ -28,15 +29,33 @@ mod phased;
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    if args.next().as_deref() == Some("phases") {
+    let first = args.next();
+    if first.as_deref() == Some("collector") {
+        phased::Collector::serve_parent();
+        return;
+    }
+    if first.as_deref() == Some("phases") {
         let seconds: u64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(60);
+        let me = std::env::current_exe().unwrap();
+        let command = match args.next() {
+            Some(cpu) => {
+                let mut c = std::process::Command::new("taskset");
+                c.args(["-c", &cpu]).arg(me).arg("collector");
+                c
+            }
+            None => {
+                let mut c = std::process::Command::new(me);
+                c.arg("collector");
+                c
+            }
+        };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
         let (reports, totals) =
-            runtime.block_on(phased::run(Duration::from_secs(seconds), 8));
+            runtime.block_on(phased::run(phased::Link::process(command), Duration::from_secs(seconds), 8));
         print!("{}", phased::table(&reports));
         println!("{totals:?}");
         return;

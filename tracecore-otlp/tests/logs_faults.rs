@@ -86,4 +86,16 @@ fn a_million_records_into_a_hanging_collector_stay_bounded_and_are_counted() {
         !held.lock().unwrap().is_empty(),
         "the exporter did reach the collector"
     );
+    // By reason: the queue was full while the first export hung; the export under way failed at
+    // its timeout; what was queued at the shutdown's deadline was dropped there.
+    let drops = logs.record_drops();
+    assert!(drops.queue_full > n / 2, "{drops:?}");
+    assert!(drops.export_failed > 0, "{drops:?}");
+    assert!(drops.shut_down > 0, "{drops:?}");
+    assert_eq!(
+        drops.export_failed,
+        stats.counts().records_failed,
+        "{drops:?}"
+    );
+    assert_eq!(drops.total(), n, "{drops:?}");
 }

@@ -86,6 +86,8 @@ fn a_blocked_exporter_never_blocks_callers_and_a_full_queue_drops_and_counts() {
         tracer.start("more").end();
     }
     assert_eq!(provider.dropped_spans(), 45);
+    let drops = provider.span_drops();
+    assert_eq!((drops.queue_full, drops.total()), (45, 45), "{drops:?}");
 
     // Released, the exporter drains the queue: nothing else is lost.
     for _ in 0..10 {
@@ -108,6 +110,8 @@ fn shutdown_with_a_blocked_exporter_returns_at_its_timeout() {
     let before = provider.dropped_spans();
     provider.tracer("t").start("late").end();
     assert_eq!(provider.dropped_spans(), before + 1);
+    assert_eq!(provider.span_drops().shut_down, before + 1);
+    assert_eq!(provider.span_drops().queue_full, 0);
     drop(open);
 }
 
@@ -180,6 +184,9 @@ fn spans_lost_to_failed_exports_are_counted() {
         100,
         "every span exported or counted"
     );
+    let drops = provider.span_drops();
+    assert_eq!(drops.export_failed, 100 - exported, "{drops:?}");
+    assert_eq!(drops.total(), drops.export_failed, "{drops:?}");
 }
 
 #[derive(Clone, Default)]
@@ -297,6 +304,7 @@ fn the_queue_is_bounded_in_bytes_and_what_does_not_fit_is_counted() {
         dropped, 42,
         "the spans past the byte budget are dropped and counted"
     );
+    assert_eq!(provider.span_drops().bytes_full, 42);
     for _ in 0..50 {
         let _ = open.send(());
     }

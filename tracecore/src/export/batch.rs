@@ -1,5 +1,6 @@
 //! The batch processor: a bounded queue drained by one dedicated export thread.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
@@ -96,13 +97,21 @@ impl Queued for SpanData {
         Self::estimated_size(self)
     }
 
-    /// Their attribute lists go back for new spans.
+    /// Their attribute lists (and their events', with the events' owned names) go back for
+    /// new spans.
     fn recycle(items: &mut VecDeque<Self>) {
-        crate::trace::recycle::give_back_all(
-            items
-                .iter_mut()
-                .map(|span| std::mem::take(&mut span.attributes)),
-        );
+        let mut names = Vec::new();
+        let mut lists = Vec::with_capacity(items.len());
+        for span in items.iter_mut() {
+            lists.push(std::mem::take(&mut span.attributes));
+            for event in &mut span.events {
+                lists.push(std::mem::take(&mut event.attributes));
+                if let Cow::Owned(name) = std::mem::take(&mut event.name) {
+                    names.push(name);
+                }
+            }
+        }
+        crate::trace::recycle::give_back_all_with(lists.into_iter(), names);
     }
 }
 

@@ -170,7 +170,9 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug {
 /// ```
 /// use tracecore::export::Drops;
 ///
-/// let drops = Drops { queue_full: 2, export_failed: 3, ..Drops::default() };
+/// let mut drops = Drops::default();
+/// drops.queue_full = 2;
+/// drops.export_failed = 3;
 /// assert_eq!(drops.total(), 5);
 /// assert_eq!((drops + drops).queue_full, 4);
 /// ```

@@ -40,12 +40,20 @@ impl Queued for LogRecord {
         Self::estimated_size(self)
     }
 
-    /// Their attribute lists go back for new spans and records.
+    /// Their attribute lists and owned bodies go back for new spans and records.
     fn recycle(items: &mut VecDeque<Self>) {
-        crate::trace::recycle::give_back_all(
+        let bodies = items
+            .iter_mut()
+            .filter_map(|record| match record.body.take() {
+                Some(crate::Value::String(std::borrow::Cow::Owned(body))) => Some(body),
+                _ => None,
+            })
+            .collect();
+        crate::trace::recycle::give_back_all_with(
             items
                 .iter_mut()
                 .map(|record| std::mem::take(&mut record.attributes)),
+            bodies,
         );
     }
 }

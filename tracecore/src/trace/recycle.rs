@@ -28,13 +28,20 @@ const MIN_STRING_CAPACITY: usize = 48;
 const CHUNK: usize = 32;
 /// Items a thread keeps, of each kind.
 const LOCAL_MAX: usize = 2 * CHUNK;
-/// Items a shared stock keeps, of each kind.
-const SHARED_MAX: usize = 1024;
+/// Lists the shared stock keeps: a full default batch queue's worth (2,048 spans or records,
+/// a list each), so a queue's worth of storage comes back whole.
+const SHARED_MAX: usize = 2048;
+/// Strings the shared stock keeps: two per queued item (a log record's body and a string
+/// field, a span's path and address). Fewer, and an exported batch's strings are freed while
+/// the threads that make the next ones allocate anew.
+const SHARED_MAX_STRINGS: usize = 2 * SHARED_MAX;
 
 /// Storage waiting for reuse: one shared stock and one per thread.
 struct Stock<T: 'static> {
     shared: &'static Mutex<Vec<T>>,
     local: &'static LocalKey<RefCell<Vec<T>>>,
+    /// The most items `shared` keeps.
+    max: usize,
 }
 
 static SHARED_LISTS: Mutex<Vec<Vec<KeyValue>>> = Mutex::new(Vec::new());
@@ -48,10 +55,12 @@ thread_local! {
 static LISTS: Stock<Vec<KeyValue>> = Stock {
     shared: &SHARED_LISTS,
     local: &LOCAL_LISTS,
+    max: SHARED_MAX,
 };
 static STRINGS: Stock<String> = Stock {
     shared: &SHARED_STRINGS,
     local: &LOCAL_STRINGS,
+    max: SHARED_MAX_STRINGS,
 };
 
 impl<T> Stock<T> {
@@ -85,7 +94,7 @@ impl<T> Stock<T> {
             };
             if local.len() >= LOCAL_MAX {
                 let mut shared = self.shared();
-                let room = SHARED_MAX.saturating_sub(shared.len());
+                let room = self.max.saturating_sub(shared.len());
                 let from = local.len() - CHUNK.min(local.len());
                 let surplus = local.drain(from..);
                 shared.extend(surplus.take(room));
@@ -99,7 +108,7 @@ impl<T> Stock<T> {
     fn give_back_all(&self, mut items: Vec<T>) {
         {
             let mut shared = self.shared();
-            let room = SHARED_MAX.saturating_sub(shared.len()).min(items.len());
+            let room = self.max.saturating_sub(shared.len()).min(items.len());
             shared.extend(items.drain(..room));
         }
         drop(items);
@@ -156,7 +165,19 @@ pub(crate) fn give_back(mut list: Vec<KeyValue>) {
 /// Keeps the storage of many lists and of their owned strings in the shared stocks at once (the
 /// export thread's batch, which it will not reuse itself): one lock for each kind.
 pub(crate) fn give_back_all(lists: impl Iterator<Item = Vec<KeyValue>>) {
-    let mut strings = Vec::new();
+    give_back_all_with(lists, Vec::new());
+}
+
+/// [`give_back_all`], with more owned strings to keep (a batch's log bodies).
+pub(crate) fn give_back_all_with(lists: impl Iterator<Item = Vec<KeyValue>>, more: Vec<String>) {
+    let mut strings: Vec<String> = more
+        .into_iter()
+        .filter(|s| s.capacity() > 0 && s.capacity() <= MAX_STRING_CAPACITY)
+        .map(|mut s| {
+            s.clear();
+            s
+        })
+        .collect();
     let cleared: Vec<Vec<KeyValue>> = lists
         .filter(keeps_list)
         .map(|mut list| {
@@ -219,16 +240,18 @@ mod tests {
             let big = KeyValue::new("k", "x".repeat(MAX_STRING_CAPACITY + 1));
             give_back(vec![big]);
             assert_eq!(LOCAL_STRINGS.with(|l| l.borrow().len()), 0);
-            give_back_all((0..SHARED_MAX + 100).map(|_| vec![KeyValue::new("k", string("v"))]));
-            assert!(STRINGS.shared().len() <= SHARED_MAX);
-            for _ in 0..(SHARED_MAX + 10 * LOCAL_MAX) {
+            give_back_all(
+                (0..SHARED_MAX_STRINGS + 100).map(|_| vec![KeyValue::new("k", string("v"))]),
+            );
+            assert!(STRINGS.shared().len() <= SHARED_MAX_STRINGS);
+            for _ in 0..(SHARED_MAX_STRINGS + 10 * LOCAL_MAX) {
                 give_back(vec![KeyValue::new("k", String::from("v"))]);
             }
             assert!(LOCAL_STRINGS.with(|l| l.borrow().len()) <= LOCAL_MAX);
         })
         .join()
         .unwrap();
-        assert!(STRINGS.shared().len() <= SHARED_MAX);
+        assert!(STRINGS.shared().len() <= SHARED_MAX_STRINGS);
     }
 
     #[test]

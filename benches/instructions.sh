@@ -6,8 +6,12 @@
 # thread's instructions per operation, the other threads' (the span export thread, fastrace's
 # collector, opentelemetry_sdk's processor), and for the server stacks what each adds over bare.
 #
-#   benches/instructions.sh                      # the default set (about 4 minutes on 2 cores)
+#   benches/instructions.sh                      # the default set (about 6 minutes on 2 cores)
 #   benches/instructions.sh span span-fastrace-local server:tower_http_trace
+#
+# After the figures, the budgets (benches/README.md says where each comes from): each row's
+# figure against its limit, an absolute count or a multiple of an anchor's figure from the same
+# run, with met or missed. A budget whose operations were not run is left out.
 #
 # Compare figures from one build only: code that did not change can move by a few per cent
 # between builds (the compiler partitions generic code differently). Installs valgrind (Debian
@@ -18,8 +22,10 @@ cd "$(dirname "$0")"
 DEFAULT_OPS=(parse tracestate tracestate-long extract extract-scanned extract-ot inject
   span span-unsampled span-otel span-fastrace span-fastrace-local
   metric-http metric-histogram metric-otel log-tracecore log-otel
+  bridge-bare_registry bridge-tracecore bridge-tracing_opentelemetry
+  bridge-event-bare_registry bridge-event-tracecore bridge-event-tracing_opentelemetry
   server-bare server:empty_layer server-propagation server server-metrics server-tail-dropped
-  server:tower_http_trace server:otel_axum_layer)
+  server:tower_http_trace server:otel_axum_layer server:fastrace_axum)
 if [ $# -gt 0 ]; then ops=("$@"); else ops=("${DEFAULT_OPS[@]}"); fi
 
 if ! command -v valgrind >/dev/null; then
@@ -64,7 +70,7 @@ run() {
   echo "$main $other"
 }
 
-declare -A empty
+declare -A empty CALLING BOTH ADDED
 echo "| operation | runs | calling thread | other threads | both | added over server-bare (both) |"
 echo "|---|---:|---:|---:|---:|---:|"
 bare=""
@@ -87,4 +93,69 @@ for op in "${ops[@]}"; do
     added=$(printf '%+d' $((both - bare)))
   fi
   echo "| $op | $n | $calling | $others | $both | $added |"
+  CALLING[$op]=$calling
+  BOTH[$op]=$both
+  [ "$added" != "–" ] && ADDED[$op]=${added#+}
+done
+
+# figure OP COLUMN: calling, both, added (over server-bare) or over:BASE (both, less BASE's both).
+figure() {
+  case $2 in
+    calling) echo "${CALLING[$1]:-}" ;;
+    both) echo "${BOTH[$1]:-}" ;;
+    added) echo "${ADDED[$1]:-}" ;;
+    over:*)
+      local base=${2#over:}
+      if [ -n "${BOTH[$1]:-}" ] && [ -n "${BOTH[$base]:-}" ]; then
+        echo $((BOTH[$1] - BOTH[$base]))
+      fi
+      ;;
+  esac
+}
+
+# OP COLUMN LIMIT [ANCHOR ANCHOR_COLUMN]: the figure must be at most LIMIT, or LIMIT times the
+# anchor's figure.
+BUDGETS=(
+  "span calling 1.5 span-fastrace-local calling"
+  "span both 1.0 span-fastrace-local both"
+  "span-unsampled calling 250"
+  "extract-scanned calling 1000"
+  "inject calling 1000"
+  "metric-http calling 400"
+  "server-propagation added 0.5 server:tower_http_trace added"
+  "server-metrics added 1.0 server:tower_http_trace added"
+  "server-tail-dropped added 1.0 server added"
+  "log-tracecore both 0.5 log-otel both"
+  "bridge-tracecore over:bridge-bare_registry 0.2 bridge-tracing_opentelemetry over:bridge-bare_registry"
+  "bridge-event-tracecore over:bridge-tracecore 0.33 bridge-event-tracing_opentelemetry over:bridge-tracing_opentelemetry"
+)
+echo
+echo "| budget | figure | limit | ratio to the anchor | |"
+echo "|---|---:|---:|---:|---|"
+for b in "${BUDGETS[@]}"; do
+  read -r op col limit anchor acol <<<"$b"
+  value=$(figure "$op" "$col")
+  [ -n "$value" ] || continue
+  if [ -n "${anchor:-}" ]; then
+    ref=$(figure "$anchor" "$acol")
+    [ -n "$ref" ] || continue
+    bound=$(awk -v l="$limit" -v r="$ref" 'BEGIN { printf "%d", l * r }')
+    ratio=$(awk -v v="$value" -v r="$ref" 'BEGIN { if (r != 0) printf "%.2f×", v / r; else print "–" }')
+    what="$op $col ≤ ${limit}× $anchor $acol"
+  else
+    bound=$limit
+    ratio="–"
+    what="$op $col ≤ $limit"
+  fi
+  verdict=$(awk -v v="$value" -v b="$bound" 'BEGIN { print (v <= b ? "met" : "missed") }')
+  echo "| $what | $value | $bound | $ratio | $verdict |"
+done
+# Reported beside the budgets: the server layer against the floor of a tracing layer.
+for op in server-propagation server server-metrics; do
+  value=$(figure "$op" added)
+  floor=$(figure server:fastrace_axum added)
+  if [ -n "$value" ] && [ -n "$floor" ]; then
+    ratio=$(awk -v v="$value" -v r="$floor" 'BEGIN { if (r != 0) printf "%.2f×", v / r; else print "–" }')
+    echo "| $op added, against server:fastrace_axum added (report) | $value | $floor | $ratio | – |"
+  fi
 done

@@ -1,7 +1,10 @@
 //! The server layer on a hello-world axum Router, driven in process with `oneshot` (request in,
 //! body collected): bare, with tracecore's `ServerLayer`, with tower-http's `TraceLayer` (a
 //! tracing registry, nothing exported), and with axum-tracing-opentelemetry's `OtelAxumLayer`
-//! (tracing-opentelemetry into opentelemetry_sdk 0.33, batch processor, no-op exporter).
+//! (tracing-opentelemetry into opentelemetry_sdk 0.33, batch processor, no-op exporter), and with
+//! fastrace-axum's `FastraceLayer` (fastrace's collector reporting to a reporter that drops what
+//! it gets: a span per request with few properties, no kind or status, the floor of what a
+//! tracing layer can cost).
 
 use std::hint::black_box;
 
@@ -32,6 +35,7 @@ pub enum Stack {
     TracecoreTailDropped,
     TowerHttp,
     OtelAxum,
+    FastraceAxum,
     /// tracecore's `ServerLayer` exporting over OTLP to the collector `OTEL_EXPORTER_OTLP_*`
     /// names: `serve` only (not in [`Stack::ALL`], whose stacks export nowhere).
     TracecoreOtlp,
@@ -46,7 +50,7 @@ impl Stack {
             .find(|s| s.name() == name)
     }
 
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Bare,
         Self::EmptyLayer,
         Self::Tracecore,
@@ -55,6 +59,7 @@ impl Stack {
         Self::TracecoreTailDropped,
         Self::TowerHttp,
         Self::OtelAxum,
+        Self::FastraceAxum,
     ];
 
     pub const fn name(self) -> &'static str {
@@ -67,6 +72,7 @@ impl Stack {
             Self::TracecoreTailDropped => "tracecore_tail_dropped",
             Self::TowerHttp => "tower_http_trace",
             Self::OtelAxum => "otel_axum_layer",
+            Self::FastraceAxum => "fastrace_axum",
             Self::TracecoreOtlp => "tracecore_otlp",
         }
     }
@@ -132,6 +138,10 @@ impl Server {
                 dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
                 pipelines.otel = Some(o);
                 hello().layer(axum_tracing_opentelemetry::middleware::OtelAxumLayer::default())
+            }
+            Stack::FastraceAxum => {
+                pipelines.fastrace = Some(spans::Fastrace::new());
+                hello().layer(fastrace_axum::FastraceLayer::default())
             }
         };
         Self {

@@ -341,6 +341,7 @@ pub fn offer_at_rate(rate: u64, duration: Duration) -> (u64, u64) {
 pub struct Pipelines {
     pub tracecore: Option<Tracecore>,
     pub otel: Option<Otel>,
+    pub fastrace: Option<Fastrace>,
 }
 
 impl Pipelines {
@@ -351,6 +352,9 @@ impl Pipelines {
         }
         if let Some(o) = &self.otel {
             o.flush();
+        }
+        if let Some(f) = &self.fastrace {
+            f.flush();
         }
     }
 

@@ -203,6 +203,7 @@ fn main() {
     grpc_table();
     metrics_table();
     bridge_table();
+    logs_table();
     otlp_table();
 
     let (offered, dropped) = spans::offer_at_rate(1_000_000, Duration::from_secs(1));
@@ -493,6 +494,31 @@ fn bridge_table() {
         let ns = median_ns("fmt_line", name);
         println!(
             "| {name} | {} | {allocs:.1} |",
+            ns.map_or("not run".to_owned(), |ns| format!("{ns:.0} ns"))
+        );
+    }
+}
+
+/// An `info!` with five fields in a recorded span, as a log record into each logs bridge's batch
+/// processor: time and allocations per event on the calling thread.
+fn logs_table() {
+    use tracecore_benches::logs::{Logs, event};
+
+    println!();
+    println!("Logs: an `info!` with five fields in a recorded span, into the batch processor:");
+    println!();
+    println!("| stack | time per event | ÷ anchor | allocs per event |");
+    println!("|---|---:|---:|---:|");
+    let anchor = median_ns("log_event", "otel");
+    for (name, stack) in [("tracecore", Logs::tracecore()), ("otel", Logs::otel())] {
+        let allocs = stack.in_span(|| allocs_per_op_with(event, || stack.flush()));
+        let ns = median_ns("log_event", name);
+        let ratio = match (ns, anchor) {
+            (Some(ns), Some(a)) => format!("{:.2}×", ns / a),
+            _ => "–".to_owned(),
+        };
+        println!(
+            "| {name} | {} | {ratio} | {allocs:.2} |",
             ns.map_or("not run".to_owned(), |ns| format!("{ns:.0} ns"))
         );
     }

@@ -54,8 +54,11 @@ fn main() {
             .enable_all()
             .build()
             .unwrap();
-        let (reports, totals) =
-            runtime.block_on(phased::run(phased::Link::process(command), Duration::from_secs(seconds), 8));
+        let (reports, totals) = runtime.block_on(phased::run(
+            phased::Link::process(command),
+            Duration::from_secs(seconds),
+            8,
+        ));
         print!("{}", phased::table(&reports));
         println!("{totals:?}");
         return;

@@ -58,6 +58,8 @@ pub struct Received {
     pub spans: u64,
     pub records: u64,
     pub points: u64,
+    /// Connections accepted.
+    pub connections: u64,
 }
 
 /// How long a slow answer takes: past the exporter's 1 s timeout, so the export fails while
@@ -77,6 +79,7 @@ struct Counts {
     spans: AtomicU64,
     records: AtomicU64,
     points: AtomicU64,
+    connections: AtomicU64,
 }
 
 impl Collector {
@@ -117,6 +120,7 @@ impl Collector {
                 current.set_nonblocking(true).unwrap();
                 match current.accept() {
                     Ok((stream, _)) => {
+                        counts.connections.fetch_add(1, Ordering::Relaxed);
                         let (phase, stop, counts) = (phase.clone(), stop.clone(), counts.clone());
                         std::thread::spawn(move || serve(stream, &phase, &stop, &counts));
                     }
@@ -140,6 +144,7 @@ impl Collector {
             spans: self.counts.spans.load(Ordering::Relaxed),
             records: self.counts.records.load(Ordering::Relaxed),
             points: self.counts.points.load(Ordering::Relaxed),
+            connections: self.counts.connections.load(Ordering::Relaxed),
         }
     }
 
@@ -157,7 +162,12 @@ impl Collector {
                 writeln!(out, "ok").unwrap();
             } else {
                 let r = collector.received();
-                writeln!(out, "{} {} {}", r.spans, r.records, r.points).unwrap();
+                writeln!(
+                    out,
+                    "{} {} {} {}",
+                    r.spans, r.records, r.points, r.connections
+                )
+                .unwrap();
             }
             out.flush().unwrap();
         }
@@ -241,6 +251,7 @@ impl Link {
                     spans: n[0],
                     records: n[1],
                     points: n[2],
+                    connections: n[3],
                 }
             }
         }
@@ -441,6 +452,29 @@ pub fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU time the process's `tracecore-*` threads (the export threads) have used so far, in clock
+/// ticks (Linux: utime + stime of each thread).
+pub fn export_threads_ticks() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm"))
+                .is_ok_and(|c| c.starts_with("tracecore-"))
+        })
+        .filter_map(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            // The fields after the name (which may hold spaces) end with ')'.
+            let rest = &stat[stat.rfind(')')? + 2..];
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
 /// Latency buckets: 1 µs each, up to 100 ms.
 const LATENCY_BUCKETS: usize = 100_000;
 
@@ -462,6 +496,10 @@ pub struct PhaseReport {
     pub points_failed: u64,
     /// How long a shutdown of a fresh pipeline took in this phase (deadline 2 s).
     pub shutdown: Duration,
+    /// CPU time the export threads used during the phase, in clock ticks (usually 10 ms).
+    pub export_cpu_ticks: u64,
+    /// Connections the collector accepted during the phase.
+    pub connections: u64,
 }
 
 /// The totals at the end, after the service's pipelines shut down.
@@ -532,6 +570,7 @@ pub async fn run(
             collector.received(),
             pipelines.point_stats.counts(),
         );
+        let ticks = export_threads_ticks();
         let end = Instant::now() + per_phase;
         // Latencies in 1 µs buckets up to 100 ms (the last bucket takes the rest): a fixed
         // 400 KB, so the harness's own memory does not grow with the requests.
@@ -569,6 +608,7 @@ pub async fn run(
             task.await.unwrap();
         }
         sampler.await.unwrap();
+        let export_cpu_ticks = export_threads_ticks().saturating_sub(ticks);
         let shutdown = shutdown_in_phase(&collector).await;
         let buckets = std::mem::take(&mut *latencies.lock().unwrap());
         let requests: u64 = buckets.iter().map(|&n| u64::from(n)).sum();
@@ -597,6 +637,8 @@ pub async fn run(
             points_exported: points.points_exported - before.2.points_exported,
             points_failed: points.points_failed - before.2.points_failed,
             shutdown,
+            export_cpu_ticks,
+            connections: collector.received().connections - before.1.connections,
         });
     }
     collector.set(Phase::Accepting);
@@ -664,11 +706,11 @@ async fn shutdown_in_phase(collector: &Link) -> Duration {
 /// The phases as a table (Markdown).
 pub fn table(reports: &[PhaseReport]) -> String {
     let mut out = String::from(
-        "| phase | requests | p50 | p99 | RSS max (MiB) | spans exported | failed after retries | received by the collector | metric points exported / failed | shutdown (deadline 2 s) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| phase | requests | p50 | p99 | RSS max (MiB) | spans exported | failed after retries | received by the collector | metric points exported / failed | shutdown (deadline 2 s) | export threads' CPU | connections |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for r in reports {
         out.push_str(&format!(
-            "| {:?} | {} | {:.0} µs | {:.0} µs | {:.1} | {} | {} | {} | {} / {} | {} ms |\n",
+            "| {:?} | {} | {:.0} µs | {:.0} µs | {:.1} | {} | {} | {} | {} / {} | {} ms | {} ticks | {} |\n",
             r.phase,
             r.requests,
             r.p50.as_secs_f64() * 1e6,
@@ -679,7 +721,9 @@ pub fn table(reports: &[PhaseReport]) -> String {
             r.spans_received,
             r.points_exported,
             r.points_failed,
-            r.shutdown.as_millis()
+            r.shutdown.as_millis(),
+            r.export_cpu_ticks,
+            r.connections
         ));
     }
     out

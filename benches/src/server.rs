@@ -39,6 +39,9 @@ pub enum Stack {
     /// tracecore's `ServerLayer` exporting over OTLP to the collector `OTEL_EXPORTER_OTLP_*`
     /// names: `serve` only (not in [`Stack::ALL`], whose stacks export nowhere).
     TracecoreOtlp,
+    /// The `OtelAxumLayer` stack exporting over OTLP with opentelemetry-otlp 0.33 to the
+    /// collector `OTEL_EXPORTER_OTLP_ENDPOINT` names: `serve` only.
+    OtelAxumOtlp,
 }
 
 impl Stack {
@@ -46,7 +49,7 @@ impl Stack {
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL
             .into_iter()
-            .chain([Self::TracecoreOtlp])
+            .chain([Self::TracecoreOtlp, Self::OtelAxumOtlp])
             .find(|s| s.name() == name)
     }
 
@@ -74,6 +77,7 @@ impl Stack {
             Self::OtelAxum => "otel_axum_layer",
             Self::FastraceAxum => "fastrace_axum",
             Self::TracecoreOtlp => "tracecore_otlp",
+            Self::OtelAxumOtlp => "otel_axum_otlp",
         }
     }
 }
@@ -87,10 +91,20 @@ pub struct Server {
     pub dispatch: tracing::Dispatch,
 }
 
+/// Requests the hello-world handler answered, in this process (every stack's spans are counted
+/// against it).
+pub static REQUESTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn hello() -> Router {
     // `with_state` readies the routes once, as `axum::serve` does.
     Router::new()
-        .route("/items/{id}", get(|| async { "an item" }))
+        .route(
+            "/items/{id}",
+            get(|| async {
+                REQUESTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                "an item"
+            }),
+        )
         .with_state(())
 }
 
@@ -112,7 +126,11 @@ impl Server {
             | Stack::TracecoreTailDropped => {
                 let t = match stack {
                     Stack::Tracecore => spans::Tracecore::new(true),
-                    Stack::TracecoreOtlp => spans::Tracecore::otlp(),
+                    Stack::TracecoreOtlp => {
+                        let (t, stats) = spans::Tracecore::otlp();
+                        pipelines.otlp_stats = Some(stats);
+                        t
+                    }
                     Stack::TracecoreTailDropped => spans::Tracecore::tail_dropped(),
                     _ => spans::Tracecore::with_metrics(true),
                 };
@@ -128,12 +146,16 @@ impl Server {
                 dispatch = tracing::Dispatch::new(tracing_subscriber::registry());
                 hello().layer(tower_http::trace::TraceLayer::new_for_http())
             }
-            Stack::OtelAxum => {
+            Stack::OtelAxum | Stack::OtelAxumOtlp => {
                 use opentelemetry::trace::TracerProvider as _;
                 opentelemetry::global::set_text_map_propagator(
                     opentelemetry_sdk::propagation::TraceContextPropagator::new(),
                 );
-                let o = spans::Otel::new(true);
+                let o = if stack == Stack::OtelAxumOtlp {
+                    spans::Otel::otlp()
+                } else {
+                    spans::Otel::new(true)
+                };
                 let layer = tracing_opentelemetry::layer().with_tracer(o.provider.tracer("bench"));
                 dispatch = tracing::Dispatch::new(tracing_subscriber::registry().with(layer));
                 pipelines.otel = Some(o);
@@ -181,5 +203,15 @@ impl Server {
     /// Spans dropped by tracecore's queue (none may be while timing).
     pub fn dropped(&self) -> u64 {
         self.pipelines.dropped()
+    }
+
+    /// Spans in exports the collector accepted, for the stacks that export over OTLP.
+    pub fn exported(&self) -> Option<u64> {
+        self.pipelines.exported()
+    }
+
+    /// Shuts the stack's pipelines down, exporting what is queued.
+    pub fn shutdown(&self) {
+        self.pipelines.shutdown();
     }
 }

@@ -68,11 +68,12 @@ impl Tracecore {
 
     /// Sampled spans exported over OTLP to the endpoint `OTEL_EXPORTER_OTLP_*` name (default
     /// `http://localhost:4318`): for the throughput script's run against a real collector.
-    pub fn otlp() -> Self {
+    pub fn otlp() -> (Self, tracecore_otlp::OtlpStats) {
         let exporter = tracecore_otlp::OtlpExporter::builder()
             .build()
             .unwrap_or_else(|e| panic!("OTLP exporter: {e}"));
-        Self::build_with(true, None, exporter)
+        let stats = exporter.stats();
+        (Self::build_with(true, None, exporter), stats)
     }
 
     fn build(sampled: bool, meters: Option<tracecore::metrics::MeterProvider>) -> Self {
@@ -182,13 +183,87 @@ impl Tracecore {
     }
 }
 
+/// opentelemetry-otlp's HTTP/protobuf exporter, counting the spans in exports the receiver
+/// accepted (the SDK keeps no such count).
+#[derive(Debug)]
+struct CountingOtlp {
+    inner: opentelemetry_otlp::SpanExporter,
+    exported: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl opentelemetry_sdk::trace::SpanExporter for CountingOtlp {
+    async fn export(
+        &self,
+        batch: Vec<opentelemetry_sdk::trace::SpanData>,
+    ) -> opentelemetry_sdk::error::OTelSdkResult {
+        let n = batch.len() as u64;
+        let result = self.inner.export(batch).await;
+        if result.is_ok() {
+            self.exported
+                .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+        }
+        result
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.shutdown_with_timeout(timeout)
+    }
+
+    fn force_flush(&self) -> opentelemetry_sdk::error::OTelSdkResult {
+        self.inner.force_flush()
+    }
+
+    fn set_resource(&mut self, resource: &opentelemetry_sdk::Resource) {
+        self.inner.set_resource(resource);
+    }
+}
+
 pub struct Otel {
     pub provider: opentelemetry_sdk::trace::SdkTracerProvider,
     pub tracer: opentelemetry_sdk::trace::SdkTracer,
     parent: opentelemetry::Context,
+    /// Spans in exports the receiver accepted, when exporting over OTLP.
+    pub exported: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
 }
 
 impl Otel {
+    /// Spans exported over OTLP/HTTP (protobuf) by opentelemetry-otlp 0.33 to the collector
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` names, through the SDK's batch processor (queue 4,096, as
+    /// tracecore's in these benches).
+    pub fn otlp() -> Self {
+        use opentelemetry_otlp::WithExportConfig as _;
+        use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler};
+        let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .unwrap_or_else(|_| "http://127.0.0.1:4318".to_owned());
+        let inner = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_endpoint(format!("{}/v1/traces", endpoint.trim_end_matches('/')))
+            .build()
+            .unwrap_or_else(|e| panic!("opentelemetry-otlp exporter: {e}"));
+        let exported = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let processor = BatchSpanProcessor::builder(CountingOtlp {
+            inner,
+            exported: exported.clone(),
+        })
+        .with_batch_config(
+            BatchConfigBuilder::default()
+                .with_max_queue_size(4096)
+                .build(),
+        )
+        .build();
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+            .with_sampler(Sampler::AlwaysOn)
+            .with_span_processor(processor)
+            .build();
+        let tracer = provider.tracer("bench");
+        Self {
+            provider,
+            tracer,
+            parent: opentelemetry::Context::new(),
+            exported: Some(exported),
+        }
+    }
+
     pub fn new(sampled: bool) -> Self {
         use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler};
         let processor = BatchSpanProcessor::builder(NoopExporter)
@@ -211,6 +286,7 @@ impl Otel {
             provider,
             tracer,
             parent: opentelemetry::Context::new(),
+            exported: None,
         }
     }
 
@@ -342,6 +418,8 @@ pub struct Pipelines {
     pub tracecore: Option<Tracecore>,
     pub otel: Option<Otel>,
     pub fastrace: Option<Fastrace>,
+    /// tracecore's OTLP exporter's counters, when it exports over OTLP.
+    pub otlp_stats: Option<tracecore_otlp::OtlpStats>,
 }
 
 impl Pipelines {
@@ -361,5 +439,24 @@ impl Pipelines {
     /// Spans dropped by tracecore's queue (none may be while timing).
     pub fn dropped(&self) -> u64 {
         self.tracecore.as_ref().map_or(0, Tracecore::dropped)
+    }
+
+    /// Spans in exports the collector accepted, when the stack exports over OTLP.
+    pub fn exported(&self) -> Option<u64> {
+        if let Some(stats) = &self.otlp_stats {
+            return Some(stats.counts().spans_exported);
+        }
+        let otel = self.otel.as_ref()?.exported.as_ref()?;
+        Some(otel.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Shuts the pipelines down (exporting what is queued, within 10 s).
+    pub fn shutdown(&self) {
+        if let Some(t) = &self.tracecore {
+            let _ = t.provider.shutdown(Duration::from_secs(10));
+        }
+        if let Some(o) = &self.otel {
+            let _ = o.provider.shutdown();
+        }
     }
 }

@@ -11,7 +11,7 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let Some(stack) = args.next().as_deref().and_then(Stack::from_name) else {
         eprintln!(
-            "usage: serve bare|empty_layer|tracecore|tower_http_trace|otel_axum_layer|tracecore_otlp [ADDR]"
+            "usage: serve bare|empty_layer|tracecore|tower_http_trace|otel_axum_layer|tracecore_otlp|otel_axum_otlp [ADDR]"
         );
         std::process::exit(2);
     };
@@ -37,5 +37,21 @@ fn main() {
     });
     // What is still queued goes to the collector before the count.
     server.flush();
+    server.shutdown();
+    let requests = tracecore_benches::server::REQUESTS.load(std::sync::atomic::Ordering::Relaxed);
+    if stack == Stack::TracecoreOtlp {
+        // An export still retrying when shutdown's deadline passed is counted when it gives up:
+        // wait for every span to be exported or dropped (bounded).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while server.exported().unwrap_or(0) + server.dropped() < requests
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
     println!("dropped {}", server.dropped());
+    println!("requests {requests}");
+    if let Some(exported) = server.exported() {
+        println!("exported {exported}");
+    }
 }

@@ -232,7 +232,6 @@ impl Otel {
     /// tracecore's in these benches).
     pub fn otlp() -> Self {
         use opentelemetry_otlp::WithExportConfig as _;
-        use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler};
         let endpoint = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
             .unwrap_or_else(|_| "http://127.0.0.1:4318".to_owned());
         let inner = opentelemetry_otlp::SpanExporter::builder()
@@ -241,32 +240,25 @@ impl Otel {
             .build()
             .unwrap_or_else(|e| panic!("opentelemetry-otlp exporter: {e}"));
         let exported = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let processor = BatchSpanProcessor::builder(CountingOtlp {
+        let exporter = CountingOtlp {
             inner,
             exported: exported.clone(),
-        })
-        .with_batch_config(
-            BatchConfigBuilder::default()
-                .with_max_queue_size(4096)
-                .build(),
-        )
-        .build();
-        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
-            .with_sampler(Sampler::AlwaysOn)
-            .with_span_processor(processor)
-            .build();
-        let tracer = provider.tracer("bench");
-        Self {
-            provider,
-            tracer,
-            parent: opentelemetry::Context::new(),
-            exported: Some(exported),
-        }
+        };
+        Self::with_exporter(true, exporter, Some(exported))
     }
 
     pub fn new(sampled: bool) -> Self {
+        Self::with_exporter(sampled, NoopExporter, None)
+    }
+
+    /// The SDK's batch processor (queue 4,096, as tracecore's in these benches) to `exporter`.
+    fn with_exporter(
+        sampled: bool,
+        exporter: impl opentelemetry_sdk::trace::SpanExporter + 'static,
+        exported: Option<std::sync::Arc<std::sync::atomic::AtomicU64>>,
+    ) -> Self {
         use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler};
-        let processor = BatchSpanProcessor::builder(NoopExporter)
+        let processor = BatchSpanProcessor::builder(exporter)
             .with_batch_config(
                 BatchConfigBuilder::default()
                     .with_max_queue_size(4096)
@@ -286,7 +278,7 @@ impl Otel {
             provider,
             tracer,
             parent: opentelemetry::Context::new(),
-            exported: None,
+            exported,
         }
     }
 

@@ -151,6 +151,7 @@ impl SpanBuilder<'_> {
     /// Starts the span with attributes known at start (samplers see them). Pass an array to
     /// allocate only when the span records, or a `Vec` with spare capacity to have the span keep
     /// it as it is.
+    #[inline]
     pub fn start_with_attributes<A: StartAttributes>(
         self,
         parent: &Context,

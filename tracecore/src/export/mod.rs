@@ -164,8 +164,9 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug {
     }
 }
 
-/// What a processor dropped, by reason: every span or log record that did not reach its
-/// exporter's receiver is in exactly one of these.
+/// What a processor dropped, by reason: every span or log record it was given and did not
+/// export is in exactly one of these. (An export that timed out is counted as failed even when
+/// its receiver kept the data: OTLP delivery is at least once.)
 ///
 /// ```
 /// use tracecore::export::Drops;

@@ -522,3 +522,45 @@ mod exemplars {
         assert_eq!((exemplars(0), exemplars(1)), (1, 0));
     }
 }
+
+/// Fails its first `failures` exports, then accepts.
+#[derive(Debug)]
+struct FailsFirst {
+    failures: usize,
+}
+
+impl tracecore::metrics::MetricExporter for FailsFirst {
+    fn export(
+        &mut self,
+        _: &tracecore::metrics::ResourceMetrics,
+        _: Duration,
+    ) -> Result<(), tracecore::export::ExportError> {
+        if self.failures > 0 {
+            self.failures -= 1;
+            return Err(tracecore::export::ExportError::new("refused"));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn every_collected_point_is_counted_exported_or_failed() {
+    let provider = MeterProvider::builder()
+        .with_reader(
+            PeriodicReader::new(FailsFirst { failures: 2 })
+                .with_interval(Duration::from_secs(3600)),
+        )
+        .build();
+    let meter = provider.meter("m");
+    let counter = meter.u64_counter("c").build();
+    counter.add(1, &[KeyValue::new("k", "a")]);
+    counter.add(1, &[KeyValue::new("k", "b")]);
+    meter.f64_histogram("h").build().record(0.5, &[]);
+    // Three series each time: two collections refused, the third accepted.
+    for _ in 0..3 {
+        provider.force_flush(Duration::from_secs(10)).unwrap();
+    }
+    assert_eq!(provider.failed_exports(), 2);
+    assert_eq!(provider.failed_points(), 6);
+    assert_eq!(provider.exported_points(), 3);
+}

@@ -387,3 +387,29 @@ fn a_shutdown_that_runs_out_of_time_cuts_a_retry_wait_short() {
     }
     assert_eq!(receiver.received().len(), 1, "no second attempt");
 }
+
+#[test]
+fn a_retry_after_that_did_not_fit_holds_later_exports_back_until_it_passes() {
+    let receiver = Receiver::start();
+    receiver.then(Reply::status(503).with_header("retry-after", "1"));
+    let mut exporter = exporter(&receiver);
+    // The wait (1 s) does not fit this export's time: it fails, and the receiver's wish is kept.
+    let first = exporter
+        .export(&some_spans(2), Duration::from_millis(300))
+        .unwrap_err();
+    assert!(
+        first.to_string().contains("would pass the export timeout"),
+        "{first}"
+    );
+    // The next export within that second is not sent at all: failed and counted.
+    let second = exporter.export(&some_spans(3), EXPORT_TIMEOUT).unwrap_err();
+    assert!(second.to_string().contains("Retry-After"), "{second}");
+    assert_eq!(receiver.received().len(), 1, "nothing sent while held");
+    let counts = exporter.stats().counts();
+    assert_eq!((counts.requests, counts.spans_failed), (1, 5));
+    // Once it has passed, exports go out again.
+    std::thread::sleep(Duration::from_millis(1100));
+    exporter.export(&some_spans(1), EXPORT_TIMEOUT).unwrap();
+    assert_eq!(receiver.wait_for(2)[1].span_names(), ["span-0"]);
+    assert_eq!(exporter.stats().counts().spans_exported, 1);
+}

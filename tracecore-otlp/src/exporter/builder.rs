@@ -284,6 +284,7 @@ impl Settings {
             warned_partial: false,
             signal,
             interrupt: Interrupt::new(),
+            hold_until: None,
         }
     }
 }

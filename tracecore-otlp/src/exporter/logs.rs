@@ -60,10 +60,15 @@ impl LogExporter for OtlpLogExporter {
             return Ok(());
         }
         let t = &mut self.transport;
-        t.body.clear();
-        t.protocol.encode_logs(batch, &mut t.body);
         let n = batch.len() as u64;
-        let result = if t.body.len() > MAX_REQUEST_SIZE {
+        let held = t.held();
+        if held.is_none() {
+            t.body.clear();
+            t.protocol.encode_logs(batch, &mut t.body);
+        }
+        let result = if let Some(why) = held {
+            Err(why)
+        } else if t.body.len() > MAX_REQUEST_SIZE {
             Err(format!(
                 "the log records encode to {} bytes, past the {MAX_REQUEST_SIZE}-byte request limit",
                 t.body.len()

@@ -65,7 +65,9 @@ impl MetricExporter for OtlpMetricExporter {
             return Ok(());
         }
         let n = metrics.point_count() as u64;
-        let result = if t.body.len() > MAX_REQUEST_SIZE {
+        let result = if let Some(why) = t.held() {
+            Err(why)
+        } else if t.body.len() > MAX_REQUEST_SIZE {
             Err(format!(
                 "the metrics encode to {} bytes, past the {MAX_REQUEST_SIZE}-byte request limit",
                 t.body.len()

@@ -91,7 +91,10 @@ impl SpanExporter for OtlpExporter {
         }
         let deadline = self.transport.deadline(timeout);
         let n = batch.len() as u64;
-        let result = self.send(batch, deadline);
+        let result = match self.transport.held() {
+            Some(why) => Err(why),
+            None => self.send(batch, deadline),
+        };
         let t = &self.transport;
         let counter = match result {
             Ok(()) => &t.stats.spans_exported,

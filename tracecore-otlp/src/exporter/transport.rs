@@ -49,7 +49,14 @@ pub(crate) struct Transport {
     pub(super) signal: Signal,
     /// Raised when the pipeline's shutdown runs out of time: retry waits stop.
     pub(super) interrupt: Interrupt,
+    /// The receiver answered `Retry-After` and the wait did not fit the export's time: until
+    /// then, exports fail at once, neither encoded nor sent (the receiver asked for quiet).
+    pub(super) hold_until: Option<Instant>,
 }
+
+/// The longest a `Retry-After` holds later exports back: a proxy answering an hour is not
+/// obeyed for that long.
+const MAX_HOLD: Duration = Duration::from_secs(30);
 
 /// What happened to one attempt.
 enum Attempt {
@@ -62,6 +69,23 @@ enum Attempt {
 }
 
 impl Transport {
+    /// Why an export must not be sent now: the receiver's `Retry-After` has not passed. The
+    /// exporters ask before they encode.
+    pub(super) fn held(&mut self) -> Option<String> {
+        let until = self.hold_until?;
+        let left = until.checked_duration_since(Instant::now());
+        match left {
+            Some(left) if !left.is_zero() => Some(format!(
+                "not sent: the receiver asked to wait (Retry-After), {} ms more",
+                left.as_millis()
+            )),
+            _ => {
+                self.hold_until = None;
+                None
+            }
+        }
+    }
+
     /// Sends the encoded body, retried as the policy says, all before `deadline`.
     pub(super) fn send(&mut self, deadline: Option<Instant>) -> Result<(), String> {
         if self.compression == Compression::Gzip {
@@ -94,6 +118,9 @@ impl Transport {
                     let random = f64::from(self.random.new_span_id().to_bytes()[0]) / 256.0;
                     let wait = after.unwrap_or_else(|| self.retry.backoff(retry, random));
                     if deadline.is_some_and(|d| Instant::now() + wait >= d) {
+                        if let Some(after) = after {
+                            self.hold_until = Some(Instant::now() + after.min(MAX_HOLD));
+                        }
                         return Err(format!(
                             "{why} ({}: waiting {} ms more would pass the export timeout)",
                             tried(retry),
@@ -268,6 +295,7 @@ impl fmt::Debug for Transport {
                 &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
             )
             .field("timeout", &self.timeout)
+            .field("hold_until", &self.hold_until)
             .field("retry", &self.retry)
             .finish_non_exhaustive()
     }

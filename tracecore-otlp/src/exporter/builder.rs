@@ -7,7 +7,9 @@ use tracecore::RandomIdGenerator;
 use tracecore::export::Interrupt;
 use tracecore::metrics::Temporality;
 use ureq::http::{HeaderName, HeaderValue};
+use ureq::unversioned::transport::DefaultConnector;
 
+use super::resolve::CachingResolver;
 use super::transport::{Transport, USER_AGENT};
 use super::{OtlpExporter, OtlpLogExporter, OtlpMetricExporter};
 use crate::config::{self, Compression, ConfigError, DEFAULT_TIMEOUT, Signal};
@@ -269,8 +271,10 @@ impl Settings {
                     .max_redirects(0),
             )
             .build();
+        let resolver = CachingResolver::default();
         Transport {
-            agent: ureq::Agent::new_with_config(config),
+            agent: ureq::Agent::with_parts(config, DefaultConnector::default(), resolver.clone()),
+            resolver,
             endpoint: self.endpoint,
             protocol: self.protocol,
             compression: self.compression,

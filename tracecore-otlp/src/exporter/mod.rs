@@ -4,6 +4,7 @@ mod builder;
 mod counters;
 mod logs;
 mod metrics;
+mod resolve;
 mod spans;
 mod transport;
 

@@ -12,6 +12,7 @@ use tracecore::{IdGenerator, RandomIdGenerator, diag};
 use ureq::http::{HeaderName, HeaderValue};
 
 use super::counters::{Counters, tried};
+use super::resolve::CachingResolver;
 use crate::Protocol;
 use crate::config::{Compression, Signal};
 use crate::response::{self, Reply};
@@ -35,6 +36,8 @@ pub(super) const USER_AGENT: &str = concat!(
 /// request body buffers, and the retry rules.
 pub(crate) struct Transport {
     pub(super) agent: ureq::Agent,
+    /// The agent's resolver: a failed connection makes it look the receiver's name up again.
+    pub(super) resolver: CachingResolver,
     pub(super) endpoint: String,
     pub(super) protocol: Protocol,
     pub(super) compression: Compression,
@@ -163,7 +166,14 @@ impl Transport {
             .send(body);
         let mut reply = match result {
             Ok(reply) => reply,
-            Err(e) => return classify_error(e),
+            Err(e) => {
+                let attempt = classify_error(e);
+                if matches!(attempt, Attempt::Retry { .. }) {
+                    // The receiver may have moved: its name is looked up again.
+                    self.resolver.forget();
+                }
+                return attempt;
+            }
         };
         let status = reply.status().as_u16();
         let retry_after = reply

@@ -564,3 +564,60 @@ fn every_collected_point_is_counted_exported_or_failed() {
     assert_eq!(provider.failed_points(), 6);
     assert_eq!(provider.exported_points(), 3);
 }
+
+#[test]
+fn http_durations_land_in_their_series_however_the_route_is_held_and_interleaved() {
+    use std::borrow::Cow;
+    use tracecore::http_span::{HttpMetrics, MeasureOptions, Side};
+
+    let (provider, reader) = provider();
+    let http = HttpMetrics::new(&provider.meter("http"));
+    let routes = ["/a", "/b", "/c/{id}", "/d", "/e/{x}/f", "/g"];
+    // More statuses than a handle remembers series: keys that differ only in their status
+    // meet in its slots.
+    let statuses = [
+        200u16, 201, 204, 301, 302, 304, 400, 401, 403, 404, 500, 503,
+    ];
+    let mut expected = std::collections::HashMap::<(String, i64), u64>::new();
+    let start = Instant::now();
+    for i in 0..600usize {
+        let route = routes[i % routes.len()];
+        let status = statuses[i / 5 % statuses.len()];
+        // Every third request holds its route as an owned string of the same text: it is the
+        // same series as the static one.
+        let held = if i % 3 == 0 {
+            Cow::Owned(route.to_owned())
+        } else {
+            Cow::Borrowed(route)
+        };
+        let mut measure = http
+            .server("GET", "http", Some(held), Some("1.1"), MeasureOptions::NONE)
+            .unwrap();
+        measure.response(Side::Server, http::StatusCode::from_u16(status).unwrap());
+        measure.finish(start + Duration::from_millis(1));
+        *expected
+            .entry((route.to_owned(), i64::from(status)))
+            .or_default() += 1;
+    }
+    let collected = reader.collect();
+    let points = collected
+        .metric("http.server.request.duration")
+        .unwrap()
+        .data
+        .histogram_points();
+    let mut seen = std::collections::HashMap::new();
+    for p in points {
+        let get = |key: &str| p.attributes.iter().find(|kv| kv.key.as_str() == key);
+        let route = get("http.route").unwrap().value.to_string();
+        let status = match get("http.response.status_code").unwrap().value {
+            tracecore::Value::I64(s) => s,
+            ref other => panic!("{other:?}"),
+        };
+        assert!(
+            seen.insert((route, status), p.count).is_none(),
+            "one series per route and status: {:?}",
+            p.attributes
+        );
+    }
+    assert_eq!(seen, expected);
+}

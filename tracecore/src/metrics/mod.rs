@@ -49,7 +49,7 @@ mod table;
 
 pub(crate) use aggregate::{Aggregation, HistogramCell, SHARDS, SumCell, shard};
 pub(crate) use instrument::{Descriptor, Instrument};
-pub(crate) use table::{SeriesKey, Table, hash_bytes, mix};
+pub(crate) use table::{NO_SLOT, SeriesKey, Table, hash_bytes, mix};
 
 pub use aggregate::ExemplarFilter;
 pub use console::ConsoleMetricExporter;

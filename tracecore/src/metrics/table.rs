@@ -33,6 +33,11 @@ pub(crate) struct Series<K, C> {
 }
 
 impl<K: SeriesKey, C> Series<K, C> {
+    /// The key; `None` for the overflow series.
+    pub(crate) fn key(&self) -> Option<&K> {
+        self.key.as_ref()
+    }
+
     pub(crate) fn attributes(&self) -> Vec<KeyValue> {
         match &self.key {
             Some(key) => key.attributes(),
@@ -74,11 +79,31 @@ impl<K: SeriesKey, C> Table<K, C> {
         make_key: impl FnOnce() -> K,
         make_cell: impl FnOnce() -> C,
     ) -> &Series<K, C> {
+        self.series_at(hash, is_key, make_key, make_cell).0
+    }
+
+    /// [`series`](Self::series), with the slot it is in ([`NO_SLOT`] for the overflow series),
+    /// for [`in_slot`](Self::in_slot) to find it again without hashing.
+    pub(crate) fn series_at(
+        &self,
+        hash: u64,
+        is_key: impl Fn(&K) -> bool,
+        make_key: impl FnOnce() -> K,
+        make_cell: impl FnOnce() -> C,
+    ) -> (&Series<K, C>, usize) {
         let slots = self.slots();
         match find(slots, hash, &is_key) {
-            Found::Series(series) => series,
-            Found::Empty(_) | Found::Full => self.insert(slots, hash, &is_key, make_key, make_cell),
+            Found::Series(series, at) => (series, at),
+            Found::Empty(..) | Found::Full => {
+                self.insert(slots, hash, &is_key, make_key, make_cell)
+            }
         }
+    }
+
+    /// The series in slot `at`, if there is one (slots are written once: a series found there
+    /// stays there).
+    pub(crate) fn in_slot(&self, at: usize) -> Option<&Series<K, C>> {
+        self.slots.get()?.get(at)?.get().map(|s| &**s)
     }
 
     fn slots(&self) -> &[Slot<K, C>] {
@@ -97,12 +122,12 @@ impl<K: SeriesKey, C> Table<K, C> {
         is_key: &impl Fn(&K) -> bool,
         make_key: impl FnOnce() -> K,
         make_cell: impl FnOnce() -> C,
-    ) -> &'a Series<K, C> {
+    ) -> (&'a Series<K, C>, usize) {
         let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
         // Another thread may have added it since the lock-free look.
         match find(slots, hash, is_key) {
-            Found::Series(series) => series,
-            Found::Empty(slot) if *count < self.limit => {
+            Found::Series(series, at) => (series, at),
+            Found::Empty(slot, at) if *count < self.limit => {
                 *count += 1;
                 let series = Box::new(Series {
                     key: Some(make_key()),
@@ -112,11 +137,11 @@ impl<K: SeriesKey, C> Table<K, C> {
                 });
                 // Only this thread (holding the lock) fills slots, so the slot is still empty
                 // and `get_or_init` stores this series.
-                slot.get_or_init(|| series)
+                (slot.get_or_init(|| series), at)
             }
-            Found::Empty(_) | Found::Full => {
+            Found::Empty(..) | Found::Full => {
                 drop(count);
-                self.overflow(make_cell)
+                (self.overflow(make_cell), NO_SLOT)
             }
         }
     }
@@ -142,9 +167,12 @@ impl<K: SeriesKey, C> Table<K, C> {
     }
 }
 
+/// The slot of the overflow series, which is in none.
+pub(crate) const NO_SLOT: usize = usize::MAX;
+
 enum Found<'a, K, C> {
-    Series(&'a Series<K, C>),
-    Empty(&'a Slot<K, C>),
+    Series(&'a Series<K, C>, usize),
+    Empty(&'a Slot<K, C>, usize),
     Full,
 }
 
@@ -160,10 +188,10 @@ fn find<'a, K, C>(
         match slot.get() {
             Some(series) => {
                 if series.hash == hash && series.key.as_ref().is_some_and(is_key) {
-                    return Found::Series(series);
+                    return Found::Series(series, at);
                 }
             }
-            None => return Found::Empty(slot),
+            None => return Found::Empty(slot, at),
         }
         at = (at + 1) & mask;
     }
@@ -222,6 +250,18 @@ mod tests {
         assert_eq!(series_of(&table, 1), a);
         assert_eq!(series_of(&table, 8), b);
         assert_eq!(table.iter().count(), 2);
+    }
+
+    #[test]
+    fn a_series_is_found_again_in_its_slot_and_the_overflow_in_none() {
+        let table: Table<Key, ()> = Table::new(2);
+        let (a, at) = table.series_at(1, |k| k.0 == 1, || Key(1), || ());
+        assert!(std::ptr::eq(table.in_slot(at).unwrap(), a));
+        assert_eq!(table.in_slot(at).unwrap().key(), Some(&Key(1)));
+        table.series(2, |k| k.0 == 2, || Key(2), || ());
+        let (over, none) = table.series_at(3, |k| k.0 == 3, || Key(3), || ());
+        assert_eq!((none, over.key()), (NO_SLOT, None));
+        assert!(table.in_slot(NO_SLOT).is_none());
     }
 
     #[test]

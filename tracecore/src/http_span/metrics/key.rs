@@ -79,6 +79,88 @@ impl HttpKey {
     }
 }
 
+impl HttpKey {
+    /// A hash of where the key's strings are, when every one is static or interned (never
+    /// freed, so the same address is the same string for the process's life); `None` when one
+    /// is owned. It finds a series recorded lately without hashing the strings' bytes
+    /// ([`same_place`](Self::same_place) confirms it).
+    #[inline]
+    pub(crate) fn place(&self) -> Option<u64> {
+        let at = |s: &str| s.as_ptr() as u64 ^ (s.len() as u64).rotate_left(48);
+        let opt = |s: Option<&'static str>| s.map_or(0, at);
+        let one = |c: &Cow<'static, str>| match c {
+            Cow::Borrowed(s) => Some(at(s)),
+            Cow::Owned(_) => None,
+        };
+        let cow = |c: &Option<Cow<'static, str>>| c.as_ref().map_or(Some(0), one);
+        let words = match self {
+            Self::Http(k) => [
+                at(k.method) ^ (k.side as u64) << 62,
+                cow(&k.route)?,
+                cow(&k.server_address)?,
+                opt(k.scheme),
+                opt(k.error_type),
+                opt(k.protocol),
+                u64::from(k.status.unwrap_or(0)) << 16 | u64::from(k.server_port.unwrap_or(0)),
+            ],
+            Self::Rpc(k) => [
+                one(&k.method)? ^ (k.side as u64) << 62 ^ 1 << 61,
+                cow(&k.server_address)?,
+                opt(k.error_type),
+                k.code.map_or(0, |c| c.as_u32() as u64 + 1),
+                u64::from(k.server_port.unwrap_or(0)),
+                0,
+                0,
+            ],
+        };
+        let mut h = 0u64;
+        for w in words {
+            h = (h ^ w).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29);
+        }
+        Some(h)
+    }
+
+    /// Whether `self`, every string of which is static or interned ([`place`](Self::place) is
+    /// `Some`), is `other`, compared by the strings' addresses only. Sound because such a
+    /// string's address is never reused for another; a stored key with an owned string is at
+    /// another address, so it is not taken for `self` (the caller falls back to the table).
+    #[inline]
+    pub(crate) fn same_place(&self, other: &Self) -> bool {
+        fn at(a: &str, b: &str) -> bool {
+            a.as_ptr() == b.as_ptr() && a.len() == b.len()
+        }
+        fn opt(a: Option<&str>, b: Option<&str>) -> bool {
+            match (a, b) {
+                (Some(a), Some(b)) => at(a, b),
+                (None, None) => true,
+                _ => false,
+            }
+        }
+        match (self, other) {
+            (Self::Http(a), Self::Http(b)) => {
+                a.side == b.side
+                    && a.status == b.status
+                    && a.server_port == b.server_port
+                    && at(a.method, b.method)
+                    && opt(a.route.as_deref(), b.route.as_deref())
+                    && opt(a.scheme, b.scheme)
+                    && opt(a.error_type, b.error_type)
+                    && opt(a.protocol, b.protocol)
+                    && opt(a.server_address.as_deref(), b.server_address.as_deref())
+            }
+            (Self::Rpc(a), Self::Rpc(b)) => {
+                a.side == b.side
+                    && a.code == b.code
+                    && a.server_port == b.server_port
+                    && at(&a.method, &b.method)
+                    && opt(a.error_type, b.error_type)
+                    && opt(a.server_address.as_deref(), b.server_address.as_deref())
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Equal strings, found without reading them when they are the same interned or static one.
 fn same(a: &str, b: &str) -> bool {
     (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
@@ -179,5 +261,49 @@ fn server(out: &mut Vec<KeyValue>, address: &Option<Cow<'static, str>>, port: Op
     }
     if let Some(port) = port {
         out.push(KeyValue::new(semconv::SERVER_PORT, i64::from(port)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(route: Cow<'static, str>, status: u16) -> HttpKey {
+        HttpKey::Http(HttpSeries {
+            side: Side::Server,
+            method: "GET",
+            scheme: Some("http"),
+            route: Some(route),
+            server_address: None,
+            server_port: None,
+            status: Some(status),
+            error_type: None,
+            protocol: Some("1.1"),
+        })
+    }
+
+    /// One string, at one address.
+    const A: &str = "/a";
+    static ROUTE: &str = A;
+
+    #[test]
+    fn a_key_has_a_place_only_when_its_strings_are_never_freed() {
+        let a = key(Cow::Borrowed(ROUTE), 200);
+        assert_eq!(a.place(), key(Cow::Borrowed(ROUTE), 200).place());
+        assert!(a.place().is_some());
+        assert_ne!(a.place(), key(Cow::Borrowed(ROUTE), 500).place());
+        assert_eq!(key(Cow::Owned(ROUTE.into()), 200).place(), None);
+    }
+
+    #[test]
+    fn same_place_is_equality_by_address_and_never_matches_another_key() {
+        let a = key(Cow::Borrowed(ROUTE), 200);
+        assert!(a.same_place(&key(Cow::Borrowed(ROUTE), 200)));
+        assert!(!a.same_place(&key(Cow::Borrowed(ROUTE), 404)));
+        assert!(!a.same_place(&key(Cow::Borrowed("/b"), 200)));
+        // Equal, but held elsewhere: not the same place (the table is asked instead).
+        let owned = key(Cow::Owned(ROUTE.into()), 200);
+        assert_eq!(a, owned);
+        assert!(!a.same_place(&owned));
     }
 }

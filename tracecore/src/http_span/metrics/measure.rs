@@ -2,20 +2,39 @@
 
 use std::borrow::Cow;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use http::StatusCode;
 
 use super::key::HttpKey;
 use crate::http_span::Side;
-use crate::metrics::{Aggregation, HistogramCell, Instrument};
+use crate::metrics::{Aggregation, HistogramCell, Instrument, NO_SLOT};
 use crate::rpc::GrpcCode;
 
 /// A handle on an instrument, alone on its cache line. Each request holds one until it ends; the
 /// handles are sharded like the series' cells, so that threads taking one at once do not
 /// contend on one reference count.
 #[repr(align(64))]
-pub(super) struct Handle(pub(super) Arc<Instrument<HttpKey>>);
+pub(super) struct Handle {
+    pub(super) instrument: Arc<Instrument<HttpKey>>,
+    /// The table slots of series recorded lately, by [`HttpKey::place`] (slot + 1; 0 for
+    /// none): a request of a route seen before finds its series without hashing its key's
+    /// strings or comparing their bytes.
+    recent: [AtomicUsize; RECENT],
+}
+
+/// Series remembered per handle.
+const RECENT: usize = 4;
+
+impl Handle {
+    pub(super) fn new(instrument: Arc<Instrument<HttpKey>>) -> Self {
+        Self {
+            instrument,
+            recent: Default::default(),
+        }
+    }
+}
 
 /// One request being measured: ends with its span, in [`InFlight`](crate::http_span::InFlight).
 pub struct HttpMeasure {
@@ -162,13 +181,12 @@ impl HttpMeasure {
     pub(crate) fn record_end(&self, end: Instant, span: Option<&crate::SpanContext>) {
         let seconds = end.saturating_duration_since(self.start).as_secs_f64();
         let key = &self.key;
-        let hash = key.hash();
-        let exemplar = match &self.instrument.0.aggregation {
+        let exemplar = match &self.instrument.instrument.aggregation {
             Aggregation::Histogram { exemplars, .. } => exemplars.admit(span),
             _ => None,
         };
         let at = || end;
-        record_in(&self.instrument.0, key, hash, seconds, exemplar, at);
+        record_duration(&self.instrument, key, seconds, exemplar, at);
         if let Some(active) = &self.active {
             super::active_series(active, key).add_i64(-1);
         }
@@ -180,6 +198,7 @@ impl HttpMeasure {
                     matches!(key, HttpKey::Http(k) if k.side == Side::Server && k.status.is_some());
                 answered.then_some(0)
             });
+            let hash = key.hash();
             for (instrument, bytes) in sizes.instruments.iter().zip([sizes.request, response]) {
                 if let Some(bytes) = bytes {
                     record_in(instrument, key, hash, bytes as f64, exemplar, at);
@@ -187,6 +206,49 @@ impl HttpMeasure {
             }
         }
     }
+}
+
+/// Records the duration `seconds` in the series of `key` of the handle's histogram: found by the
+/// handle's recent slots when the key's strings are all static or interned and it was recorded
+/// lately, else by the table (and remembered).
+fn record_duration(
+    handle: &Handle,
+    key: &HttpKey,
+    seconds: f64,
+    exemplar: Option<(crate::TraceId, crate::SpanId)>,
+    at: impl FnOnce() -> Instant,
+) {
+    let Aggregation::Histogram { table, bounds, .. } = &handle.instrument.aggregation else {
+        return;
+    };
+    let place = key.place();
+    let recent = place.map(|p| &handle.recent[(p >> 62) as usize % RECENT]);
+    let remembered = recent.and_then(|r| {
+        let slot = r.load(Ordering::Relaxed).checked_sub(1)?;
+        table
+            .in_slot(slot)
+            .filter(|s| s.key().is_some_and(|k| key.same_place(k)))
+    });
+    let series = match remembered {
+        Some(series) => series,
+        None => {
+            let (series, slot) = table.series_at(
+                key.hash(),
+                |k| k == key,
+                || key.clone(),
+                || HistogramCell::new(bounds.len()),
+            );
+            if let Some(recent) = recent
+                && slot != NO_SLOT
+            {
+                recent.store(slot + 1, Ordering::Relaxed);
+            }
+            series
+        }
+    };
+    series
+        .cell
+        .record_with_exemplar(bounds, seconds, exemplar, at);
 }
 
 /// Records `value` in the series of `key` (hashing to `hash`) of the histogram `instrument`,
@@ -215,7 +277,7 @@ fn record_in(
 impl std::fmt::Debug for HttpMeasure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpMeasure")
-            .field("instrument", &self.instrument.0.descriptor.name)
+            .field("instrument", &self.instrument.instrument.descriptor.name)
             .field("key", &self.key)
             .finish_non_exhaustive()
     }

@@ -37,7 +37,7 @@ pub const DURATION_BOUNDARIES: [f64; 14] = [
 type Handles = [Arc<Handle>; SHARDS];
 
 fn handles(instrument: &Arc<Instrument<HttpKey>>) -> Handles {
-    std::array::from_fn(|_| Arc::new(Handle(instrument.clone())))
+    std::array::from_fn(|_| Arc::new(Handle::new(instrument.clone())))
 }
 
 /// The HTTP instruments of one tracer's instrumentation scope.

@@ -3,8 +3,9 @@
 //!
 //! The [`OtlpExporter`] runs on the batch processor's export thread: protobuf by default, JSON
 //! with `OTEL_EXPORTER_OTLP_PROTOCOL=http/json`, gzip on request, retries for 429, 502, 503, 504
-//! and failed connections (exponential backoff with jitter, `Retry-After` honoured), all inside
-//! the export timeout. A receiver that is down costs dropped spans, counted, never a slower
+//! and failed connections (exponential backoff with jitter, `Retry-After` honoured, and held to
+//! for the exports after it when it is longer than one export's time), all inside the export
+//! timeout. A receiver that is down costs dropped spans, counted, never a slower
 //! request.
 //!
 //! ```no_run

@@ -471,15 +471,19 @@ fn child_threads_after_setup() {
         return;
     };
     let telemetry = Setup::new().build().unwrap();
-    // A new thread names itself once it runs: look until both have (at most 2 s; a disabled
-    // SDK waits it out and must still show none).
+    // A new thread names itself once it runs: look until the span and metric export threads
+    // have (the logs' may name itself first), at most 2 s; a disabled SDK waits it out and must
+    // still show none.
     let deadline = std::time::Instant::now() + Duration::from_secs(2);
     let names = loop {
         let names: Vec<String> = thread_names()
             .into_iter()
             .filter(|n| n.starts_with("tracecore"))
             .collect();
-        if names.len() >= 2 || std::time::Instant::now() > deadline {
+        let named = |prefix: &str| names.iter().any(|n| n.starts_with(prefix));
+        if (named("tracecore-expor") && named("tracecore-metri"))
+            || std::time::Instant::now() > deadline
+        {
             break names;
         }
         std::thread::sleep(Duration::from_millis(10));

@@ -129,32 +129,25 @@ impl HttpKey {
         fn at(a: &str, b: &str) -> bool {
             a.as_ptr() == b.as_ptr() && a.len() == b.len()
         }
-        fn opt(a: Option<&str>, b: Option<&str>) -> bool {
-            match (a, b) {
-                (Some(a), Some(b)) => at(a, b),
-                (None, None) => true,
-                _ => false,
-            }
-        }
         match (self, other) {
             (Self::Http(a), Self::Http(b)) => {
                 a.side == b.side
                     && a.status == b.status
                     && a.server_port == b.server_port
                     && at(a.method, b.method)
-                    && opt(a.route.as_deref(), b.route.as_deref())
-                    && opt(a.scheme, b.scheme)
-                    && opt(a.error_type, b.error_type)
-                    && opt(a.protocol, b.protocol)
-                    && opt(a.server_address.as_deref(), b.server_address.as_deref())
+                    && both(a.route.as_deref(), b.route.as_deref(), at)
+                    && both(a.scheme, b.scheme, at)
+                    && both(a.error_type, b.error_type, at)
+                    && both(a.protocol, b.protocol, at)
+                    && both(a.server_address.as_deref(), b.server_address.as_deref(), at)
             }
             (Self::Rpc(a), Self::Rpc(b)) => {
                 a.side == b.side
                     && a.code == b.code
                     && a.server_port == b.server_port
                     && at(&a.method, &b.method)
-                    && opt(a.error_type, b.error_type)
-                    && opt(a.server_address.as_deref(), b.server_address.as_deref())
+                    && both(a.error_type, b.error_type, at)
+                    && both(a.server_address.as_deref(), b.server_address.as_deref(), at)
             }
             _ => false,
         }
@@ -167,8 +160,14 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 fn same_opt(a: Option<&str>, b: Option<&str>) -> bool {
+    both(a, b, same)
+}
+
+/// Both absent, or both present and `eq`.
+#[inline]
+fn both(a: Option<&str>, b: Option<&str>, eq: fn(&str, &str) -> bool) -> bool {
     match (a, b) {
-        (Some(a), Some(b)) => same(a, b),
+        (Some(a), Some(b)) => eq(a, b),
         (None, None) => true,
         _ => false,
     }

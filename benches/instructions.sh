@@ -25,6 +25,7 @@ DEFAULT_OPS=(parse tracestate tracestate-long extract extract-scanned extract-ot
   bridge-bare_registry bridge-tracecore bridge-tracing_opentelemetry
   bridge-event-bare_registry bridge-event-tracecore bridge-event-tracing_opentelemetry
   server-bare server:empty_layer server-propagation server server-metrics server-tail-dropped
+  server:tracecore_sampled_out
   server:tower_http_trace server:otel_axum_layer server:fastrace_axum)
 if [ $# -gt 0 ]; then ops=("$@"); else ops=("${DEFAULT_OPS[@]}"); fi
 

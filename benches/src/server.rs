@@ -33,6 +33,10 @@ pub enum Stack {
     /// tracecore's `ServerLayer` with nothing head-sampled and tail sampling on (`errors`): each
     /// OK request is recorded, then dropped by the rules.
     TracecoreTailDropped,
+    /// tracecore's `ServerLayer` with its metrics, the head sampler dropping every span (the
+    /// path most requests take under a 1 % sampler): the context propagates, the duration is
+    /// recorded, nothing is exported.
+    TracecoreSampledOut,
     TowerHttp,
     OtelAxum,
     FastraceAxum,
@@ -53,13 +57,14 @@ impl Stack {
             .find(|s| s.name() == name)
     }
 
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Bare,
         Self::EmptyLayer,
         Self::Tracecore,
         Self::TracecoreMetrics,
         Self::TracecorePropagationOnly,
         Self::TracecoreTailDropped,
+        Self::TracecoreSampledOut,
         Self::TowerHttp,
         Self::OtelAxum,
         Self::FastraceAxum,
@@ -73,6 +78,7 @@ impl Stack {
             Self::TracecoreMetrics => "tracecore_with_metrics",
             Self::TracecorePropagationOnly => "tracecore_propagation_only",
             Self::TracecoreTailDropped => "tracecore_tail_dropped",
+            Self::TracecoreSampledOut => "tracecore_sampled_out",
             Self::TowerHttp => "tower_http_trace",
             Self::OtelAxum => "otel_axum_layer",
             Self::FastraceAxum => "fastrace_axum",
@@ -123,7 +129,8 @@ impl Server {
             Stack::Tracecore
             | Stack::TracecoreMetrics
             | Stack::TracecoreOtlp
-            | Stack::TracecoreTailDropped => {
+            | Stack::TracecoreTailDropped
+            | Stack::TracecoreSampledOut => {
                 let t = match stack {
                     Stack::Tracecore => spans::Tracecore::new(true),
                     Stack::TracecoreOtlp => {
@@ -132,6 +139,7 @@ impl Server {
                         t
                     }
                     Stack::TracecoreTailDropped => spans::Tracecore::tail_dropped(),
+                    Stack::TracecoreSampledOut => spans::Tracecore::with_metrics(false),
                     _ => spans::Tracecore::with_metrics(true),
                 };
                 let layer = tracecore_tower::ServerLayer::new(t.http.clone());

@@ -255,3 +255,35 @@ fn a_periodic_reader_with_the_otlp_exporter_flushes_on_shutdown() {
     assert_eq!(provider.exported_points(), 1);
     let _ = InMemoryMetricExporter::new();
 }
+
+#[test]
+fn metric_points_wait_out_a_retry_after_that_did_not_fit_and_are_counted_failed() {
+    let receiver = Receiver::start();
+    receiver.then(Reply::status(503).with_header("retry-after", "1"));
+    let mut exporter = metrics_exporter(&receiver, Protocol::HttpProtobuf);
+    let stats = exporter.stats();
+    let metrics = sample();
+    let points = metrics.point_count() as u64;
+    // The 1 s wait does not fit this export's time: it fails, and the wait is kept.
+    assert!(
+        exporter
+            .export(&metrics, Duration::from_millis(300))
+            .is_err()
+    );
+    // The next collection within that second is not sent: failed, counted.
+    let held = exporter
+        .export(&metrics, Duration::from_secs(10))
+        .unwrap_err();
+    assert!(held.to_string().contains("Retry-After"), "{held}");
+    // Nothing collected is nothing to fail.
+    exporter
+        .export(&ManualReader::new().collect(), Duration::from_secs(10))
+        .unwrap();
+    let counts = stats.counts();
+    assert_eq!((counts.requests, counts.points_failed), (1, 2 * points));
+    assert_eq!(receiver.received().len(), 1, "nothing sent while held");
+    std::thread::sleep(Duration::from_millis(1100));
+    exporter.export(&metrics, Duration::from_secs(10)).unwrap();
+    assert_eq!(receiver.wait_for(2)[1].path, "/v1/metrics");
+    assert_eq!(stats.counts().points_exported, points);
+}

@@ -59,13 +59,20 @@ impl MetricExporter for OtlpMetricExporter {
             return Err(ExportError::new("the OTLP metric exporter is shut down"));
         }
         let t = &mut self.transport;
-        t.body.clear();
-        t.protocol.encode_metrics(metrics, &mut t.body);
-        if t.body.is_empty() {
-            return Ok(());
+        // Held back by a `Retry-After`: not even encoded.
+        let held = t.held();
+        if held.is_none() {
+            t.body.clear();
+            t.protocol.encode_metrics(metrics, &mut t.body);
+            if t.body.is_empty() {
+                return Ok(());
+            }
         }
         let n = metrics.point_count() as u64;
-        let result = if let Some(why) = t.held() {
+        if held.is_some() && n == 0 {
+            return Ok(());
+        }
+        let result = if let Some(why) = held {
             Err(why)
         } else if t.body.len() > MAX_REQUEST_SIZE {
             Err(format!(

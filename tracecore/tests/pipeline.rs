@@ -375,3 +375,64 @@ fn with_several_processors_each_gets_the_spans_data() {
     assert_eq!(a.names(), ["both"]);
     assert_eq!(a.as_slice(), b.as_slice());
 }
+
+#[test]
+fn a_queued_span_ignores_late_updates_and_keeps_the_times_it_ended_with() {
+    use std::time::SystemTime;
+    let exporter = InMemoryExporter::new();
+    let provider = batch_provider(exporter.clone(), 100, 50);
+    let tracer = provider.tracer("t");
+
+    // Ended, then updated through a context that still holds it: the update comes too late.
+    let span = tracer.start("ended");
+    let cx = span.context(&Context::new());
+    span.set_attribute(tracecore::KeyValue::new("before", 1_i64));
+    span.end();
+    assert!(!cx.span().is_recording(), "not recording once ended");
+    cx.span()
+        .set_attribute(tracecore::KeyValue::new("after", 2_i64));
+    cx.span()
+        .set_status(tracecore::trace::Status::error("late"));
+    assert_eq!(cx.span().status(), None);
+
+    // Explicit wall-clock times, and an end read from the monotonic clock.
+    let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+    tracer
+        .span_builder("given")
+        .with_start_time(start)
+        .start_with_context(&Context::new())
+        .end_with_timestamp(start + Duration::from_millis(250));
+    tracer
+        .span_builder("before its start")
+        .with_start_time(start)
+        .start_with_context(&Context::new())
+        .end_with_timestamp(start - Duration::from_secs(1));
+    let at = Instant::now();
+    tracer
+        .span_builder("measured")
+        .with_start_instant(at)
+        .start_with_context(&Context::new())
+        .end_with_instant(at + Duration::from_millis(30));
+
+    provider.force_flush(Duration::from_secs(10)).unwrap();
+    let spans = exporter.finished_spans();
+    assert_eq!(spans.len(), 4);
+    let ended = spans.named("ended");
+    assert_eq!(ended.attribute("before"), Some(&tracecore::Value::I64(1)));
+    assert_eq!(ended.attribute("after"), None);
+    assert!(!ended.status.is_error());
+    let given = spans.named("given");
+    assert_eq!(given.start_time, start);
+    assert_eq!(given.duration(), Duration::from_millis(250));
+    let clamped = spans.named("before its start");
+    assert_eq!(
+        (clamped.start_time, clamped.end_time),
+        (start, start),
+        "an end before the start is the start"
+    );
+    assert_eq!(
+        spans.named("measured").duration(),
+        Duration::from_millis(30),
+        "the monotonic duration, exactly"
+    );
+}

@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use super::provider::ProviderInner;
-use super::span::{RecordingSpan, SpanState, now};
+use super::span::{RecordingSpan, SpanState};
 use super::{
     InstrumentationScope, Link, SamplingDecision, SamplingParameters, Span, SpanKind, Status,
-    clock, limits,
+    limits,
 };
 use crate::{Context, KeyValue, SpanContext, TraceFlags};
 
@@ -338,18 +338,16 @@ impl SpanBuilder<'_> {
                 },
             );
         }
-        let (start, wall) = match self.start_instant {
-            Some(instant) => (instant, clock::wall_time(instant)),
-            None => now(),
-        };
-        let start_time = self.start_time.unwrap_or(wall);
+        // Only the monotonic reading: the wall-clock start is derived from it when the span's
+        // data is built (off the request path, for a batch processor).
+        let start = self.start_instant.unwrap_or_else(Instant::now);
         let recording = super::span::stocked(RecordingSpan {
             span_context: pending.span_context,
             parent_span_id: parent_span.map(SpanContext::span_id),
             parent_is_remote: parent_span.is_some_and(SpanContext::is_remote),
             kind: self.kind,
             start,
-            start_time,
+            start_time: self.start_time,
             tracer: Some(tracer.clone()),
             state: Mutex::new(Some(SpanState {
                 name: self.name,
@@ -360,6 +358,7 @@ impl SpanBuilder<'_> {
                 links,
                 dropped_links,
                 status: Status::Unset,
+                ended: false,
             })),
         });
         let span = Span::recording(recording);

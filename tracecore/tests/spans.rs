@@ -136,6 +136,51 @@ fn limits_drop_and_count_new_items_and_cut_long_values() {
     assert_eq!((s.links.len(), s.dropped_links_count), (1, 1));
 }
 
+#[test]
+fn a_repeated_start_attribute_keeps_its_first_place_and_its_latest_value() {
+    let exporter = InMemoryExporter::new();
+    let mut limits = SpanLimits::default();
+    limits.max_attributes_per_span = 3;
+    let provider = TracerProvider::builder()
+        .with_sampler(AlwaysOn)
+        .with_span_limits(limits)
+        .with_span_processor(
+            tracecore::export::BatchProcessor::builder(exporter.clone())
+                .with_scheduled_delay(Duration::from_secs(3600))
+                .build(),
+        )
+        .build();
+    let tracer = provider.tracer("t");
+    let span = tracer.span_builder("repeats").start_with_attributes(
+        &Context::new(),
+        [
+            KeyValue::new("a", 1),
+            KeyValue::new("b", 2),
+            KeyValue::new("a", 3),
+        ],
+    );
+    assert_eq!(span.span_ref().attribute("a"), Some(Value::I64(3)));
+    // Two keys so far: a third fits under the limit of three.
+    span.set_attribute(KeyValue::new("c", 4));
+    span.set_attribute(KeyValue::new("a", 5));
+    assert_eq!(span.span_ref().attribute("a"), Some(Value::I64(5)));
+    span.set_attribute(KeyValue::new("d", 6)); // the fourth key: dropped
+    span.end();
+    provider.force_flush(Duration::from_secs(10)).unwrap();
+
+    let spans = exporter.finished_spans();
+    let s = spans.named("repeats");
+    assert_eq!(
+        s.attributes,
+        [
+            KeyValue::new("a", 5),
+            KeyValue::new("b", 2),
+            KeyValue::new("c", 4),
+        ]
+    );
+    assert_eq!(s.dropped_attributes_count, 1);
+}
+
 #[derive(Debug)]
 struct Outer(std::io::Error);
 impl std::fmt::Display for Outer {

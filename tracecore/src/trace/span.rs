@@ -120,6 +120,20 @@ pub(crate) struct SpanState {
     /// Set when the span ends: later updates are ignored. The state stays in place until its
     /// data is built (on the export thread, for a batch processor).
     pub(crate) ended: bool,
+    /// Whether `attributes` is known to hold each key once. The start attributes are not checked
+    /// when the span starts: a repeated key is merged when the data is built (the later value
+    /// wins, in the first one's place), and until then updates and lookups go to the last one.
+    pub(crate) repeats_checked: bool,
+}
+
+impl SpanState {
+    /// Merges repeated attribute keys, once.
+    fn merge_repeated_keys(&mut self) {
+        if !self.repeats_checked {
+            super::limits::merge_repeated_keys(&mut self.attributes);
+            self.repeats_checked = true;
+        }
+    }
 }
 
 impl SpanState {
@@ -235,6 +249,7 @@ impl RecordingSpan {
     /// The span's data, from its ended state: the wall-clock start from this thread's clock
     /// anchor (unless given), the end that plus the monotonic duration.
     fn data(&self, state: SpanState, end: End, tracer: &Tracer) -> SpanData {
+        let repeats_checked = state.repeats_checked;
         let start_time = self
             .start_time
             .unwrap_or_else(|| clock::wall_time(self.start));
@@ -242,7 +257,7 @@ impl RecordingSpan {
             End::At(at) => start_time + at.saturating_duration_since(self.start),
             End::Wall(time) => time.max(start_time),
         };
-        SpanData {
+        let mut data = SpanData {
             span_context: self.span_context.clone(),
             parent_span_id: self.parent_span_id,
             parent_is_remote: self.parent_is_remote,
@@ -259,7 +274,11 @@ impl RecordingSpan {
             status: state.status,
             resource: tracer.provider().resource().clone(),
             scope: tracer.scope().clone(),
+        };
+        if !repeats_checked {
+            super::limits::merge_repeated_keys(&mut data.attributes);
         }
+        data
     }
 }
 
@@ -596,6 +615,9 @@ impl<'a> SpanRef<'a> {
     /// counted).
     pub fn set_attribute(&self, attribute: KeyValue) {
         self.update(|state, limits| {
+            if state.attributes.len() >= limits.max_attributes_per_span {
+                state.merge_repeated_keys();
+            }
             super::limits::push_attribute(
                 &mut state.attributes,
                 &mut state.dropped_attributes,
@@ -610,6 +632,9 @@ impl<'a> SpanRef<'a> {
     pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
         self.update(|state, limits| {
             for attribute in attributes {
+                if state.attributes.len() >= limits.max_attributes_per_span {
+                    state.merge_repeated_keys();
+                }
                 super::limits::push_attribute(
                     &mut state.attributes,
                     &mut state.dropped_attributes,
@@ -760,6 +785,8 @@ impl<'a> SpanRef<'a> {
             .filter(|state| !state.ended)?
             .attributes
             .iter()
+            // The last: start attributes may repeat a key until the span's data is built.
+            .rev()
             .find(|kv| kv.key.as_str() == key)
             .map(|kv| kv.value.clone())
     }

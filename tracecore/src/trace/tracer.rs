@@ -308,13 +308,17 @@ impl SpanBuilder<'_> {
         let max_len = limits.max_attribute_value_length;
         kept.extend(pending.extra);
         let mut dropped = 0;
-        // The common case (unique keys within the limits) keeps the list as given; otherwise it
-        // is rebuilt under the limit rules.
-        if kept.len() > max || max_len.is_some() || limits::has_repeated_key(&kept) {
+        // The common case (within the limits) keeps the list as given, and a repeated key is
+        // merged when the span's data is built (off the request path, for a batch processor):
+        // until then the later value is the one in force. Otherwise the list is rebuilt under
+        // the limit rules.
+        let mut repeats_checked = kept.len() < 2;
+        if kept.len() > max || max_len.is_some() {
             let all = std::mem::take(&mut kept);
             for attribute in all {
                 limits::push_attribute(&mut kept, &mut dropped, attribute, max, max_len);
             }
+            repeats_checked = true;
         }
         let mut links = Vec::new();
         let mut dropped_links = 0;
@@ -359,6 +363,7 @@ impl SpanBuilder<'_> {
                 dropped_links,
                 status: Status::Unset,
                 ended: false,
+                repeats_checked,
             })),
         });
         let span = Span::recording(recording);

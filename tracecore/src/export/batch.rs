@@ -1,12 +1,13 @@
 //! The batch processor: a bounded queue drained by one dedicated export thread.
 
 use std::borrow::Cow;
+use std::collections::VecDeque;
 use std::fmt;
 use std::time::Duration;
 
 use super::queue::{BatchQueue, Queued, Sink};
 use super::{Drops, ExportError, FlushError, Interrupt, SpanExporter, SpanProcessor};
-use crate::trace::{EndedSpan, SpanData};
+use crate::trace::SpanData;
 use crate::{diag, env};
 
 /// Batch processor settings, with the OpenTelemetry defaults.
@@ -86,64 +87,49 @@ impl BatchConfig {
 ///
 /// The thread exports when a batch is full, when the scheduled delay has passed, on
 /// [`force_flush`](SpanProcessor::force_flush), and on shutdown (which drains the queue first).
-/// A full queue drops the newest span and counts it; so does an export that fails. As its
-/// provider's only processor it queues spans as they end ([`EndedSpan`]) and builds their data
-/// on the export thread.
+/// A full queue drops the newest span and counts it; so does an export that fails.
 pub struct BatchProcessor {
-    queue: BatchQueue<EndedSpan>,
+    queue: BatchQueue<SpanData>,
 }
 
-impl Queued for EndedSpan {
+impl Queued for SpanData {
     fn estimated_size(&self) -> usize {
         Self::estimated_size(self)
     }
-}
 
-/// Gives back the storage of exported spans for new ones: their attribute lists, and their
-/// events' with the events' owned names.
-fn recycle(spans: &mut [SpanData]) {
-    let mut names = Vec::new();
-    let mut lists = Vec::with_capacity(spans.len());
-    for span in spans.iter_mut() {
-        lists.push(std::mem::take(&mut span.attributes));
-        for event in &mut span.events {
-            lists.push(std::mem::take(&mut event.attributes));
-            if let Cow::Owned(name) = std::mem::take(&mut event.name) {
-                names.push(name);
+    /// Their attribute lists (and their events', with the events' owned names) go back for
+    /// new spans.
+    fn recycle(items: &mut VecDeque<Self>) {
+        let mut names = Vec::new();
+        let mut lists = Vec::with_capacity(items.len());
+        for span in items.iter_mut() {
+            lists.push(std::mem::take(&mut span.attributes));
+            for event in &mut span.events {
+                lists.push(std::mem::take(&mut event.attributes));
+                if let Cow::Owned(name) = std::mem::take(&mut event.name) {
+                    names.push(name);
+                }
             }
         }
+        crate::trace::recycle::give_back_all_with(lists.into_iter(), names);
     }
-    crate::trace::recycle::give_back_all_with(lists.into_iter(), names);
 }
 
-/// A span exporter as the queue's sink: builds each batch's span data (here, on the export
-/// thread) into a list it keeps between exports.
-struct Spans {
-    exporter: Box<dyn SpanExporter>,
-    built: Vec<SpanData>,
-    /// The allocations of the spans built, given back together after the export.
-    allocations: Vec<std::sync::Arc<crate::trace::RecordingSpan>>,
-}
+/// A span exporter as the queue's sink.
+struct Spans(Box<dyn SpanExporter>);
 
-impl Sink<EndedSpan> for Spans {
+impl Sink<SpanData> for Spans {
     fn set_interrupt(&mut self, interrupt: Interrupt) {
-        self.exporter.set_interrupt(interrupt);
+        self.0.set_interrupt(interrupt);
     }
-    fn export(&mut self, batch: &mut [EndedSpan], timeout: Duration) -> Result<(), ExportError> {
-        for span in batch {
-            span.build_into(&mut self.built, &mut self.allocations);
-        }
-        let result = self.exporter.export(&self.built, timeout);
-        recycle(&mut self.built);
-        self.built.clear();
-        crate::trace::recycle::give_back_spans(&mut self.allocations);
-        result
+    fn export(&mut self, batch: &[SpanData], timeout: Duration) -> Result<(), ExportError> {
+        self.0.export(batch, timeout)
     }
     fn force_flush(&mut self) -> Result<(), ExportError> {
-        self.exporter.force_flush()
+        self.0.force_flush()
     }
     fn shutdown(&mut self) -> Result<(), ExportError> {
-        self.exporter.shutdown()
+        self.0.shutdown()
     }
 }
 
@@ -202,11 +188,7 @@ impl BatchProcessorBuilder {
         BatchProcessor {
             queue: BatchQueue::start(
                 self.config,
-                Box::new(Spans {
-                    exporter: self.exporter,
-                    built: Vec::new(),
-                    allocations: Vec::new(),
-                }),
+                Box::new(Spans(self.exporter)),
                 "tracecore-export",
                 "spans",
             ),
@@ -246,15 +228,7 @@ impl SpanProcessor for BatchProcessor {
 
     fn on_end(&self, span: SpanData) {
         if span.span_context.is_sampled() {
-            self.queue.push(span.into());
-        }
-    }
-
-    fn on_ended(&self, span: EndedSpan) {
-        if span.span_context().is_sampled() {
             self.queue.push(span);
-        } else {
-            span.discard();
         }
     }
 

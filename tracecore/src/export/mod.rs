@@ -41,7 +41,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::Context;
-use crate::trace::{EndedSpan, SpanData, SpanRef};
+use crate::trace::{SpanData, SpanRef};
 
 /// Raised when the pipeline shuts down, so that an exporter waiting between retries stops
 /// waiting. Cloning gives another handle on the same signal.
@@ -145,14 +145,6 @@ pub trait SpanProcessor: Send + Sync + fmt::Debug {
 
     /// A recording span ended (sampled or record-only). Must not block.
     fn on_end(&self, span: SpanData);
-
-    /// A recording span ended, its data not built yet: a processor that hands spans to another
-    /// thread builds it there ([`EndedSpan::into_span_data`]), off the request path. Called
-    /// instead of [`on_end`](Self::on_end) when the processor is its provider's only one.
-    /// Default: builds the data now and calls `on_end`.
-    fn on_ended(&self, span: EndedSpan) {
-        self.on_end(span.into_span_data());
-    }
 
     /// Exports everything ended so far, waiting at most `timeout`.
     fn force_flush(&self, timeout: Duration) -> Result<(), FlushError>;

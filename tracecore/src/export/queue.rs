@@ -25,8 +25,7 @@ pub(crate) trait Queued: Send + Sized + 'static {
 /// Where a batch queue's export thread sends its batches.
 pub(crate) trait Sink<T>: Send {
     fn set_interrupt(&mut self, interrupt: Interrupt);
-    /// Exports `batch`; it may take what it needs out of the items (they are dropped after).
-    fn export(&mut self, batch: &mut [T], timeout: Duration) -> Result<(), ExportError>;
+    fn export(&mut self, batch: &[T], timeout: Duration) -> Result<(), ExportError>;
     fn force_flush(&mut self) -> Result<(), ExportError>;
     fn shutdown(&mut self) -> Result<(), ExportError>;
 }
@@ -296,9 +295,7 @@ fn run<T: Queued>(shared: &Shared<T>, mut exporter: Box<dyn Sink<T>>) {
             (state.flush_requested, state.shutdown)
         };
         let sizes = taken_sizes.make_contiguous();
-        let batches = taken
-            .make_contiguous()
-            .chunks_mut(config.max_export_batch_size);
+        let batches = taken.make_contiguous().chunks(config.max_export_batch_size);
         for (batch, sizes) in batches.zip(sizes.chunks(config.max_export_batch_size)) {
             let n = batch.len() as u64;
             let bytes: usize = sizes.iter().sum();

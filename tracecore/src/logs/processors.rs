@@ -64,7 +64,7 @@ impl Sink<LogRecord> for Records {
     fn set_interrupt(&mut self, interrupt: Interrupt) {
         self.0.set_interrupt(interrupt);
     }
-    fn export(&mut self, batch: &mut [LogRecord], timeout: Duration) -> Result<(), ExportError> {
+    fn export(&mut self, batch: &[LogRecord], timeout: Duration) -> Result<(), ExportError> {
         self.0.export(batch, timeout)
     }
     fn force_flush(&mut self) -> Result<(), ExportError> {

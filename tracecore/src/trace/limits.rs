@@ -82,13 +82,7 @@ pub(crate) fn push_attribute(
     if let Some(max_len) = max_len {
         attribute.value.truncate(max_len);
     }
-    // The last one with the key: a span's start attributes may repeat a key until its data is
-    // built (see `merge_repeated_keys`), and the later value is the one in force.
-    if let Some(existing) = attributes
-        .iter_mut()
-        .rev()
-        .find(|kv| kv.key == attribute.key)
-    {
+    if let Some(existing) = attributes.iter_mut().find(|kv| kv.key == attribute.key) {
         existing.value = attribute.value;
     } else if attributes.len() < max {
         attributes.push(attribute);
@@ -135,24 +129,6 @@ pub(crate) fn limit_attributes(
     (out, dropped)
 }
 
-/// Merges attributes that share a key into the first one's place, with the last one's value:
-/// the list as setting each attribute in turn ([`push_attribute`]) would have made it.
-pub(crate) fn merge_repeated_keys(list: &mut Vec<KeyValue>) {
-    if !has_repeated_key(list) {
-        return;
-    }
-    let mut i = 1;
-    while i < list.len() {
-        match list[..i].iter().position(|kv| kv.key == list[i].key) {
-            Some(first) => {
-                let later = list.remove(i);
-                list[first].value = later.value;
-            }
-            None => i += 1,
-        }
-    }
-}
-
 /// Whether two attributes in `list` share a key.
 pub(crate) fn has_repeated_key(list: &[KeyValue]) -> bool {
     list.iter()
@@ -163,35 +139,6 @@ pub(crate) fn has_repeated_key(list: &[KeyValue]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn repeated_keys_merge_into_the_first_place_with_the_last_value() {
-        let kv = |k: &'static str, v: i64| KeyValue::new(k, v);
-        let mut list = vec![
-            kv("a", 1),
-            kv("b", 2),
-            kv("a", 3),
-            kv("c", 4),
-            kv("b", 5),
-            kv("a", 6),
-        ];
-        let mut sequential = Vec::new();
-        let mut dropped = 0;
-        for attribute in list.clone() {
-            push_attribute(&mut sequential, &mut dropped, attribute, 128, None);
-        }
-        merge_repeated_keys(&mut list);
-        assert_eq!(list, [kv("a", 6), kv("b", 5), kv("c", 4)]);
-        assert_eq!(list, sequential, "as setting them one by one");
-        // A value set later replaces the last of the repeats, which the merge keeps.
-        let mut repeated = vec![kv("a", 1), kv("a", 2)];
-        push_attribute(&mut repeated, &mut dropped, kv("a", 3), 128, None);
-        merge_repeated_keys(&mut repeated);
-        assert_eq!(repeated, [kv("a", 3)]);
-        let mut none: Vec<KeyValue> = Vec::new();
-        merge_repeated_keys(&mut none);
-        assert!(none.is_empty());
-    }
 
     fn list(keys: &[String]) -> Vec<KeyValue> {
         keys.iter()

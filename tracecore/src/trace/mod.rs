@@ -59,7 +59,7 @@ pub use sampler::{
     AlwaysOff, AlwaysOn, ParentBased, Sampler, SamplingDecision, SamplingParameters,
     SamplingResult, TraceIdRatioBased, sampler_from_env, sampler_from_env_values,
 };
-pub use span::{EndedSpan, Event, Link, Span, SpanKind, SpanRef, Status};
+pub use span::{Event, Link, Span, SpanKind, SpanRef, Status};
 pub use span_data::SpanData;
 pub use tail::{DEFAULT_MAX_AGE, DEFAULT_MAX_BYTES, RULE_ATTRIBUTE, TailSampling};
 pub use tracer::{SpanBuilder, StartAttributes, Tracer};

@@ -110,17 +110,6 @@ impl ProviderInner {
         self.dispatch(data);
     }
 
-    /// Hands an ended span to the processors: as it is to a single processor, built once and
-    /// cloned for several.
-    #[inline]
-    pub(crate) fn on_ended(&self, span: super::EndedSpan) {
-        match &self.processors[..] {
-            [] => {}
-            [only] => only.on_ended(span),
-            _ => self.dispatch(span.into_span_data()),
-        }
-    }
-
     /// Hands `data` to the processors, past tail sampling.
     #[inline]
     pub(crate) fn dispatch(&self, data: SpanData) {

@@ -1,23 +1,21 @@
-//! Attribute lists, attribute strings and span allocations handed from exported spans to new
-//! ones, so that a recording span's storage is neither allocated on the request's thread nor
-//! freed on the export thread (a free across threads costs the allocator several times a local
-//! one, and leaves the request's thread allocating on its slow path).
+//! Attribute lists and attribute strings handed from exported spans to new ones, so that a
+//! recording span's storage is neither allocated on the request's thread nor freed on the export
+//! thread (a free across threads costs the allocator several times a local one, and leaves the
+//! request's thread allocating on its slow path); and the allocations of spans ended on a thread,
+//! for the next spans started there.
 //!
-//! Each thread keeps a few empty lists, strings and span allocations; the export thread, which
-//! only gives them back, hands a whole batch's to the shared stocks at once ([`give_back_all`],
-//! [`give_back_spans`]: a span's data is built on the export thread, and its allocation comes
-//! back from there), and a thread that runs out takes a chunk: one lock per [`CHUNK`] spans.
-//! Bounded: lists with more room than [`MAX_CAPACITY`] and strings with more than
-//! [`MAX_STRING_CAPACITY`] are freed, and past the stocks' sizes storage is freed as usual, so
-//! at most about 1.7 MiB waits in the shared stocks (0.55 MiB of it 2,048 span allocations) and
-//! about 90 KiB in each thread's (64 lists, 64 strings, 64 span allocations).
+//! Each thread keeps a few empty lists and strings; the export thread, which only gives them
+//! back, hands a whole batch's to the shared stocks at once ([`give_back_all`]), and a thread
+//! that runs out takes a chunk: one lock per [`CHUNK`] spans. Bounded: lists with more room
+//! than [`MAX_CAPACITY`] and strings with more than [`MAX_STRING_CAPACITY`] are freed, and past
+//! the stocks' sizes storage is freed as usual, so at most about 1.1 MiB waits in the shared
+//! stocks and about 90 KiB in each thread's (64 lists, 64 strings, 64 span allocations).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::thread::LocalKey;
 
-use super::RecordingSpan;
 use crate::{KeyValue, Value};
 
 /// Lists with more room than this are freed rather than kept.
@@ -48,13 +46,10 @@ struct Stock<T: 'static> {
 
 static SHARED_LISTS: Mutex<Vec<Vec<KeyValue>>> = Mutex::new(Vec::new());
 static SHARED_STRINGS: Mutex<Vec<String>> = Mutex::new(Vec::new());
-static SHARED_SPANS: Mutex<Vec<Arc<RecordingSpan>>> = Mutex::new(Vec::new());
 
 thread_local! {
     static LOCAL_LISTS: RefCell<Vec<Vec<KeyValue>>> = const { RefCell::new(Vec::new()) };
     static LOCAL_STRINGS: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
-    pub(crate) static LOCAL_SPANS: RefCell<Vec<Arc<RecordingSpan>>> =
-        const { RefCell::new(Vec::new()) };
 }
 
 static LISTS: Stock<Vec<KeyValue>> = Stock {
@@ -66,13 +61,6 @@ static STRINGS: Stock<String> = Stock {
     shared: &SHARED_STRINGS,
     local: &LOCAL_STRINGS,
     max: SHARED_MAX_STRINGS,
-};
-/// Ended spans' allocations, each unique and without its tracer (so that a kept one keeps no
-/// provider alive).
-static SPANS: Stock<Arc<RecordingSpan>> = Stock {
-    shared: &SHARED_SPANS,
-    local: &LOCAL_SPANS,
-    max: SHARED_MAX,
 };
 
 impl<T> Stock<T> {
@@ -145,39 +133,6 @@ pub(crate) fn string(text: &str) -> String {
         .unwrap_or_else(|| String::with_capacity(text.len().max(MIN_STRING_CAPACITY)));
     s.push_str(text);
     s
-}
-
-/// A kept span allocation (unique, without a tracer), when there is one.
-#[inline]
-pub(crate) fn take_span() -> Option<Arc<RecordingSpan>> {
-    SPANS.take()
-}
-
-/// Keeps an ended span's allocation for a later [`take_span`], when nothing else holds it (a
-/// context may still), without its tracer.
-pub(crate) fn give_back_span(mut span: Arc<RecordingSpan>) {
-    let Some(slot) = Arc::get_mut(&mut span) else {
-        return;
-    };
-    slot.tracer = None;
-    SPANS.give_back(span);
-}
-
-/// [`give_back_span`] for many at once (the export thread's batch): those still held elsewhere
-/// are dropped, the rest kept in the shared stock (one lock).
-pub(crate) fn give_back_spans(spans: &mut Vec<Arc<RecordingSpan>>) {
-    SPANS.give_back_all(reusable(spans));
-}
-
-/// The allocations of `spans` nothing else holds, without their tracers; `spans` is emptied.
-fn reusable(spans: &mut Vec<Arc<RecordingSpan>>) -> Vec<Arc<RecordingSpan>> {
-    spans
-        .drain(..)
-        .filter_map(|mut span| {
-            Arc::get_mut(&mut span)?.tracer = None;
-            Some(span)
-        })
-        .collect()
 }
 
 fn keeps_list(list: &Vec<KeyValue>) -> bool {
@@ -322,51 +277,6 @@ mod tests {
         .unwrap();
         assert!(taken.0 >= 8);
         assert_eq!(taken.1, CHUNK - 1, "a chunk came over, one of it in use");
-    }
-
-    #[test]
-    fn span_allocations_from_the_export_thread_come_back_unique_and_without_their_tracer() {
-        use crate::trace::{SpanKind, TracerProvider};
-        use crate::{SpanContext, SpanId, TraceFlags, TraceId, TraceState};
-        let provider = TracerProvider::builder().build();
-        let tracer = provider.tracer("t");
-        let span = |n: u64| {
-            Arc::new(RecordingSpan {
-                span_context: SpanContext::new(
-                    TraceId::from_u128(1).unwrap(),
-                    SpanId::from_u64(n).unwrap(),
-                    TraceFlags::SAMPLED,
-                    false,
-                    TraceState::default(),
-                ),
-                parent_span_id: None,
-                parent_is_remote: false,
-                kind: SpanKind::Internal,
-                start: std::time::Instant::now(),
-                start_time: None,
-                tracer: Some(tracer.clone()),
-                state: Mutex::new(None),
-            })
-        };
-        let (a, b, c) = (span(1), span(2), span(3));
-        let still_held = b.clone();
-        let at = |s: &Arc<RecordingSpan>| Arc::as_ptr(s) as usize;
-        let (a_at, c_at) = (at(&a), at(&c));
-        let mut batch = vec![a, b, c];
-        let kept = reusable(&mut batch);
-        assert!(batch.is_empty());
-        assert_eq!(
-            kept.iter().map(at).collect::<Vec<_>>(),
-            [a_at, c_at],
-            "the unique ones, not the one a context still holds"
-        );
-        assert!(kept.iter().all(|s| s.tracer.is_none()));
-        let weak = provider.downgrade();
-        drop((tracer, provider, still_held));
-        assert!(
-            weak.upgrade().is_none(),
-            "kept allocations keep no provider alive"
-        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Instant, SystemTime};
 
-use super::{SpanData, Tracer, clock, recycle};
+use super::{SpanData, Tracer, clock};
 use crate::{Context, KeyValue, SpanContext, SpanId, Value, semconv};
 
 /// What kind of operation a span describes.
@@ -117,44 +117,6 @@ pub(crate) struct SpanState {
     pub(crate) links: Vec<Link>,
     pub(crate) dropped_links: u32,
     pub(crate) status: Status,
-    /// Set when the span ends: later updates are ignored. The state stays in place until its
-    /// data is built (on the export thread, for a batch processor).
-    pub(crate) ended: bool,
-    /// Whether `attributes` is known to hold each key once. The start attributes are not checked
-    /// when the span starts: a repeated key is merged when the data is built (the later value
-    /// wins, in the first one's place), and until then updates and lookups go to the last one.
-    pub(crate) repeats_checked: bool,
-}
-
-impl SpanState {
-    /// Merges repeated attribute keys, once.
-    fn merge_repeated_keys(&mut self) {
-        if !self.repeats_checked {
-            super::limits::merge_repeated_keys(&mut self.attributes);
-            self.repeats_checked = true;
-        }
-    }
-}
-
-impl SpanState {
-    /// What [`SpanData::estimated_size`] counts, for the span this is the state of.
-    fn estimated_size(&self, span_context: &SpanContext) -> usize {
-        super::span_data::estimated_size(
-            &self.name,
-            span_context,
-            &self.attributes,
-            &self.events,
-            &self.links,
-        )
-    }
-}
-
-/// When a span ended: a monotonic reading (its duration runs from the start instant) or a
-/// wall-clock time the application gave.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum End {
-    At(Instant),
-    Wall(SystemTime),
 }
 
 /// A recording span, shared by its owner [`Span`] and the contexts it is active in.
@@ -164,13 +126,11 @@ pub(crate) struct RecordingSpan {
     pub(crate) parent_is_remote: bool,
     pub(crate) kind: SpanKind,
     pub(crate) start: Instant,
-    /// A wall-clock start the application gave; otherwise it is derived from `start` when the
-    /// span's data is built.
-    pub(crate) start_time: Option<SystemTime>,
+    pub(crate) start_time: SystemTime,
     /// `None` only in an ended span's allocation kept for reuse, so that it keeps no provider
-    /// alive (see `recycle::give_back_span`).
+    /// alive (see `give_back_span`).
     pub(crate) tracer: Option<Tracer>,
-    /// `None` once the span's data is built, and in a kept allocation.
+    /// `None` once ended: ending takes it, so a span ends exactly once.
     pub(crate) state: Mutex<Option<SpanState>>,
 }
 
@@ -181,89 +141,45 @@ impl RecordingSpan {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Ends the span (once) and hands it to the processors. A batch processor alone receives
-    /// it as it is (an [`EndedSpan`]): its data is built on the export thread. Under tail
-    /// sampling a span the head sampler dropped is built here, for the tail's decision.
-    fn finish(span: Arc<Self>, end: End) {
-        let Some(tracer) = &span.tracer else {
+    /// Ends the span (once) and hands its data to the processors.
+    fn end(&self, end_time: Option<SystemTime>) {
+        let Some(state) = self.lock().take() else {
             return;
         };
-        if tracer.provider().tail().is_some() && !span.span_context.is_sampled() {
-            let Some(state) = span.lock().take().filter(|s| !s.ended) else {
-                return;
-            };
-            span.finish_tailed(state, end);
-            recycle::give_back_span(span);
-            return;
-        }
-        // The size the batch processor's byte budget counts, read under the same lock.
-        let size = {
-            let mut state = span.lock();
-            match state.as_mut() {
-                Some(state) if !state.ended => {
-                    state.ended = true;
-                    state.estimated_size(&span.span_context)
-                }
-                _ => return,
-            }
-        };
-        let tracer = tracer.clone();
-        tracer
-            .provider()
-            .on_ended(EndedSpan(Ended::Live { span, end, size }));
-    }
-
-    /// The end of a span the head sampler dropped, under tail sampling: a local root decides
-    /// its trace first, and a dropped root never becomes span data.
-    fn finish_tailed(&self, state: SpanState, end: End) {
         let Some(tracer) = &self.tracer else {
             return;
         };
+        let end_time = end_time
+            .unwrap_or_else(|| self.start_time + Instant::now().duration_since(self.start))
+            .max(self.start_time);
         let provider = tracer.provider();
-        let tail = provider.tail().expect("called under tail sampling");
-        if self.parent_span_id.is_some() && !self.parent_is_remote {
-            return provider.on_end(self.data(state, end, tracer));
-        }
-        let duration = match end {
-            End::At(at) => at.saturating_duration_since(self.start),
-            End::Wall(time) => {
-                let start = self
-                    .start_time
-                    .unwrap_or_else(|| clock::wall_time(self.start));
-                time.duration_since(start).unwrap_or_default()
-            }
-        };
-        let failed = state.status.is_error();
-        match tail.end_root(self.span_context.trace_id(), failed, duration) {
-            super::tail::RootEnd::Dropped => super::recycle::give_back(state.attributes),
-            super::tail::RootEnd::Kept { held, rule } => {
-                for span in held {
-                    provider.dispatch(span);
+        // A local root the head sampler dropped, under tail sampling: its trace is decided
+        // first, and a dropped root never becomes span data.
+        let mut kept = None;
+        if let Some(tail) = provider.tail()
+            && !self.span_context.is_sampled()
+            && (self.parent_span_id.is_none() || self.parent_is_remote)
+        {
+            let duration = end_time.duration_since(self.start_time).unwrap_or_default();
+            match tail.end_root(
+                self.span_context.trace_id(),
+                state.status.is_error(),
+                duration,
+            ) {
+                super::tail::RootEnd::Dropped => {
+                    super::recycle::give_back(state.attributes);
+                    return;
                 }
-                let data = self.data(state, end, tracer);
-                provider.dispatch(super::tail::mark_sampled(data, rule));
+                super::tail::RootEnd::Kept { held, rule } => kept = Some((held, rule)),
             }
         }
-    }
-
-    /// The span's data, from its ended state: the wall-clock start from this thread's clock
-    /// anchor (unless given), the end that plus the monotonic duration.
-    fn data(&self, state: SpanState, end: End, tracer: &Tracer) -> SpanData {
-        let repeats_checked = state.repeats_checked;
-        let start_time = self
-            .start_time
-            .unwrap_or_else(|| clock::wall_time(self.start));
-        let end_time = match end {
-            End::At(at) => start_time + at.saturating_duration_since(self.start),
-            End::Wall(time) => time.max(start_time),
-        };
-        let mut data = SpanData {
+        let data = SpanData {
             span_context: self.span_context.clone(),
             parent_span_id: self.parent_span_id,
             parent_is_remote: self.parent_is_remote,
             kind: self.kind,
             name: state.name,
-            start_time,
+            start_time: self.start_time,
             end_time,
             attributes: state.attributes,
             dropped_attributes_count: state.dropped_attributes,
@@ -272,118 +188,17 @@ impl RecordingSpan {
             links: state.links,
             dropped_links_count: state.dropped_links,
             status: state.status,
-            resource: tracer.provider().resource().clone(),
+            resource: provider.resource().clone(),
             scope: tracer.scope().clone(),
         };
-        if !repeats_checked {
-            super::limits::merge_repeated_keys(&mut data.attributes);
-        }
-        data
-    }
-}
-
-/// A span that has ended, its data not built yet: what [`SpanProcessor::on_ended`] receives.
-///
-/// Ending a span only marks it ended and hands it on; [`into_span_data`](Self::into_span_data)
-/// builds its [`SpanData`] (timestamps, resource, scope) where the processor chooses: the batch
-/// processor does it on its export thread, off the request path.
-///
-/// [`SpanProcessor::on_ended`]: crate::export::SpanProcessor::on_ended
-pub struct EndedSpan(Ended);
-
-enum Ended {
-    Live {
-        span: Arc<RecordingSpan>,
-        end: End,
-        /// Its estimated size when it ended (see [`SpanData::estimated_size`]).
-        size: usize,
-    },
-    Built(Box<SpanData>),
-    /// Its data was taken.
-    Taken,
-}
-
-impl EndedSpan {
-    /// The span's context.
-    pub fn span_context(&self) -> &SpanContext {
-        match &self.0 {
-            Ended::Live { span, .. } => &span.span_context,
-            Ended::Built(data) => &data.span_context,
-            Ended::Taken => unreachable!("an ended span is not used after its data is taken"),
-        }
-    }
-
-    /// Builds the span's data; the span's allocation goes back for a later span started on
-    /// this thread.
-    pub fn into_span_data(mut self) -> SpanData {
-        let taken = "an ended span's data is built once, by its owner";
-        match std::mem::replace(&mut self.0, Ended::Taken) {
-            Ended::Live { span, end, .. } => {
-                let state = span.lock().take().expect(taken);
-                let tracer = span.tracer.as_ref().expect(taken);
-                let data = span.data(state, end, tracer);
-                recycle::give_back_span(span);
-                data
-            }
-            Ended::Built(data) => *data,
-            Ended::Taken => unreachable!("{taken}"),
-        }
-    }
-
-    /// Builds the span's data into `out`, leaving the span empty; `allocation` receives the
-    /// span's allocation for [`recycle::give_back_spans`].
-    pub(crate) fn build_into(
-        &mut self,
-        out: &mut Vec<SpanData>,
-        allocation: &mut Vec<Arc<RecordingSpan>>,
-    ) {
-        match std::mem::replace(&mut self.0, Ended::Taken) {
-            Ended::Live { span, end, .. } => {
-                let state = span.lock().take();
-                if let (Some(state), Some(tracer)) = (state, &span.tracer) {
-                    out.push(span.data(state, end, tracer));
+        match kept {
+            None => provider.on_end(data),
+            Some((held, rule)) => {
+                for span in held {
+                    provider.dispatch(span);
                 }
-                allocation.push(span);
+                provider.dispatch(super::tail::mark_sampled(data, rule));
             }
-            Ended::Built(data) => out.push(*data),
-            Ended::Taken => {}
-        }
-    }
-
-    /// Drops the span without building its data, keeping its storage for new spans.
-    pub(crate) fn discard(mut self) {
-        if let Ended::Live { span, .. } = std::mem::replace(&mut self.0, Ended::Taken) {
-            if let Some(state) = span.lock().take() {
-                recycle::give_back(state.attributes);
-            }
-            recycle::give_back_span(span);
-        }
-    }
-
-    /// About how many bytes the span holds (see [`SpanData::estimated_size`]).
-    pub(crate) fn estimated_size(&self) -> usize {
-        match &self.0 {
-            Ended::Live { size, .. } => *size,
-            Ended::Built(data) => data.estimated_size(),
-            Ended::Taken => 0,
-        }
-    }
-}
-
-impl From<SpanData> for EndedSpan {
-    fn from(data: SpanData) -> Self {
-        Self(Ended::Built(Box::new(data)))
-    }
-}
-
-impl fmt::Debug for EndedSpan {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Ended::Taken => f.write_str("EndedSpan(taken)"),
-            _ => f
-                .debug_struct("EndedSpan")
-                .field("span_context", self.span_context())
-                .finish_non_exhaustive(),
         }
     }
 }
@@ -517,28 +332,31 @@ impl Span {
 
     /// Ends the span at `end_time` (never before its start).
     pub fn end_with_timestamp(mut self, end_time: SystemTime) {
-        self.end_at(Some(End::Wall(end_time)));
+        self.end_at(Some(end_time));
     }
 
     /// Ends the span at `at`, an instant read from the monotonic clock (for integrations that
     /// share one clock reading between the span and a duration metric).
     pub fn end_with_instant(mut self, at: Instant) {
-        self.end_at(Some(End::At(at)));
-    }
-
-    /// Ends a recording span (`None`: now); the check is inlined, so a non-recording span's end
-    /// costs nothing.
-    #[inline]
-    fn end_at(&mut self, end: Option<End>) {
-        if matches!(self.inner, Inner::Recording(_)) {
-            self.end_recording(end);
+        if let Inner::Recording(span) = std::mem::replace(&mut self.inner, Inner::Ended) {
+            let end = span.start_time + at.saturating_duration_since(span.start);
+            span.end(Some(end));
+            give_back_span(span);
         }
     }
 
-    fn end_recording(&mut self, end: Option<End>) {
+    /// Ends a recording span; the check is inlined, so a non-recording span's end costs nothing.
+    #[inline]
+    fn end_at(&mut self, end_time: Option<SystemTime>) {
+        if matches!(self.inner, Inner::Recording(_)) {
+            self.end_recording(end_time);
+        }
+    }
+
+    fn end_recording(&mut self, end_time: Option<SystemTime>) {
         if let Inner::Recording(span) = std::mem::replace(&mut self.inner, Inner::Ended) {
-            let end = end.unwrap_or_else(|| End::At(Instant::now()));
-            RecordingSpan::finish(span, end);
+            span.end(end_time);
+            give_back_span(span);
         }
     }
 }
@@ -597,15 +415,13 @@ impl<'a> SpanRef<'a> {
 
     /// Whether updates are recorded (a recording span that has not ended).
     pub fn is_recording(&self) -> bool {
-        self.recording
-            .is_some_and(|s| s.lock().as_ref().is_some_and(|state| !state.ended))
+        self.recording.is_some_and(|s| s.lock().is_some())
     }
 
     fn update(&self, f: impl FnOnce(&mut SpanState, &super::SpanLimits)) {
         if let Some(span) = self.recording
             && let Some(tracer) = &span.tracer
             && let Some(state) = span.lock().as_mut()
-            && !state.ended
         {
             f(state, tracer.provider().limits());
         }
@@ -615,9 +431,6 @@ impl<'a> SpanRef<'a> {
     /// counted).
     pub fn set_attribute(&self, attribute: KeyValue) {
         self.update(|state, limits| {
-            if state.attributes.len() >= limits.max_attributes_per_span {
-                state.merge_repeated_keys();
-            }
             super::limits::push_attribute(
                 &mut state.attributes,
                 &mut state.dropped_attributes,
@@ -632,9 +445,6 @@ impl<'a> SpanRef<'a> {
     pub fn set_attributes(&self, attributes: impl IntoIterator<Item = KeyValue>) {
         self.update(|state, limits| {
             for attribute in attributes {
-                if state.attributes.len() >= limits.max_attributes_per_span {
-                    state.merge_repeated_keys();
-                }
                 super::limits::push_attribute(
                     &mut state.attributes,
                     &mut state.dropped_attributes,
@@ -732,10 +542,7 @@ impl<'a> SpanRef<'a> {
     /// The status set so far; `None` when the span does not record (or has ended).
     pub fn status(&self) -> Option<Status> {
         let span = self.recording?;
-        span.lock()
-            .as_ref()
-            .filter(|state| !state.ended)
-            .map(|state| state.status.clone())
+        span.lock().as_ref().map(|state| state.status.clone())
     }
 
     /// Sets the status: `Ok` is final, `Error` replaces `Unset` or an earlier error, `Unset` is
@@ -781,12 +588,9 @@ impl<'a> SpanRef<'a> {
         let span = self.recording?;
         let state = span.lock();
         state
-            .as_ref()
-            .filter(|state| !state.ended)?
+            .as_ref()?
             .attributes
             .iter()
-            // The last: start attributes may repeat a key until the span's data is built.
-            .rev()
             .find(|kv| kv.key.as_str() == key)
             .map(|kv| kv.value.clone())
     }
@@ -801,9 +605,26 @@ impl fmt::Debug for SpanRef<'_> {
     }
 }
 
-/// `span` in the allocation of a span ended earlier when there is one.
+pub(crate) fn now() -> (Instant, SystemTime) {
+    let start = Instant::now();
+    (start, clock::wall_time(start))
+}
+
+/// Ended spans' allocations a thread keeps for the next spans started on it.
+const LOCAL_SPANS_MAX: usize = 64;
+
+thread_local! {
+    static LOCAL_SPANS: std::cell::RefCell<Vec<Arc<RecordingSpan>>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `span` in the allocation of a span ended on this thread when there is one.
 pub(crate) fn stocked(span: RecordingSpan) -> Arc<RecordingSpan> {
-    match recycle::take_span() {
+    let kept = LOCAL_SPANS
+        .try_with(|spans| spans.try_borrow_mut().ok()?.pop())
+        .ok()
+        .flatten();
+    match kept {
         // Nothing else holds a kept allocation: it was unique when it was kept.
         Some(mut kept) => match Arc::get_mut(&mut kept) {
             Some(slot) => {
@@ -814,6 +635,22 @@ pub(crate) fn stocked(span: RecordingSpan) -> Arc<RecordingSpan> {
         },
         None => Arc::new(span),
     }
+}
+
+/// Keeps an ended span's allocation for a later [`stocked`] on this thread, when nothing else
+/// holds it (a context may still), without its tracer.
+pub(crate) fn give_back_span(mut span: Arc<RecordingSpan>) {
+    let Some(slot) = Arc::get_mut(&mut span) else {
+        return;
+    };
+    slot.tracer = None;
+    let _ = LOCAL_SPANS.try_with(|spans| {
+        if let Ok(mut spans) = spans.try_borrow_mut()
+            && spans.len() < LOCAL_SPANS_MAX
+        {
+            spans.push(span);
+        }
+    });
 }
 
 #[cfg(test)]
@@ -882,7 +719,7 @@ mod stock_tests {
             let span = provider.tracer("t").start("kept");
             span.end();
             assert!(
-                recycle::LOCAL_SPANS.with(|s| !s.borrow().is_empty()),
+                LOCAL_SPANS.with(|s| !s.borrow().is_empty()),
                 "the allocation is kept"
             );
             drop(provider);

@@ -63,13 +63,53 @@ impl SpanData {
     /// About how many bytes the span holds, in place and on the heap (owned strings counted by
     /// length): what the batch processor's byte budget counts.
     pub fn estimated_size(&self) -> usize {
-        estimated_size(
-            &self.name,
-            &self.span_context,
-            &self.attributes,
-            &self.events,
-            &self.links,
-        )
+        // `&Cow`, not `&str`: whether it owns its text is what is counted.
+        #[allow(clippy::ptr_arg)]
+        fn cow(s: &Cow<'static, str>) -> usize {
+            match s {
+                Cow::Borrowed(_) => 0,
+                Cow::Owned(s) => s.len(),
+            }
+        }
+        fn value_array(array: &crate::Array) -> usize {
+            match array {
+                crate::Array::String(items) => items
+                    .iter()
+                    .map(|s| cow(s) + size_of::<Cow<'static, str>>())
+                    .sum(),
+                crate::Array::I64(items) => items.len() * 8,
+                crate::Array::F64(items) => items.len() * 8,
+                crate::Array::Bool(items) => items.len(),
+            }
+        }
+        // One pass that adds only what owns heap bytes: the usual attribute (static key, number
+        // or static string) adds nothing but its place in the list.
+        fn attributes(list: &[KeyValue]) -> usize {
+            let mut heap = 0;
+            for kv in list {
+                heap += kv.key.heap_len();
+                match &kv.value {
+                    Value::String(Cow::Owned(s)) => heap += s.len(),
+                    Value::Array(array) => heap += value_array(array),
+                    _ => {}
+                }
+            }
+            heap + size_of_val(list)
+        }
+        size_of::<Self>()
+            + cow(&self.name)
+            + self.span_context.trace_state().as_str().len()
+            + attributes(&self.attributes)
+            + self
+                .events
+                .iter()
+                .map(|e| size_of::<Event>() + cow(&e.name) + attributes(&e.attributes))
+                .sum::<usize>()
+            + self
+                .links
+                .iter()
+                .map(|l| size_of::<Link>() + attributes(&l.attributes))
+                .sum::<usize>()
     }
 
     /// Whether this span has no parent in this process (no parent, or a remote one).
@@ -82,60 +122,4 @@ impl SpanData {
         self.span_context.trace_id() == parent.span_context.trace_id()
             && self.parent_span_id == Some(parent.span_context.span_id())
     }
-}
-
-/// [`SpanData::estimated_size`] from a span's parts (a span's data, or an ended span's state).
-// `&Cow`, not `&str`: whether it owns its text is what is counted.
-#[allow(clippy::ptr_arg)]
-pub(crate) fn estimated_size(
-    name: &Cow<'static, str>,
-    span_context: &SpanContext,
-    attributes: &[KeyValue],
-    events: &[Event],
-    links: &[Link],
-) -> usize {
-    #[allow(clippy::ptr_arg)]
-    fn cow(s: &Cow<'static, str>) -> usize {
-        match s {
-            Cow::Borrowed(_) => 0,
-            Cow::Owned(s) => s.len(),
-        }
-    }
-    fn value_array(array: &crate::Array) -> usize {
-        match array {
-            crate::Array::String(items) => items
-                .iter()
-                .map(|s| cow(s) + size_of::<Cow<'static, str>>())
-                .sum(),
-            crate::Array::I64(items) => items.len() * 8,
-            crate::Array::F64(items) => items.len() * 8,
-            crate::Array::Bool(items) => items.len(),
-        }
-    }
-    // One pass that adds only what owns heap bytes: the usual attribute (static key, number
-    // or static string) adds nothing but its place in the list.
-    fn list(list: &[KeyValue]) -> usize {
-        let mut heap = 0;
-        for kv in list {
-            heap += kv.key.heap_len();
-            match &kv.value {
-                Value::String(Cow::Owned(s)) => heap += s.len(),
-                Value::Array(array) => heap += value_array(array),
-                _ => {}
-            }
-        }
-        heap + size_of_val(list)
-    }
-    size_of::<SpanData>()
-        + cow(name)
-        + span_context.trace_state().as_str().len()
-        + list(attributes)
-        + events
-            .iter()
-            .map(|e| size_of::<Event>() + cow(&e.name) + list(&e.attributes))
-            .sum::<usize>()
-        + links
-            .iter()
-            .map(|l| size_of::<Link>() + list(&l.attributes))
-            .sum::<usize>()
 }

@@ -6,10 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use super::provider::ProviderInner;
-use super::span::{RecordingSpan, SpanState};
+use super::span::{RecordingSpan, SpanState, now};
 use super::{
     InstrumentationScope, Link, SamplingDecision, SamplingParameters, Span, SpanKind, Status,
-    limits,
+    clock, limits,
 };
 use crate::{Context, KeyValue, SpanContext, TraceFlags};
 
@@ -308,17 +308,13 @@ impl SpanBuilder<'_> {
         let max_len = limits.max_attribute_value_length;
         kept.extend(pending.extra);
         let mut dropped = 0;
-        // The common case (within the limits) keeps the list as given, and a repeated key is
-        // merged when the span's data is built (off the request path, for a batch processor):
-        // until then the later value is the one in force. Otherwise the list is rebuilt under
-        // the limit rules.
-        let mut repeats_checked = kept.len() < 2;
-        if kept.len() > max || max_len.is_some() {
+        // The common case (unique keys within the limits) keeps the list as given; otherwise it
+        // is rebuilt under the limit rules.
+        if kept.len() > max || max_len.is_some() || limits::has_repeated_key(&kept) {
             let all = std::mem::take(&mut kept);
             for attribute in all {
                 limits::push_attribute(&mut kept, &mut dropped, attribute, max, max_len);
             }
-            repeats_checked = true;
         }
         let mut links = Vec::new();
         let mut dropped_links = 0;
@@ -342,16 +338,18 @@ impl SpanBuilder<'_> {
                 },
             );
         }
-        // Only the monotonic reading: the wall-clock start is derived from it when the span's
-        // data is built (off the request path, for a batch processor).
-        let start = self.start_instant.unwrap_or_else(Instant::now);
+        let (start, wall) = match self.start_instant {
+            Some(instant) => (instant, clock::wall_time(instant)),
+            None => now(),
+        };
+        let start_time = self.start_time.unwrap_or(wall);
         let recording = super::span::stocked(RecordingSpan {
             span_context: pending.span_context,
             parent_span_id: parent_span.map(SpanContext::span_id),
             parent_is_remote: parent_span.is_some_and(SpanContext::is_remote),
             kind: self.kind,
             start,
-            start_time: self.start_time,
+            start_time,
             tracer: Some(tracer.clone()),
             state: Mutex::new(Some(SpanState {
                 name: self.name,
@@ -362,8 +360,6 @@ impl SpanBuilder<'_> {
                 links,
                 dropped_links,
                 status: Status::Unset,
-                ended: false,
-                repeats_checked,
             })),
         });
         let span = Span::recording(recording);
